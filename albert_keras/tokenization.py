@@ -1,0 +1,510 @@
+"""ALBERT's SentencePiece vocabulary: training, the official text normalization, tokenization.
+
+ALBERT's English models use a unigram SentencePiece model with fixed special ids
+(`<pad>`=0, `<unk>`=1, `[CLS]`=2, `[SEP]`=3, `[MASK]`=4) and normalise every line before
+tokenizing it (`preprocess_text`). This module provides:
+
+- `train_sentencepiece`: train such a model from files or strings, deterministically.
+- `preprocess_text` (Python) and `preprocess_text_tf` (in-graph, TensorFlow + tensorflow-text),
+  which agree exactly, character for character.
+- `load_sentencepiece`, `sentencepiece_checksum`, `tokenize_for_albert` (with the official
+  digit-comma re-encoding) and id conversion.
+- `AlbertTokenizer`, a Keras layer that does all of it in-graph (defined in
+  `albert_keras.tokenization_layer`, imported from here lazily).
+
+Importing this module does not import TensorFlow, so data-generation worker processes that only
+need `preprocess_text` and `tokenize_for_albert` start fast.
+"""
+
+import functools
+import hashlib
+import io
+import os
+import re
+import sys
+import unicodedata
+
+from albert_keras.errors import AlbertInputError
+from albert_keras.io_utils import atomic_write
+
+PAD_ID = 0
+UNK_ID = 1
+CLS_ID = 2
+SEP_ID = 3
+MASK_ID = 4
+PAD_PIECE = "<pad>"
+UNK_PIECE = "<unk>"
+CLS_PIECE = "[CLS]"
+SEP_PIECE = "[SEP]"
+MASK_PIECE = "[MASK]"
+SPECIAL_PIECES = (PAD_PIECE, UNK_PIECE, CLS_PIECE, SEP_PIECE, MASK_PIECE)
+SPECIAL_IDS = (PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID)
+# The pieces the released 30k-clean.model was trained with as user-defined symbols (ids 5-12):
+# SentencePiece always cuts them out as single pieces.
+OFFICIAL_USER_DEFINED_SYMBOLS = ("(", ")", '"', "-", ".", "\u2013", "\u00a3", "\u20ac")
+SPIECE_UNDERLINE = "\u2581"
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalization
+# ---------------------------------------------------------------------------------------------
+
+
+def preprocess_text(text, lowercase=True):
+    """ALBERT's text normalization, in Python.
+
+    The steps of the official `tokenization.preprocess_text`, in its order:
+    1. strip and collapse whitespace: `" ".join(text.split())` (Python's whitespace set,
+       `str.isspace`, which includes NBSP, U+2000-U+200A, U+3000, U+001C-U+001F, U+0085);
+    2. replace ``` `` ``` and `''` with `"`. The official ALBERT script does not do this, but
+       XLNet's `preprocess_text` and the Hugging Face `AlbertTokenizer` do, so text normalised here
+       tokenizes like the Hugging Face tokenizer. We follow them deliberately;
+    3. Unicode NFKD (folds compatibility characters such as "ﬁ" -> "fi", splits Hangul into jamo);
+    4. drop every character with a non-zero canonical combining class (`unicodedata.combining`):
+       accents are always stripped, as in the official script;
+    5. lowercase with `str.lower()` if `lowercase` (the English models are uncased).
+
+    Control characters other than whitespace are kept, as in the official script.
+    `preprocess_text_tf` gives the same result in-graph.
+
+    Args:
+        text: a `str` (or UTF-8 `bytes`; invalid bytes become U+FFFD).
+        lowercase: lowercase the result.
+
+    Returns:
+        The normalised `str`.
+
+    Example:
+    >>> preprocess_text("  Crème\\u00a0Brûlée  ``ﬁne''  ")
+    'creme brulee "fine"'
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    outputs = " ".join(text.split())
+    outputs = outputs.replace("``", '"').replace("''", '"')
+    outputs = unicodedata.normalize("NFKD", outputs)
+    outputs = "".join(char for char in outputs if not unicodedata.combining(char))
+    if lowercase:
+        outputs = outputs.lower()
+    return outputs
+
+
+def _regex_class(codepoints):
+    """An RE2 character class matching exactly `codepoints` (sorted ints), as compact ranges."""
+    parts = []
+    start = previous = None
+    for codepoint in list(codepoints) + [None]:
+        if start is not None and codepoint == previous + 1:
+            previous = codepoint
+            continue
+        if start is not None:
+            parts.append(
+                f"\\x{{{start:x}}}" if start == previous else f"\\x{{{start:x}}}-\\x{{{previous:x}}}"
+            )
+        start = previous = codepoint
+    return "[" + "".join(parts) + "]"
+
+
+@functools.lru_cache(maxsize=None)
+def _normalization_patterns():
+    """RE2 classes for Python's whitespace and combining characters, from the running Python.
+
+    RE2's `\\s` is ASCII-only and `\\p{Mn}` is not the same set as "non-zero combining class"
+    (it includes U+FE0F, Thai vowels and other ccc=0 marks, and misses some Mc characters), so
+    we build the exact sets Python uses; the in-graph normalization then agrees with
+    `preprocess_text` character for character.
+    """
+    whitespace = [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    combining = [c for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))]
+    return _regex_class(whitespace), _regex_class(combining)
+
+
+def preprocess_text_tf(strings, lowercase=True):
+    """ALBERT's text normalization in-graph: `preprocess_text` as TensorFlow ops.
+
+    Uses `tf.strings.regex_replace` (RE2) with the exact whitespace and combining-mark sets of
+    Python, `tensorflow_text.normalize_utf8(..., "NFKD")` and `tf.strings.lower(encoding="utf-8")`.
+    Invalid UTF-8 becomes U+FFFD first. Works eagerly, in `tf.function`, `tf.data.Dataset.map`
+    and SavedModels (the graph needs tensorflow-text's ops registered at load time).
+
+    Args:
+        strings: a string tensor (any shape) or something convertible to one.
+        lowercase: lowercase the result.
+
+    Returns:
+        A string tensor of the same shape.
+
+    Example:
+    >>> preprocess_text_tf(["  Crème\\u00a0Brûlée  ``ﬁne'' "]).numpy()[0].decode()
+    'creme brulee "fine"'
+    """
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
+    whitespace, combining = _normalization_patterns()
+    x = tf.convert_to_tensor(strings, dtype=tf.string)
+    x = tf.strings.unicode_transcode(
+        x, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD,
+        replace_control_characters=False,
+    )
+    x = tf.strings.regex_replace(x, f"^{whitespace}+|{whitespace}+$", "")
+    x = tf.strings.regex_replace(x, f"{whitespace}+", " ")
+    x = tf.strings.regex_replace(x, "``|''", '"')
+    x = tf_text.normalize_utf8(x, "NFKD")
+    x = tf.strings.regex_replace(x, f"{combining}+", "")
+    if lowercase:
+        x = tf.strings.lower(x, encoding="utf-8")
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and checking a SentencePiece model
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_model_bytes(spm_model):
+    if isinstance(spm_model, (bytes, bytearray)):
+        return bytes(spm_model)
+    path = os.fspath(spm_model)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise AlbertInputError(f"{path}: SentencePiece model not found") from None
+    except IsADirectoryError:
+        raise AlbertInputError(f"{path}: is a directory, not a SentencePiece .model file") from None
+
+
+def check_albert_special_ids(sp, name="SentencePiece model"):
+    """Raise `AlbertInputError` unless `sp` has ALBERT's special pieces at ids 0-4.
+
+    Args:
+        sp: a `sentencepiece.SentencePieceProcessor`.
+        name: how to name the model in the error (e.g. its path).
+
+    Example:
+    >>> check_albert_special_ids(load_sentencepiece("spiece.model"))  # doctest: +SKIP
+    """
+    size = sp.get_piece_size()
+    for piece_id, piece in zip(SPECIAL_IDS, SPECIAL_PIECES):
+        actual = sp.id_to_piece(piece_id) if piece_id < size else None
+        if actual != piece:
+            raise AlbertInputError(
+                f"{name}: id {piece_id} is {actual!r}, ALBERT needs {piece!r} "
+                f"(<pad>=0, <unk>=1, [CLS]=2, [SEP]=3, [MASK]=4); train it with "
+                f"`albert-keras train-tokenizer`"
+            )
+
+
+def load_sentencepiece(spm_model, check_special_ids=True):
+    """Load a SentencePiece model from a path or serialized proto bytes.
+
+    Args:
+        spm_model: path to a `.model` file, or its bytes.
+        check_special_ids: require ALBERT's ids (`check_albert_special_ids`).
+
+    Returns:
+        A `sentencepiece.SentencePieceProcessor`.
+
+    Raises:
+        AlbertInputError: the file is missing, is not a SentencePiece model, or has other ids.
+
+    Example:
+    >>> sp = load_sentencepiece("spiece.model")  # doctest: +SKIP
+    >>> sp.piece_to_id("[CLS]")  # doctest: +SKIP
+    2
+    """
+    import sentencepiece
+
+    proto = _read_model_bytes(spm_model)
+    name = "SentencePiece model" if isinstance(spm_model, (bytes, bytearray)) else os.fspath(spm_model)
+    sp = sentencepiece.SentencePieceProcessor()
+    try:
+        sp.LoadFromSerializedProto(proto)
+    except Exception as error:  # sentencepiece raises RuntimeError/OSError with C++ messages
+        raise AlbertInputError(f"{name}: not a valid SentencePiece model ({error})") from None
+    if check_special_ids:
+        check_albert_special_ids(sp, name)
+    return sp
+
+
+def sentencepiece_checksum(spm_model):
+    """The SHA-256 hex digest of a SentencePiece model file (or its bytes).
+
+    Data manifests record it, so a pipeline can refuse records made with another vocabulary.
+
+    Example:
+    >>> len(sentencepiece_checksum(b"abc"))
+    64
+    """
+    return hashlib.sha256(_read_model_bytes(spm_model)).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenization
+# ---------------------------------------------------------------------------------------------
+
+
+def tokenize_for_albert(sp, text):
+    """Pieces for `text` exactly as the official `FullTokenizer.tokenize` makes them.
+
+    Like the official tokenizer this does NOT normalise: call `preprocess_text` first. It
+    reproduces the official digit-comma handling under Python 3: a piece longer than one
+    character ending in "," after a digit is re-encoded without the comma and its "▁", then ","
+    is appended (the official branch meant to drop the new leading "▁" never runs in Python 3,
+    so e.g. "0," becomes "▁", "0", ","). The Hugging Face slow tokenizer does the same.
+
+    Args:
+        sp: a `sentencepiece.SentencePieceProcessor`.
+        text: normalised text.
+
+    Returns:
+        A list of piece strings.
+
+    Example:
+    >>> tokenize_for_albert(sp, preprocess_text("10,000, ok"))  # doctest: +SKIP
+    ['▁1', '▁', '0', ',', '00', '▁', '0', ',', '▁ok']
+    """
+    pieces = []
+    for piece in sp.encode_as_pieces(text):
+        if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
+            pieces.extend(sp.encode_as_pieces(piece[:-1].replace(SPIECE_UNDERLINE, "")))
+            pieces.append(",")
+        else:
+            pieces.append(piece)
+    return pieces
+
+
+def convert_pieces_to_ids(sp, pieces):
+    """Map pieces to ids (`sp.piece_to_id`; unknown pieces map to `UNK_ID`).
+
+    Example:
+    >>> convert_pieces_to_ids(sp, ["[CLS]", "▁the", "[SEP]"])  # doctest: +SKIP
+    [2, 14, 3]
+    """
+    return [sp.piece_to_id(piece) for piece in pieces]
+
+
+def convert_ids_to_pieces(sp, ids):
+    """Map ids to pieces (`sp.id_to_piece`).
+
+    Example:
+    >>> convert_ids_to_pieces(sp, [2, 3])  # doctest: +SKIP
+    ['[CLS]', '[SEP]']
+    """
+    return [sp.id_to_piece(int(piece_id)) for piece_id in ids]
+
+
+def encode_for_albert(sp, text, lowercase=True):
+    """`preprocess_text` then `tokenize_for_albert` then ids: the official path from text to ids.
+
+    Example:
+    >>> encode_for_albert(sp, "The Café.")  # doctest: +SKIP
+    [14, 1234, 9]
+    """
+    return convert_pieces_to_ids(sp, tokenize_for_albert(sp, preprocess_text(text, lowercase)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+def _looks_like_files(texts_or_files):
+    if isinstance(texts_or_files, (str, os.PathLike)):
+        return [texts_or_files]
+    if isinstance(texts_or_files, (list, tuple)) and texts_or_files:
+        if all(isinstance(item, os.PathLike) for item in texts_or_files):
+            return list(texts_or_files)
+        if all(isinstance(item, (str, os.PathLike)) for item in texts_or_files) and any(
+            os.path.isfile(os.fspath(item)) for item in texts_or_files
+        ):
+            return list(texts_or_files)
+    return None
+
+
+def _iter_file_lines(paths):
+    for path in paths:
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise AlbertInputError(f"{path}: input file not found")
+        with open(path, "rb") as f:
+            for line_number, raw in enumerate(f, start=1):
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise AlbertInputError(
+                        f"{path}:{line_number}: not valid UTF-8 (byte {error.start}); "
+                        f"convert the file to UTF-8"
+                    ) from None
+
+
+def _iter_text_lines(texts):
+    for text in texts:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if not isinstance(text, str):
+            raise AlbertInputError(f"training text must be str, got {type(text).__name__}")
+        yield from text.splitlines()
+
+
+class _Sentences:
+    """Normalised sentences for SentencePiece; counts them and shows a counter if verbose.
+
+    SentencePiece wraps exceptions raised by its `sentence_iterator` into a RuntimeError with a
+    traceback in the message, so an input error is caught here, iteration stops, and the caller
+    re-raises `self.error` as it was.
+    """
+
+    def __init__(self, lines, lowercase, verbose):
+        self.lines, self.lowercase, self.verbose = lines, lowercase, verbose
+        self.sentences = 0
+        self.bytes = 0
+        self.error = None
+
+    def __iter__(self):
+        try:
+            yield from self._sentences()
+        except AlbertInputError as error:
+            self.error = error
+
+    def _sentences(self):
+        for line in self.lines:
+            text = preprocess_text(line, self.lowercase)
+            if not text:
+                continue
+            self.sentences += 1
+            self.bytes += len(text)
+            if self.verbose and self.sentences % 100_000 == 0:
+                print(
+                    f"\rread {self.sentences:,} sentences, {self.bytes / 1e6:,.1f} MB",
+                    end="", file=sys.stderr, flush=True,
+                )
+            yield text
+        if self.verbose:
+            print(f"\rread {self.sentences:,} sentences, {self.bytes / 1e6:,.1f} MB", file=sys.stderr)
+
+
+def train_sentencepiece(
+    texts_or_files,
+    output_path,
+    vocab_size=30000,
+    lowercase=True,
+    model_type="unigram",
+    character_coverage=0.99995,
+    user_defined_symbols=OFFICIAL_USER_DEFINED_SYMBOLS,
+    input_sentence_size=10_000_000,
+    max_sentence_length=4192,
+    num_threads=1,
+    seed=12345,
+    verbose=False,
+):
+    """Train a SentencePiece model with ALBERT's special ids, as the released models were.
+
+    Every line is normalised with `preprocess_text` (so the vocabulary sees the text the model
+    will see) and empty lines are skipped. The SentencePiece flags are the official ones (§5.2 of
+    the reference): `pad_id=0 unk_id=1 bos_id=-1 eos_id=-1 control_symbols=[CLS],[SEP],[MASK]`
+    plus the official user-defined symbols at ids 5-12, unigram, `character_coverage=0.99995`,
+    shuffled sampling of at most `input_sentence_size` sentences. `[CLS]`/`[SEP]`/`[MASK]` are
+    control symbols: SentencePiece never produces them from text.
+
+    Training is deterministic for the same inputs, arguments and `num_threads` (SentencePiece's
+    result depends on the thread count, so the default is 1; raise it for big corpora).
+    `output_path` and the matching `.vocab` file (piece and score per line) are written
+    atomically.
+
+    Args:
+        texts_or_files: a file path, a list of file paths (UTF-8, one sentence or paragraph per
+            line), or an iterable of strings (each may hold several lines). A list of `str` is
+            taken as files if any of them names an existing file; pass a generator to force text.
+        output_path: where to write the `.model` file.
+        vocab_size: number of pieces, including the 5 special ones.
+        lowercase: lowercase while normalising (the English ALBERT models are uncased).
+        model_type: SentencePiece model type (`"unigram"` as ALBERT, or `"bpe"`).
+        character_coverage: fraction of characters covered by the vocabulary.
+        user_defined_symbols: pieces always cut out as single tokens (ids from 5 on).
+        input_sentence_size: at most this many sentences are sampled for training.
+        max_sentence_length: longer sentences (in bytes) are skipped by SentencePiece.
+        num_threads: training threads.
+        seed: SentencePiece's random seed (sentence sampling).
+        verbose: show SentencePiece's log and a sentence counter on stderr.
+
+    Returns:
+        `output_path` as a string.
+
+    Raises:
+        AlbertInputError: missing or non-UTF-8 input, no text, or a vocabulary too large for the
+            corpus.
+
+    Example:
+    >>> from albert_keras.data.corpus import embedded_corpus
+    >>> texts = (s for doc in embedded_corpus() for s in doc)
+    >>> path = train_sentencepiece(texts, "/tmp/demo.model", vocab_size=500)  # doctest: +SKIP
+    """
+    import sentencepiece
+
+    output_path = os.fspath(output_path)
+    files = _looks_like_files(texts_or_files)
+    lines = _iter_file_lines(files) if files is not None else _iter_text_lines(texts_or_files)
+    sentences = _Sentences(lines, lowercase, verbose)
+    symbols = [s for s in user_defined_symbols if s not in SPECIAL_PIECES]
+    model = io.BytesIO()
+    sentencepiece.set_random_generator_seed(seed)
+    try:
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences),
+            model_writer=model,
+            vocab_size=vocab_size,
+            model_type=model_type,
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            bos_id=-1,
+            eos_id=-1,
+            pad_piece=PAD_PIECE,
+            unk_piece=UNK_PIECE,
+            control_symbols=[CLS_PIECE, SEP_PIECE, MASK_PIECE],
+            user_defined_symbols=symbols,
+            character_coverage=character_coverage,
+            shuffle_input_sentence=True,
+            input_sentence_size=input_sentence_size,
+            max_sentence_length=max_sentence_length,
+            num_threads=num_threads,
+            minloglevel=0 if verbose else 2,
+        )
+    except RuntimeError as error:
+        if sentences.error is not None:
+            raise sentences.error from None
+        message = str(error)
+        if sentences.sentences == 0:
+            raise AlbertInputError("no training text: every input line is empty") from None
+        too_high = re.search(r"Vocabulary size too high \((\d+)\).*<= (\d+)", message)
+        if too_high:
+            raise AlbertInputError(
+                f"vocab_size {too_high.group(1)} is too large for this corpus "
+                f"({sentences.sentences:,} sentences): SentencePiece can make at most "
+                f"{too_high.group(2)} pieces from it; pass a smaller --vocab-size or more text"
+            ) from None
+        if "Vocabulary size" in message or "vocab_size" in message:
+            detail = message.rsplit("] ", 1)[-1].strip()
+            raise AlbertInputError(f"vocab_size {vocab_size} does not fit: {detail}") from None
+        raise
+    if sentences.error is not None:
+        raise sentences.error
+    proto = model.getvalue()
+    sp = load_sentencepiece(proto)  # guards against a flag change breaking ALBERT's ids
+    with atomic_write(output_path, "wb") as f:
+        f.write(proto)
+    vocab_path = (output_path[: -len(".model")] if output_path.endswith(".model") else output_path) + ".vocab"
+    lines = (f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n" for i in range(sp.get_piece_size()))
+    with atomic_write(vocab_path, "wb") as f:
+        f.write("".join(lines).encode("utf-8"))
+    return output_path
+
+
+def __getattr__(name):
+    # The Keras layer needs TensorFlow; keep `import albert_keras.tokenization` light.
+    if name == "AlbertTokenizer":
+        from albert_keras.tokenization_layer import AlbertTokenizer
+
+        return AlbertTokenizer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
