@@ -27,7 +27,14 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            # Only a stage that is not installed is skipped; a broken import inside it still fails.
+            if error.name != module_name:
+                raise
+            continue
+        module.register(subparsers)
     return parser
 
 

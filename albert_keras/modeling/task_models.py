@@ -1,0 +1,218 @@
+"""Fine-tuning models: classification/regression, token tagging, extractive QA, multiple choice.
+
+Each is a functional `keras.Model` that takes the encoder's input dict (`token_ids`,
+`segment_ids`, `padding_mask`), holds the encoder as `.encoder`, and returns float32 logits, so
+`compile(loss=..., metrics=...)` and `fit` work as for any Keras model.
+"""
+
+import keras
+
+from albert_keras.modeling.encoder import albert_initializer
+from albert_keras.modeling.pretrained import PretrainedMixin
+
+ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def _encoder_inputs(extra_shape=()):
+    return {
+        name: keras.Input(shape=tuple(extra_shape) + (None,), dtype="int32", name=name)
+        for name in ENCODER_INPUTS
+    }
+
+
+@keras.saving.register_keras_serializable(package="albert_keras")
+class FoldChoices(keras.layers.Layer):
+    """Reshapes `[batch, choices, seq]` to `[batch * choices, seq]`.
+
+    A layer rather than an op in the functional graph because the sequence length is only known
+    when the model is called.
+
+    Example:
+    ```python
+    FoldChoices()(np.zeros((2, 4, 7), "int32")).shape  # (8, 7)
+    ```
+    """
+
+    def call(self, inputs):
+        return keras.ops.reshape(inputs, (-1, keras.ops.shape(inputs)[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, input_shape[-1])
+
+
+class _AlbertTaskModel(PretrainedMixin, keras.Model):
+    """Shared serialization for task models: the encoder plus the constructor's own arguments."""
+
+    def pretrained_arguments(self):
+        return dict(self._arguments)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            **self._arguments,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="albert_keras")
+class AlbertClassifier(_AlbertTaskModel):
+    """Sentence (pair) classification or regression on the pooled output.
+
+    Args:
+        encoder: an `AlbertEncoder`.
+        num_classes: number of classes; `1` makes a regression model (one linear output).
+        dropout: dropout on the pooled output before the output layer (the official fine-tuning
+            scripts use 0.1).
+
+    Outputs: float32 logits `[batch, num_classes]`.
+
+    Example:
+    ```python
+    import numpy as np
+    from albert_keras import AlbertConfig, AlbertEncoder, AlbertClassifier
+
+    config = AlbertConfig(vocab_size=100, embedding_size=8, hidden_size=16,
+                          num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+    model = AlbertClassifier(AlbertEncoder(config), num_classes=3)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = {"token_ids": np.ones((4, 6), "int32"), "segment_ids": np.zeros((4, 6), "int32"),
+         "padding_mask": np.ones((4, 6), "int32")}
+    model.fit(x, np.array([0, 1, 2, 1]), verbose=0)
+    ```
+    """
+
+    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+        self.encoder = encoder
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=albert_initializer(encoder.config),
+            dtype=encoder.dtype_policy,
+            name="logits",
+        )
+        inputs = _encoder_inputs()
+        pooled = encoder(inputs)["pooled_output"]
+        logits = self.output_dense(self.output_dropout(pooled))
+        super().__init__(inputs=inputs, outputs=keras.ops.cast(logits, "float32"), **kwargs)
+        self.num_classes = num_classes
+        self._arguments = {"num_classes": num_classes, "dropout": dropout}
+
+
+@keras.saving.register_keras_serializable(package="albert_keras")
+class AlbertTokenClassifier(_AlbertTaskModel):
+    """Per-token classification (named entities, tagging) on the sequence output.
+
+    Args:
+        encoder: an `AlbertEncoder`.
+        num_classes: number of tags.
+        dropout: dropout on the sequence output before the output layer.
+
+    Outputs: float32 logits `[batch, seq, num_classes]`.
+
+    Example:
+    ```python
+    model = AlbertTokenClassifier(AlbertEncoder(config), num_classes=5)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ```
+    """
+
+    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+        self.encoder = encoder
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=albert_initializer(encoder.config),
+            dtype=encoder.dtype_policy,
+            name="logits",
+        )
+        inputs = _encoder_inputs()
+        sequence = encoder(inputs)["sequence_output"]
+        logits = self.output_dense(self.output_dropout(sequence))
+        super().__init__(inputs=inputs, outputs=keras.ops.cast(logits, "float32"), **kwargs)
+        self.num_classes = num_classes
+        self._arguments = {"num_classes": num_classes, "dropout": dropout}
+
+
+@keras.saving.register_keras_serializable(package="albert_keras")
+class AlbertQuestionAnswerer(_AlbertTaskModel):
+    """Extractive question answering (SQuAD): start and end logits for every token.
+
+    The input is `[CLS] question [SEP] context [SEP]`. The `[CLS]` position's logits score "no
+    answer" (SQuAD 2.0): predict no answer when `start_logits[:, 0] + end_logits[:, 0]` beats the
+    best span. Padded positions get a large negative logit so they are never chosen.
+
+    Args:
+        encoder: an `AlbertEncoder`.
+
+    Outputs: a dict with float32 `start_logits` and `end_logits`, each `[batch, seq]`.
+
+    Example:
+    ```python
+    model = AlbertQuestionAnswerer(AlbertEncoder(config))
+    ```
+    """
+
+    def __init__(self, encoder, **kwargs):
+        self.encoder = encoder
+        self.span_dense = keras.layers.Dense(
+            2,
+            kernel_initializer=albert_initializer(encoder.config),
+            dtype=encoder.dtype_policy,
+            name="span_logits",
+        )
+        inputs = _encoder_inputs()
+        sequence = encoder(inputs)["sequence_output"]
+        logits = keras.ops.cast(self.span_dense(sequence), "float32")
+        invalid = (1.0 - keras.ops.cast(inputs["padding_mask"], "float32")) * -1e9
+        super().__init__(
+            inputs=inputs,
+            outputs={"start_logits": logits[..., 0] + invalid, "end_logits": logits[..., 1] + invalid},
+            **kwargs,
+        )
+        self._arguments = {}
+
+
+@keras.saving.register_keras_serializable(package="albert_keras")
+class AlbertMultipleChoice(_AlbertTaskModel):
+    """Multiple choice (RACE, SWAG): one score per `[CLS] context [SEP] choice [SEP]` sequence.
+
+    Args:
+        encoder: an `AlbertEncoder`.
+        num_choices: choices per example.
+        dropout: dropout on the pooled output.
+
+    Inputs: the encoder's dict with `[batch, num_choices, seq]` tensors.
+    Outputs: float32 logits `[batch, num_choices]`.
+
+    Example:
+    ```python
+    model = AlbertMultipleChoice(AlbertEncoder(config), num_choices=4)
+    ```
+    """
+
+    def __init__(self, encoder, num_choices, dropout=0.1, **kwargs):
+        self.encoder = encoder
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
+        self.output_dense = keras.layers.Dense(
+            1,
+            kernel_initializer=albert_initializer(encoder.config),
+            dtype=encoder.dtype_policy,
+            name="choice_logit",
+        )
+        inputs = _encoder_inputs(extra_shape=(num_choices,))
+        # Fold the choices into the batch so the encoder sees ordinary [batch, seq] inputs.
+        fold = FoldChoices(name="fold_choices")
+        flat = {name: fold(tensor) for name, tensor in inputs.items()}
+        pooled = encoder(flat)["pooled_output"]
+        scores = self.output_dense(self.output_dropout(pooled))
+        logits = keras.ops.reshape(keras.ops.cast(scores, "float32"), (-1, num_choices))
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.num_choices = num_choices
+        self._arguments = {"num_choices": num_choices, "dropout": dropout}
