@@ -1,0 +1,103 @@
+"""`MultiWorkerTrainerMixin`: Keras 3 `fit`/`evaluate` under `MultiWorkerMirroredStrategy`.
+
+Keras 3.15's TensorFlow trainer fails under MultiWorkerMirroredStrategy in two places
+(keras-team/keras#20585, #20329): `_maybe_symbolic_build` calls `strategy.reduce("MEAN", batch)` on
+a per-replica batch, which the collective strategy cannot convert to a tensor, and
+`reduce_per_replica` reduces scalar logs with `strategy.reduce("MEAN", v, axis=0)`, which fails on
+rank-0 values. This mixin replaces exactly those two steps *for multi-worker runs only* in the
+model classes that inherit it; every other strategy keeps Keras' own code path. No Keras function
+is patched.
+"""
+
+import tensorflow as tf
+from keras import tree
+
+
+def is_multi_worker(strategy):
+    """Whether `strategy` is a MultiWorkerMirroredStrategy spanning several workers."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+
+
+class MultiWorkerTrainerMixin:
+    """Mix into a `keras.Model` (before `keras.Model` in the bases) to train it under MWMS.
+
+    Under a multi-worker strategy, `fit` and `evaluate` run one `strategy.run(train_step)` per
+    batch inside a `tf.function` and average the logs across all replicas with
+    `strategy.reduce("MEAN", value, axis=None)`; the model is built symbolically from the first
+    replica's share of the first batch. Gradients are still all-reduced by the optimizer, so
+    training is unchanged.
+
+    Example:
+    ```python
+    class MyModel(MultiWorkerTrainerMixin, keras.Model):
+        ...
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        model = MyModel(...)
+        model.compile(optimizer="adam", loss="mse")
+    model.fit(dataset, epochs=2)
+    ```
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = getattr(self, "_distribute_strategy", None)
+        if strategy is None or not is_multi_worker(strategy) or iterator is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        for _, _, distributed_iterator in iterator:
+            batch = next(distributed_iterator)
+            # Any replica's share has the right structure and dtypes for a symbolic build.
+            data_batch = tree.map_structure(
+                lambda value: strategy.experimental_local_results(value)[0]
+                if isinstance(value, tf.distribute.DistributedValues)
+                else value,
+                batch,
+            )
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def make_train_function(self, force=False):
+        if not is_multi_worker(self.distribute_strategy):
+            return super().make_train_function(force=force)
+        if self.train_function is not None and not force:
+            return self.train_function
+        self.train_function = self._multi_worker_function(self.train_step)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        if not is_multi_worker(self.distribute_strategy):
+            return super().make_test_function(force=force)
+        if self.test_function is not None and not force:
+            return self.test_function
+        self.test_function = self._multi_worker_function(self.test_step)
+        return self.test_function
+
+    def _multi_worker_function(self, step_function):
+        strategy = self.distribute_strategy
+
+        def reduce(value):
+            if isinstance(value, tf.distribute.DistributedValues):
+                return strategy.reduce("MEAN", value, axis=None)
+            return value
+
+        def one_step_on_data(data):
+            outputs = strategy.run(step_function, args=(data,))
+            return tree.map_structure(reduce, outputs)
+
+        if not self.run_eagerly:
+            one_step_on_data = tf.function(one_step_on_data, reduce_retracing=True, jit_compile=self.jit_compile)
+
+        def function(iterator):
+            outputs = None
+            for _ in range(self.steps_per_execution):
+                try:
+                    data = next(iterator)
+                except (StopIteration, tf.errors.OutOfRangeError):
+                    break
+                outputs = one_step_on_data(data)
+            if outputs is None:
+                raise StopIteration
+            return outputs
+
+        return function
