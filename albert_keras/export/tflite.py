@@ -1,0 +1,329 @@
+"""TFLite (LiteRT) export with optional in-model tokenizer, checked after every conversion.
+
+Route: the serving function is written out as a SavedModel (Keras' `ExportArchive`) and converted
+with `tf.lite.TFLiteConverter.from_saved_model`. Two tempting routes are wrong on TF 2.21 /
+Keras 3: `from_keras_model` raises, and `from_concrete_functions(..., keras_model)` converts
+without error but drops the weights, so the model outputs NaN. Keras' own `format="litert"` always
+allows Flex (`SELECT_TF_OPS`) ops, which the `ai-edge-litert` interpreter cannot run; here only
+TFLite builtins are allowed, plus tensorflow-text's custom ops when the tokenizer is inside
+(`FastSentencepieceTokenize`, `FastBertNormalize`, `RaggedTensorToTensor`), which
+`ai_edge_litert.interpreter.InterpreterWithCustomOps` runs with
+`tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`.
+
+After converting, `convert_to_tflite` runs the file on sample inputs, compares it with the Keras
+model and raises `TFLiteVerificationError` on NaN or on a difference above the variant's
+threshold.
+"""
+
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from albert_keras.errors import AlbertInputError
+from albert_keras.export import signatures as sigs
+
+QUANTIZE_CHOICES = ("none", "float16", "dynamic-int8")
+
+# Largest accepted |TFLite - Keras| over the float outputs, per variant. float32 differs only by
+# op ordering; float16 weights carry ~1e-3 relative error; dynamic-range int8 quantizes weights
+# and activations of every matmul (measured: ~3e-2 on ALBERT-base's pooled output).
+DEFAULT_THRESHOLDS = {"none": 1e-4, "float16": 2e-2, "dynamic-int8": 0.2}
+
+DEFAULT_SAMPLE_TEXTS = (
+    "ALBERT shares parameters across layers.",
+    "",
+    "Short.",
+    "A longer sentence with Ünïcödé, digits 1,234.5 and punctuation; it should be truncated if the "
+    "model's maximum length is short, and padded otherwise.",
+)
+
+
+class TFLiteVerificationError(RuntimeError):
+    """The converted model disagrees with the Keras model (or outputs NaN)."""
+
+
+def interpreter(tflite_model, num_threads=None):
+    """An `ai_edge_litert` interpreter for a `.tflite` path or bytes, with tensorflow-text's ops.
+
+    Example:
+    ```python
+    runner = interpreter("model.tflite").get_signature_runner()
+    runner(text=np.array([b"hello"], dtype=object))
+    ```
+    """
+    from ai_edge_litert import interpreter as litert
+    import tensorflow_text as tf_text
+
+    kwargs = {"model_path": tflite_model} if isinstance(tflite_model, str) else {"model_content": tflite_model}
+    return litert.InterpreterWithCustomOps(
+        custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS,
+        num_threads=num_threads or os.cpu_count(),
+        **kwargs,
+    )
+
+
+def _serving_function(model, spm_model, with_tokenizer, sequence_length, lowercase, max_answer_length):
+    """The function to convert, its input signature and the packer (None without tokenizer)."""
+    import tensorflow as tf
+
+    from albert_keras.export.saved_model import model_sequence_length
+    from albert_keras.export.text import AlbertTextPacker
+
+    kind = sigs.model_kind(model)
+    if not with_tokenizer:
+        spec = sigs.ids_input_signature(model)
+
+        def serve_ids(token_ids, segment_ids, padding_mask):
+            features = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+            return sigs.task_outputs(model, features, max_answer_length=max_answer_length)
+
+        return serve_ids, [spec[name] for name in sigs.FEATURES], None
+    if spm_model is None:
+        raise AlbertInputError("spm_model: a SentencePiece model is required for --with-tokenizer")
+    packer = AlbertTextPacker(
+        spm_model,
+        model_sequence_length(model, sequence_length),
+        lowercase=lowercase,
+        tflite_compatible=True,
+    )
+    text = tf.TensorSpec([None], tf.string, name="text")
+    if kind == sigs.MULTIPLE_CHOICE:
+        second = tf.TensorSpec([None, sigs.num_outputs(model)], tf.string, name="choices")
+
+        def serve_choices(text, choices):
+            features = sigs.pack_choices(packer, text, choices)
+            return sigs.task_outputs(model, features, max_answer_length=max_answer_length)
+
+        return serve_choices, [text, second], packer
+    if kind == sigs.QUESTION_ANSWERER:
+
+        def serve_pair(text, text_b):
+            features = packer(text, text_b)
+            return sigs.task_outputs(model, features, max_answer_length=max_answer_length)
+
+        return serve_pair, [text, tf.TensorSpec([None], tf.string, name="text_b")], packer
+
+    def serve_text(text):
+        return sigs.task_outputs(model, packer(text), max_answer_length=max_answer_length)
+
+    return serve_text, [text], packer
+
+
+def convert_model(
+    model,
+    quantize="none",
+    spm_model=None,
+    with_tokenizer=False,
+    sequence_length=None,
+    lowercase=True,
+    max_answer_length=sigs.DEFAULT_MAX_ANSWER_LENGTH,
+):
+    """Convert `model` to TFLite flatbuffer bytes (no verification; see `convert_to_tflite`).
+
+    Returns:
+        `(tflite_bytes, packer)`; `packer` is the in-model `AlbertTextPacker` (or None).
+    """
+    import keras
+    import tensorflow as tf
+
+    if quantize not in QUANTIZE_CHOICES:
+        raise AlbertInputError(f"quantize: must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
+    function, input_signature, packer = _serving_function(
+        model, spm_model, with_tokenizer, sequence_length, lowercase, max_answer_length
+    )
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", function, input_signature=input_signature)
+    with tempfile.TemporaryDirectory(prefix="albert_tflite_") as tmp:
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if with_tokenizer:
+            converter.allow_custom_ops = True
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        tflite_bytes = converter.convert()
+    return tflite_bytes, packer
+
+
+def sample_inputs(model, packer=None, texts=DEFAULT_SAMPLE_TEXTS, sequence_length=32):
+    """Inputs for verifying a converted model: text arrays with a tokenizer, else token ids."""
+    kind = sigs.model_kind(model)
+    text = np.array([t.encode("utf-8") for t in texts], dtype=object)
+    if packer is not None:
+        if kind == sigs.MULTIPLE_CHOICE:
+            choices = np.array([[t] * sigs.num_outputs(model) for t in text[::-1]], dtype=object)
+            return {"text": text, "choices": choices}
+        if kind == sigs.QUESTION_ANSWERER:
+            return {"text": text, "text_b": text[::-1].copy()}
+        return {"text": text}
+    rng = np.random.default_rng(0)
+    vocab = _vocab_size(model)
+    shape = (len(texts), sequence_length)
+    if kind == sigs.MULTIPLE_CHOICE:
+        shape = (len(texts), sigs.num_outputs(model), sequence_length)
+    ids = rng.integers(5, vocab, size=shape).astype(np.int32)
+    lengths = np.linspace(3, sequence_length, len(texts)).astype(int)
+    mask = (np.arange(sequence_length) < lengths.reshape((-1,) + (1,) * (len(shape) - 1))).astype(np.int32)
+    mask = np.broadcast_to(mask, shape).copy()
+    ids = np.where(mask == 1, ids, 0).astype(np.int32)
+    ids[..., 0] = 2
+    segments = np.zeros(shape, np.int32)
+    segments[..., sequence_length // 2 :] = 1
+    segments *= mask
+    return {"token_ids": ids, "segment_ids": segments, "padding_mask": mask}
+
+
+def _vocab_size(model):
+    config = getattr(getattr(model, "encoder", model), "config", None)
+    if config is not None:
+        return config.vocab_size
+    return getattr(getattr(model, "encoder", model), "vocabulary_size", 100)
+
+
+def reference_outputs(model, inputs, packer=None, max_answer_length=sigs.DEFAULT_MAX_ANSWER_LENGTH):
+    """The Keras model's outputs for `inputs`, through the same packing as the TFLite graph."""
+    import tensorflow as tf
+
+    if packer is None:
+        features = {name: tf.constant(inputs[name]) for name in sigs.FEATURES}
+    else:
+        text_b = inputs.get("text_b", inputs.get("choices"))
+        features = sigs.text_features(
+            model, packer, tf.constant(inputs["text"]), None if text_b is None else tf.constant(text_b)
+        )
+    outputs = sigs.task_outputs(model, features, max_answer_length=max_answer_length)
+    return {key: value.numpy() for key, value in outputs.items()}
+
+
+def compare_outputs(expected, actual):
+    """`(max |diff| over float outputs, agreement of integer outputs, any NaN)`."""
+    max_diff, agreement, has_nan = 0.0, 1.0, False
+    for key, want in expected.items():
+        got = np.asarray(actual[key])
+        if got.shape != want.shape:
+            raise TFLiteVerificationError(f"output {key}: shape {got.shape}, expected {want.shape}")
+        if np.issubdtype(want.dtype, np.floating):
+            has_nan = has_nan or not np.all(np.isfinite(got))
+            if want.size:
+                max_diff = max(max_diff, float(np.max(np.abs(got.astype(np.float64) - want))))
+        elif want.size:
+            agreement = min(agreement, float(np.mean(got == want)))
+    return max_diff, agreement, has_nan
+
+
+def verify_tflite(tflite_model, model, packer=None, inputs=None, threshold=1e-4, runs=5, num_threads=None):
+    """Run a converted model on sample inputs and compare it with the Keras model.
+
+    Args:
+        tflite_model: `.tflite` path or bytes.
+        model: the Keras model it was converted from.
+        packer: the in-model `AlbertTextPacker` when the tokenizer is inside.
+        inputs: dict of numpy inputs (defaults to `sample_inputs`).
+        threshold: largest accepted max |diff| over the float outputs.
+        runs: timed calls for the latency figure (median).
+        num_threads: interpreter threads (default: all cores).
+
+    Returns:
+        dict with `max_diff`, `label_agreement`, `latency_ms`, `size_bytes`.
+
+    Raises:
+        TFLiteVerificationError: NaN/inf in the outputs, or max |diff| above `threshold`.
+    """
+    inputs = inputs if inputs is not None else sample_inputs(model, packer)
+    runner = interpreter(tflite_model, num_threads=num_threads).get_signature_runner()
+    actual = runner(**inputs)
+    expected = reference_outputs(model, inputs, packer)
+    max_diff, agreement, has_nan = compare_outputs(expected, actual)
+    latencies = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner(**inputs)
+        latencies.append((time.perf_counter() - start) * 1000)
+    size = os.path.getsize(tflite_model) if isinstance(tflite_model, str) else len(tflite_model)
+    report = {
+        "max_diff": max_diff,
+        "label_agreement": agreement,
+        "latency_ms": float(np.median(latencies)),
+        "size_bytes": size,
+    }
+    if has_nan:
+        raise TFLiteVerificationError(f"TFLite model outputs NaN or inf (report: {report})")
+    if max_diff > threshold:
+        raise TFLiteVerificationError(
+            f"TFLite model differs from the Keras model by {max_diff:.3g} > threshold {threshold:.3g}"
+        )
+    return report
+
+
+def convert_to_tflite(
+    model,
+    output_path,
+    quantize="none",
+    spm_model=None,
+    with_tokenizer=False,
+    sequence_length=None,
+    lowercase=True,
+    max_answer_length=sigs.DEFAULT_MAX_ANSWER_LENGTH,
+    threshold=None,
+    verify_texts=DEFAULT_SAMPLE_TEXTS,
+    verbose=True,
+):
+    """Convert `model` to a `.tflite` file, then verify it against the Keras model.
+
+    The file is written only after verification passes (atomically), so a model that outputs NaN
+    or drifts past the threshold never lands on disk.
+
+    Args:
+        model: an ALBERT encoder or task model.
+        output_path: the `.tflite` file to write.
+        quantize: `"none"` (float32), `"float16"` (float16 weights) or `"dynamic-int8"`
+            (dynamic-range int8: int8 weights, activations quantized on the fly).
+        spm_model: the SentencePiece model (path or bytes), required with `with_tokenizer`.
+        with_tokenizer: put normalization, SentencePiece and packing inside the model, so it takes
+            raw strings (`text`, plus `text_b` for QA or `choices` for multiple choice).
+        sequence_length: longest packed sequence (default: the model's maximum).
+        lowercase: lowercase and strip accents (tokenizer inside only).
+        max_answer_length: longest answer span (question answerers).
+        threshold: largest accepted max |diff| (default: `DEFAULT_THRESHOLDS[quantize]`).
+        verify_texts: texts for the verification run.
+        verbose: print size, latency and max difference.
+
+    Returns:
+        the verification report (`max_diff`, `label_agreement`, `latency_ms`, `size_bytes`).
+
+    Example:
+    ```python
+    convert_to_tflite(classifier, "model.tflite", quantize="dynamic-int8",
+                      spm_model="spiece.model", with_tokenizer=True)
+    ```
+    """
+    from albert_keras.io_utils import atomic_write
+
+    tflite_bytes, packer = convert_model(
+        model,
+        quantize=quantize,
+        spm_model=spm_model,
+        with_tokenizer=with_tokenizer,
+        sequence_length=sequence_length,
+        lowercase=lowercase,
+        max_answer_length=max_answer_length,
+    )
+    threshold = DEFAULT_THRESHOLDS[quantize] if threshold is None else threshold
+    inputs = sample_inputs(model, packer, texts=verify_texts)
+    report = verify_tflite(tflite_bytes, model, packer=packer, inputs=inputs, threshold=threshold)
+    with atomic_write(output_path) as f:
+        f.write(tflite_bytes)
+    report.update(path=os.fspath(output_path), quantize=quantize, with_tokenizer=bool(with_tokenizer))
+    if verbose:
+        print(
+            f"{output_path}: {report['size_bytes'] / 1e6:.2f} MB, quantize={quantize}, "
+            f"tokenizer={'inside' if with_tokenizer else 'no'}, latency {report['latency_ms']:.1f} ms "
+            f"(batch {len(inputs[next(iter(inputs))])}), max|diff| {report['max_diff']:.3g} "
+            f"(threshold {threshold:.3g}), label agreement {report['label_agreement']:.3f}"
+        )
+    return report
