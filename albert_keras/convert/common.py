@@ -20,6 +20,16 @@ logger = logging.getLogger("albert_keras.convert")
 
 MLM_PREFIX = "mlm/"
 SOP_PREFIX = "sop/"
+TASK_PREFIX = "task/"
+
+# Our task models' output layer, by class: its attribute name. Its weights are `task/kernel`
+# `[H, units]` and `task/bias` `[units]` in canonical form.
+TASK_HEADS = {
+    "AlbertClassifier": "output_dense",
+    "AlbertTokenClassifier": "output_dense",
+    "AlbertMultipleChoice": "output_dense",
+    "AlbertQuestionAnswerer": "span_dense",
+}
 
 
 # --- transforms between a foreign array and the Keras layout ----------------------------------
@@ -99,11 +109,12 @@ class Rule:
 _BLOCK = "group_{g}_inner_layer_{i}/"
 
 
-def canonical_shapes(config):
+def canonical_shapes(config, task_units=None):
     """Ordered dict `canonical name -> Keras shape` for the encoder and both pretraining heads.
 
     Args:
         config: an `AlbertConfig`.
+        task_units: output width of a task model's head (`task/kernel`, `task/bias`), if any.
 
     Example:
     ```python
@@ -151,15 +162,20 @@ def canonical_shapes(config):
             "sop/bias": (2,),
         }
     )
+    if task_units is not None:
+        shapes["task/kernel"] = (H, task_units)
+        shapes["task/bias"] = (task_units,)
     return shapes
 
 
 def part_of(name):
-    """`"encoder"`, `"mlm"` or `"sop"`: which model part a canonical name belongs to."""
+    """`"encoder"`, `"mlm"`, `"sop"` or `"task"`: which model part a canonical name belongs to."""
     if name.startswith(MLM_PREFIX):
         return "mlm"
     if name.startswith(SOP_PREFIX):
         return "sop"
+    if name.startswith(TASK_PREFIX):
+        return "task"
     return "encoder"
 
 
@@ -213,8 +229,8 @@ def _shape(array):
     return tuple(int(d) for d in np.shape(array))
 
 
-def foreign_to_canonical(foreign, rules, config, source, optional_parts=("mlm", "sop"), ignore=None,
-                         optional_names=()):
+def foreign_to_canonical(foreign, rules, config, source, optional_parts=("mlm", "sop", "task"), ignore=None,
+                         optional_names=(), task_units=None):
     """Map a dict of foreign arrays to canonical weights, checking every name and shape.
 
     Args:
@@ -227,6 +243,7 @@ def foreign_to_canonical(foreign, rules, config, source, optional_parts=("mlm", 
             partly present is an error listing what is missing.
         ignore: predicate on a foreign name for names that are skipped silently (optimizer slots).
         optional_names: canonical names that may be missing on their own (left to the caller).
+        task_units: output width of the task head, when the rules map one.
 
     Returns:
         dict `canonical name -> np.ndarray` in Keras layout.
@@ -234,8 +251,8 @@ def foreign_to_canonical(foreign, rules, config, source, optional_parts=("mlm", 
     Raises:
         AlbertInputError: listing every missing, unexpected and wrongly shaped name at once.
     """
-    shapes = canonical_shapes(config)
-    table = expand_rules(rules, config)
+    shapes = canonical_shapes(config, task_units)
+    table = [row for row in expand_rules(rules, config) if row[0] in shapes]
     names = set(foreign.keys())
     problems = WeightProblems(source)
     present_parts = {part_of(c) for c, f, _ in table if f in names}
@@ -268,7 +285,8 @@ def foreign_to_canonical(foreign, rules, config, source, optional_parts=("mlm", 
 
 def canonical_to_foreign(canonical, rules, config):
     """The inverse of `foreign_to_canonical`: dict `foreign name -> array` for the parts present."""
-    shapes = canonical_shapes(config)
+    task_units = canonical["task/bias"].shape[0] if "task/bias" in canonical else None
+    shapes = canonical_shapes(config, task_units)
     out = {}
     for canonical_name, foreign_name, transform in expand_rules(rules, config):
         if canonical_name in canonical:
@@ -333,6 +351,9 @@ def model_variables(model):
     sop = getattr(model, "sop_head", None)
     if sop is not None:
         _layer_variables(sop, SOP_PREFIX, out)
+    task = TASK_HEADS.get(type(model).__name__)
+    if task is not None:
+        _layer_variables(getattr(model, task), TASK_PREFIX, out)
     return out
 
 
@@ -381,56 +402,79 @@ def check_output(output, overwrite=False):
         raise AlbertInputError(f"{output}: output directory exists and is not empty (use --overwrite)")
 
 
-def build_model(config, parts):
-    """Our model for the parts present: an `AlbertPretrainer` when a head is there, else an encoder."""
-    from albert_keras.modeling import AlbertEncoder
-    from albert_keras.modeling import AlbertPretrainer
+def build_model(config, parts, task=None):
+    """Our model for the parts present.
+
+    Args:
+        config: the `AlbertConfig`.
+        parts: set of parts present (`"mlm"`, `"sop"`, `"task"`).
+        task: `(class name, arguments)` of a task model, e.g. `("AlbertClassifier", {"num_classes": 3})`.
+
+    Returns:
+        a task model when `task` is given, an `AlbertPretrainer` when a pretraining head is present,
+        else an `AlbertEncoder`.
+    """
+    from albert_keras.modeling import task_models
+    from albert_keras.modeling.encoder import AlbertEncoder
+    from albert_keras.modeling.pretrainer import AlbertPretrainer
 
     encoder = AlbertEncoder(config)
+    if task is not None:
+        class_name, arguments = task
+        return getattr(task_models, class_name)(encoder, **arguments)
     if parts & {"mlm", "sop"}:
         return AlbertPretrainer(encoder)
     return encoder
 
 
-def write_pretrained(config, canonical, output, source, spm_model=None, overwrite=False):
+def write_pretrained(config, canonical, output, source, spm_model=None, overwrite=False, task=None):
     """Build our model from canonical weights and write a pretrained directory atomically.
 
-    Heads absent from the source are left out when both are absent (a bare encoder is written);
-    when only one head is present the other keeps its fresh initialisation, and a note says so.
+    When both pretraining heads are absent a bare encoder is written; when only one is present
+    the other keeps its fresh initialisation, and a warning says so (likewise a missing pooler,
+    which Hugging Face's `AlbertForMaskedLM` does not have).
+
+    Args:
+        config: the `AlbertConfig`.
+        canonical: canonical weights.
+        output: the pretrained directory to write.
+        source: named in errors and warnings.
+        spm_model: SentencePiece model to copy in, if any.
+        overwrite: replace a non-empty `output`.
+        task: `(class name, arguments)` for a task model (see `build_model`).
 
     Returns:
         the output directory.
     """
-    from albert_keras.io_utils import atomic_directory
     from albert_keras.modeling.pretrained import save_pretrained
 
     parts = {part_of(name) for name in canonical}
-    model = build_model(config, parts)
-    fresh = []
+    model = build_model(config, parts, task)
+    shapes = canonical_shapes(config)
+    fresh = {}
     if "pooled_dense/kernel" not in canonical:
-        fresh += ["pooled_dense/kernel", "pooled_dense/bias"]
-    if parts & {"mlm", "sop"}:
-        shapes = canonical_shapes(config)
-        for part in ("mlm", "sop"):
+        fresh["pooler"] = ["pooled_dense/kernel", "pooled_dense/bias"]
+    if task is None and parts & {"mlm", "sop"}:
+        for part, label in (("mlm", "MLM head"), ("sop", "SOP head")):
             if part not in parts:
-                fresh += [n for n in shapes if part_of(n) == part]
-    assign_weights(model, canonical, source, allow_missing=fresh)
-    for part in sorted({part_of(n) if not n.startswith("pooled") else "pooler" for n in fresh}):
-        logger.warning("%s: the source has no %s weights; they keep a fresh initialisation", source,
-                       {"mlm": "MLM head", "sop": "SOP head", "pooler": "pooler"}[part])
-    with atomic_directory(output, overwrite=overwrite) as tmp:
-        save_pretrained(model, tmp, spm_model=spm_model)
+                fresh[label] = [n for n in shapes if part_of(n) == part]
+    assign_weights(model, canonical, source, allow_missing=[n for names in fresh.values() for n in names])
+    for label in fresh:
+        logger.warning("%s: the source has no %s weights; they keep a fresh initialisation", source, label)
+    save_pretrained(model, output, spm_model=spm_model, overwrite=overwrite)
     return os.fspath(output)
 
 
 def load_canonical(directory):
-    """Read one of our pretrained directories: `(config, canonical weights, spm path or None, model)`."""
+    """Read one of our pretrained directories.
+
+    Returns:
+        `(config, canonical weights, spm path or None, model)`.
+    """
     from albert_keras.modeling.pretrained import load_pretrained
+    from albert_keras.modeling.pretrained import spm_model_path
 
     directory = os.fspath(directory)
-    if not os.path.isdir(directory):
-        raise AlbertInputError(f"{directory}: not a pretrained directory")
     model = load_pretrained(directory)
     encoder = getattr(model, "encoder", model)
-    spm = os.path.join(directory, "spiece.model")
-    return encoder.config, read_model_weights(model), (spm if os.path.exists(spm) else None), model
+    return encoder.config, read_model_weights(model), spm_model_path(directory), model

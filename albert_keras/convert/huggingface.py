@@ -1,0 +1,356 @@
+"""Hugging Face transformers checkpoints: `config.json` + `model.safetensors` (or `pytorch_model.bin`).
+
+Reading needs no torch: safetensors files are read with `safetensors.numpy`. `pytorch_model.bin` is
+read only when torch is importable. Every `Linear.weight` is `[out, in]` in PyTorch and is
+transposed; the attention projections are then split per head for Keras' `MultiHeadAttention`.
+
+Activations: Hugging Face's `"gelu"` is the exact erf GELU and `"gelu_new"` the tanh approximation
+the original ALBERT uses (see huggingface/transformers#2395). Ours follow the official
+`albert_config.json`, where `"gelu"` means tanh and `"gelu_exact"` means erf. So reading maps HF
+`"gelu"` -> our `"gelu_exact"` and HF `"gelu_new"`/`"gelu_pytorch_tanh"` -> our `"gelu"`; writing
+maps our `"gelu"`/`"gelu_new"` -> HF `"gelu_new"` and our `"gelu_exact"` -> HF `"gelu"`.
+"""
+
+import json
+import os
+import shutil
+
+import numpy as np
+
+from albert_keras.convert import common
+from albert_keras.convert.common import COPY
+from albert_keras.convert.common import HEADS_BIAS
+from albert_keras.convert.common import TRANSPOSE
+from albert_keras.convert.common import TRANSPOSE_HEADS_IN
+from albert_keras.convert.common import TRANSPOSE_HEADS_OUT
+from albert_keras.convert.common import Rule
+from albert_keras.errors import AlbertInputError
+
+_BLOCK = "albert.encoder.albert_layer_groups.{g}.albert_layers.{i}."
+_OURS = "group_{g}_inner_layer_{i}/"
+
+# Names as in `AlbertForPreTraining`'s state dict; a bare `AlbertModel` lacks the `albert.` prefix.
+RULES = (
+    Rule("token_embedding/embeddings", "albert.embeddings.word_embeddings.weight"),
+    Rule("position_embedding/embeddings", "albert.embeddings.position_embeddings.weight"),
+    Rule("segment_embedding/embeddings", "albert.embeddings.token_type_embeddings.weight"),
+    Rule("embeddings_layer_norm/gamma", "albert.embeddings.LayerNorm.weight"),
+    Rule("embeddings_layer_norm/beta", "albert.embeddings.LayerNorm.bias"),
+    Rule("embedding_projection/kernel", "albert.encoder.embedding_hidden_mapping_in.weight", TRANSPOSE),
+    Rule("embedding_projection/bias", "albert.encoder.embedding_hidden_mapping_in.bias"),
+    *(
+        rule
+        for proj in ("query", "key", "value")
+        for rule in (
+            Rule(f"{_OURS}self_attention_layer/{proj}/kernel", f"{_BLOCK}attention.{proj}.weight", TRANSPOSE_HEADS_IN),
+            Rule(f"{_OURS}self_attention_layer/{proj}/bias", f"{_BLOCK}attention.{proj}.bias", HEADS_BIAS),
+        )
+    ),
+    Rule(f"{_OURS}self_attention_layer/attention_output/kernel", f"{_BLOCK}attention.dense.weight", TRANSPOSE_HEADS_OUT),
+    Rule(f"{_OURS}self_attention_layer/attention_output/bias", f"{_BLOCK}attention.dense.bias"),
+    Rule(f"{_OURS}self_attention_layer_norm/gamma", f"{_BLOCK}attention.LayerNorm.weight"),
+    Rule(f"{_OURS}self_attention_layer_norm/beta", f"{_BLOCK}attention.LayerNorm.bias"),
+    Rule(f"{_OURS}feedforward_intermediate_dense/kernel", f"{_BLOCK}ffn.weight", TRANSPOSE),
+    Rule(f"{_OURS}feedforward_intermediate_dense/bias", f"{_BLOCK}ffn.bias"),
+    Rule(f"{_OURS}feedforward_output_dense/kernel", f"{_BLOCK}ffn_output.weight", TRANSPOSE),
+    Rule(f"{_OURS}feedforward_output_dense/bias", f"{_BLOCK}ffn_output.bias"),
+    Rule(f"{_OURS}feedforward_layer_norm/gamma", f"{_BLOCK}full_layer_layer_norm.weight"),
+    Rule(f"{_OURS}feedforward_layer_norm/beta", f"{_BLOCK}full_layer_layer_norm.bias"),
+    Rule("pooled_dense/kernel", "albert.pooler.weight", TRANSPOSE),
+    Rule("pooled_dense/bias", "albert.pooler.bias"),
+    Rule("mlm/intermediate_dense/kernel", "predictions.dense.weight", TRANSPOSE),
+    Rule("mlm/intermediate_dense/bias", "predictions.dense.bias"),
+    Rule("mlm/intermediate_layer_norm/gamma", "predictions.LayerNorm.weight"),
+    Rule("mlm/intermediate_layer_norm/beta", "predictions.LayerNorm.bias"),
+    Rule("mlm/output_bias", "predictions.bias"),
+    Rule("sop/kernel", "sop_classifier.classifier.weight", TRANSPOSE),
+    Rule("sop/bias", "sop_classifier.classifier.bias", COPY),
+)
+CLASSIFIER_RULES = (Rule("task/kernel", "classifier.weight", TRANSPOSE), Rule("task/bias", "classifier.bias"))
+QA_RULES = (Rule("task/kernel", "qa_outputs.weight", TRANSPOSE), Rule("task/bias", "qa_outputs.bias"))
+
+# HF task class -> (our class, the head's rules).
+TASKS = {
+    "AlbertForSequenceClassification": ("AlbertClassifier", CLASSIFIER_RULES),
+    "AlbertForTokenClassification": ("AlbertTokenClassifier", CLASSIFIER_RULES),
+    "AlbertForMultipleChoice": ("AlbertMultipleChoice", CLASSIFIER_RULES),
+    "AlbertForQuestionAnswering": ("AlbertQuestionAnswerer", QA_RULES),
+}
+OUR_CLASS_TO_HF = {
+    "AlbertEncoder": "AlbertModel",
+    "AlbertPretrainer": "AlbertForPreTraining",
+    **{ours: hf for hf, (ours, _) in TASKS.items()},
+}
+
+# Tied or derived tensors a state dict may carry: `predictions.decoder.*` are tied to the word
+# embeddings and `predictions.bias`; `position_ids` is a buffer.
+_DERIVED = ("predictions.decoder.weight", "predictions.decoder.bias", "albert.embeddings.position_ids")
+
+ACTIVATIONS_FROM_HF = {
+    "gelu": "gelu_exact",
+    "gelu_new": "gelu",
+    "gelu_pytorch_tanh": "gelu",
+    "relu": "relu",
+    "tanh": "tanh",
+    "linear": "linear",
+}
+ACTIVATIONS_TO_HF = {"gelu": "gelu_new", "gelu_new": "gelu_new", "gelu_exact": "gelu", "relu": "relu",
+                     "tanh": "tanh", "linear": "linear"}
+
+# transformers.AlbertConfig defaults (the xxlarge shape), for keys a config.json leaves out.
+HF_DEFAULTS = dict(
+    vocab_size=30000, embedding_size=128, hidden_size=4096, num_hidden_layers=12, num_hidden_groups=1,
+    num_attention_heads=64, intermediate_size=16384, inner_group_num=1, hidden_act="gelu_new",
+    hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, max_position_embeddings=512,
+    type_vocab_size=2, initializer_range=0.02, layer_norm_eps=1e-12, classifier_dropout_prob=0.1,
+    position_embedding_type="absolute",
+)
+_CONFIG_KEYS = ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_hidden_groups",
+                "num_attention_heads", "intermediate_size", "inner_group_num", "hidden_dropout_prob",
+                "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size", "initializer_range")
+
+
+def config_from_hf(values, source="config.json"):
+    """Our `AlbertConfig` from a Hugging Face `config.json` dict (activation names translated)."""
+    from albert_keras.config import AlbertConfig
+
+    if not isinstance(values, dict):
+        raise AlbertInputError(f"{source}: expected a JSON object")
+    if values.get("model_type", "albert") != "albert":
+        raise AlbertInputError(f"{source}: model_type is {values['model_type']!r}, not 'albert'")
+    merged = {**HF_DEFAULTS, **values}
+    if merged["position_embedding_type"] != "absolute":
+        raise AlbertInputError(
+            f"{source}: key 'position_embedding_type' is {merged['position_embedding_type']!r}; only 'absolute' is supported"
+        )
+    if not isinstance(merged["layer_norm_eps"], (int, float)) or abs(merged["layer_norm_eps"] - 1e-12) > 1e-15:
+        raise AlbertInputError(
+            f"{source}: key 'layer_norm_eps' is {merged['layer_norm_eps']!r}; ALBERT (and this model) use 1e-12"
+        )
+    act = merged["hidden_act"]
+    if act not in ACTIVATIONS_FROM_HF:
+        raise AlbertInputError(
+            f"{source}: key 'hidden_act' is {act!r}; supported: {', '.join(ACTIVATIONS_FROM_HF)}"
+        )
+    ours = {key: merged[key] for key in _CONFIG_KEYS}
+    ours["hidden_act"] = ACTIVATIONS_FROM_HF[act]
+    return AlbertConfig.from_dict(ours, source=source)
+
+
+def config_to_hf(config, architecture="AlbertForPreTraining", **extra):
+    """A Hugging Face `config.json` dict for our `AlbertConfig`."""
+    values = {key: getattr(config, key) for key in _CONFIG_KEYS}
+    values.update(
+        architectures=[architecture],
+        model_type="albert",
+        hidden_act=ACTIVATIONS_TO_HF[config.hidden_act],
+        layer_norm_eps=1e-12,
+        classifier_dropout_prob=0.1,
+        position_embedding_type="absolute",
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+        torch_dtype="float32",
+    )
+    values.update(extra)
+    return values
+
+
+def _load_safetensors(path):
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(path)
+    except Exception as error:  # safetensors raises its own SafetensorError (and OSError).
+        raise AlbertInputError(f"{path}: unreadable safetensors file ({error})") from None
+
+
+def _load_torch(path):
+    try:
+        import torch
+    except ImportError:
+        raise AlbertInputError(
+            f"{path}: reading pytorch_model.bin needs torch, which is not installed; install torch, or "
+            "convert the checkpoint to model.safetensors first"
+        ) from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise AlbertInputError(f"{path}: unreadable PyTorch checkpoint ({error})") from None
+    return {name: tensor.float().numpy() if tensor.is_floating_point() else tensor.numpy()
+            for name, tensor in state.items()}
+
+
+def read_state_dict(directory):
+    """All tensors of a Hugging Face model directory as NumPy arrays (sharded files included)."""
+    single = os.path.join(directory, "model.safetensors")
+    index = os.path.join(directory, "model.safetensors.index.json")
+    torch_file = os.path.join(directory, "pytorch_model.bin")
+    if os.path.isfile(single):
+        return _load_safetensors(single), single
+    if os.path.isfile(index):
+        try:
+            with open(index) as f:
+                shards = sorted(set(json.load(f)["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise AlbertInputError(f"{index}: unreadable shard index ({error})") from None
+        state = {}
+        for shard in shards:
+            state.update(_load_safetensors(os.path.join(directory, shard)))
+        return state, index
+    if os.path.isfile(torch_file):
+        return _load_torch(torch_file), torch_file
+    raise AlbertInputError(f"{directory}: no model.safetensors or pytorch_model.bin found")
+
+
+def _normalize_names(state):
+    """Give every key the `AlbertForPreTraining` form: a bare `AlbertModel` gains `albert.`."""
+    if any(name.startswith("albert.") for name in state):
+        return dict(state)
+    heads = ("predictions.", "sop_classifier.", "classifier.", "qa_outputs.")
+    return {name if name.startswith(heads) else "albert." + name: value for name, value in state.items()}
+
+
+def read_huggingface(source, num_choices=None):
+    """Read a Hugging Face ALBERT directory into canonical weights.
+
+    Returns:
+        `(config, canonical weights, spm path or None, task or None)`.
+    """
+    source = os.fspath(source)
+    if not os.path.isdir(source):
+        raise AlbertInputError(f"{source}: not a Hugging Face model directory")
+    config_path = os.path.join(source, "config.json")
+    try:
+        with open(config_path) as f:
+            hf_config = json.load(f)
+    except FileNotFoundError:
+        raise AlbertInputError(f"{source}: config.json not found") from None
+    except (OSError, ValueError) as error:
+        raise AlbertInputError(f"{config_path}: unreadable config ({error})") from None
+    config = config_from_hf(hf_config, config_path)
+    state, weights_path = read_state_dict(source)
+    state = _normalize_names(state)
+    if "predictions.bias" not in state and "predictions.decoder.bias" in state:
+        state["predictions.bias"] = state["predictions.decoder.bias"]
+
+    architectures = hf_config.get("architectures") or []
+    architecture = architectures[0] if architectures else None
+    rules, task, task_units = list(RULES), None, None
+    if architecture not in TASKS:
+        if "qa_outputs.weight" in state:
+            architecture = "AlbertForQuestionAnswering"
+        elif "classifier.weight" in state:
+            architecture = "AlbertForSequenceClassification"
+    if architecture in TASKS:
+        class_name, head_rules = TASKS[architecture]
+        if head_rules[0].foreign not in state:
+            raise AlbertInputError(f"{weights_path}: {architecture} checkpoint without '{head_rules[0].foreign}'")
+        task_units = int(np.shape(state[head_rules[0].foreign])[0])
+        rules += head_rules
+        dropout = hf_config.get("classifier_dropout_prob", 0.1)
+        if dropout is None:
+            dropout = config.hidden_dropout_prob
+        arguments = {
+            "AlbertClassifier": {"num_classes": task_units, "dropout": dropout},
+            "AlbertTokenClassifier": {"num_classes": task_units, "dropout": dropout},
+            "AlbertQuestionAnswerer": {},
+        }.get(class_name)
+        if class_name == "AlbertMultipleChoice":
+            if num_choices is None:
+                raise AlbertInputError(
+                    f"{config_path}: AlbertForMultipleChoice does not record the number of choices; pass --num-choices"
+                )
+            arguments = {"num_choices": int(num_choices), "dropout": dropout}
+        task = (class_name, arguments)
+    canonical = common.foreign_to_canonical(
+        state, rules, config, weights_path,
+        ignore=lambda name: name in _DERIVED,
+        optional_names=("pooled_dense/kernel", "pooled_dense/bias"),
+        task_units=task_units,
+    )
+    spm = os.path.join(source, "spiece.model")
+    return config, canonical, (spm if os.path.isfile(spm) else None), task
+
+
+def from_huggingface(source, output, spm_model=None, num_choices=None, overwrite=False):
+    """Convert a Hugging Face ALBERT directory to a pretrained directory.
+
+    Reads `AlbertModel`, `AlbertForPreTraining` and `AlbertForMaskedLM` checkpoints (an
+    `AlbertPretrainer` is written when a head is present; a missing SOP head or pooler keeps a fresh
+    initialisation, with a warning) and the task classes (`AlbertForSequenceClassification`,
+    `...TokenClassification`, `...QuestionAnswering`, `...MultipleChoice`), which become the matching
+    task model with its head. `spiece.model` is carried over.
+
+    Args:
+        source: directory with `config.json` and `model.safetensors` (or sharded safetensors, or
+            `pytorch_model.bin` when torch is installed).
+        output: the pretrained directory to write.
+        spm_model: optional SentencePiece model overriding `spiece.model`.
+        num_choices: choices per example, needed for `AlbertForMultipleChoice` only.
+        overwrite: replace a non-empty `output`.
+
+    Returns:
+        the output directory.
+
+    Example:
+    ```python
+    from_huggingface("albert-base-v2", "albert_base_v2_keras")
+    ```
+    """
+    common.check_output(output, overwrite)
+    config, canonical, spm, task = read_huggingface(source, num_choices=num_choices)
+    return common.write_pretrained(config, canonical, output, os.fspath(source), spm_model or spm, overwrite, task)
+
+
+def to_huggingface(source, output, overwrite=False):
+    """Write one of our pretrained directories in Hugging Face format.
+
+    The output has `config.json`, `model.safetensors` and `spiece.model` (when the source has
+    one). An `AlbertPretrainer` becomes `AlbertForPreTraining`, a bare encoder `AlbertModel`, and
+    each task model the matching `AlbertFor...` class. Tied tensors (`predictions.decoder.*`) are
+    not written; transformers ties them when it loads.
+
+    Args:
+        source: a pretrained directory.
+        output: the directory to write.
+        overwrite: replace a non-empty `output`.
+
+    Returns:
+        the output directory.
+
+    Example:
+    ```python
+    to_huggingface("albert_base_v2_keras", "albert_base_v2_hf")
+    # transformers.AlbertForPreTraining.from_pretrained("albert_base_v2_hf")
+    ```
+    """
+    from safetensors.numpy import save_file
+
+    from albert_keras.io_utils import atomic_directory
+
+    common.check_output(output, overwrite)
+    config, canonical, spm, model = common.load_canonical(source)
+    class_name = type(model).__name__
+    architecture = OUR_CLASS_TO_HF[class_name]
+    rules = list(RULES)
+    extra = {}
+    if class_name in ("AlbertClassifier", "AlbertTokenClassifier", "AlbertMultipleChoice", "AlbertQuestionAnswerer"):
+        rules += list(TASKS[architecture][1])
+        if class_name in ("AlbertClassifier", "AlbertTokenClassifier"):
+            units = model.num_classes
+            extra = dict(num_labels=units, id2label={str(i): f"LABEL_{i}" for i in range(units)},
+                         label2id={f"LABEL_{i}": i for i in range(units)})
+        if "dropout" in model.pretrained_arguments():
+            extra["classifier_dropout_prob"] = model.pretrained_arguments()["dropout"]
+    tensors = common.canonical_to_foreign(canonical, rules, config)
+    if class_name == "AlbertEncoder":  # HF's AlbertModel keeps its names without the prefix.
+        tensors = {name[len("albert."):]: value for name, value in tensors.items()}
+    with atomic_directory(output, overwrite=overwrite) as tmp:
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(config_to_hf(config, architecture, **extra), f, indent=2, sort_keys=True)
+        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()},
+                  os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        if spm is not None:
+            shutil.copyfile(spm, os.path.join(tmp, "spiece.model"))
+    return os.fspath(output)
