@@ -1,0 +1,219 @@
+"""Step-exact, crash-safe training checkpoints.
+
+A checkpoint is a directory `ckpt-<step>` holding every model variable (weights and the dropout
+seed-generator states), every optimizer variable (iteration counter, moments, gradient
+accumulators, loss scale) and `state.json` (the step, the number of batches the input pipeline
+has delivered, the seed). It is written under a temporary name and renamed when complete, so a
+`kill -9` at any moment leaves either the previous checkpoints or the new one, never a partial one
+under a final name. Under multi-worker training every worker takes part in the write (the TF
+recommendation, since a save may run collectives), but only the chief writes into the real
+directory; the others write to a private temporary directory and delete it.
+
+`keras.callbacks.BackupAndRestore` is not enough here: it restores mid-epoch weights but replays
+the interrupted epoch from its first batch, does not record the data position, and races when
+several workers share its directory.
+"""
+
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from albert_keras.errors import AlbertInputError
+from albert_keras.io_utils import atomic_directory
+from albert_keras.io_utils import atomic_write
+
+STATE_FILE = "state.json"
+VARIABLES_PREFIX = "variables"
+_CHECKPOINT_NAME = re.compile(r"^ckpt-(\d+)$")
+
+
+def _tf_variable(variable):
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+class StepCheckpointer:
+    """Saves and restores model + optimizer + data position at exact steps, keeping the last `keep`.
+
+    Args:
+        directory: where the `ckpt-<step>` directories live.
+        model: the (built) Keras model.
+        optimizer: its (built) optimizer.
+        keep: how many complete checkpoints to keep.
+        is_chief: whether this process writes to `directory` (see module docstring).
+
+    Example:
+    ```python
+    checkpointer = StepCheckpointer("run/checkpoints", model, model.optimizer, keep=3)
+    state = checkpointer.restore_latest()  # None on a fresh start
+    checkpointer.save(step=100, batches_consumed=100)
+    ```
+    """
+
+    def __init__(self, directory, model, optimizer, keep=3, is_chief=True):
+        self.directory = os.fspath(directory)
+        self.model = model
+        self.optimizer = optimizer
+        self.keep = max(int(keep), 1)
+        self.is_chief = is_chief
+        self._variables = {
+            "model": [_tf_variable(v) for v in model.variables],
+            "optimizer": [_tf_variable(v) for v in optimizer.variables],
+        }
+        self._checkpoint = tf.train.Checkpoint(
+            model_variables=self._variables["model"], optimizer_variables=self._variables["optimizer"]
+        )
+        if self.is_chief:
+            os.makedirs(self.directory, exist_ok=True)
+            self._remove_leftovers()
+
+    # --- listing ------------------------------------------------------------------------------
+
+    def checkpoints(self):
+        """`(step, path)` of every complete checkpoint, oldest first."""
+        if not os.path.isdir(self.directory):
+            return []
+        found = []
+        for name in os.listdir(self.directory):
+            match = _CHECKPOINT_NAME.match(name)
+            path = os.path.join(self.directory, name)
+            if match and os.path.isfile(os.path.join(path, STATE_FILE)):
+                found.append((int(match.group(1)), path))
+        return sorted(found)
+
+    def latest(self):
+        """`(step, path)` of the newest complete checkpoint, or None."""
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def _remove_leftovers(self):
+        # Temporary directories of writes that a crash interrupted: never complete, never read.
+        for name in os.listdir(self.directory):
+            if name.startswith(".ckpt-") and name.endswith(".tmp") or name.endswith(".tmp.old"):
+                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
+    # --- save / restore -----------------------------------------------------------------------
+
+    def _state(self, step, batches_consumed, extra):
+        return {
+            "format": "albert-keras-checkpoint-1",
+            "step": int(step),
+            "batches_consumed": int(batches_consumed),
+            "num_model_variables": len(self._variables["model"]),
+            "num_optimizer_variables": len(self._variables["optimizer"]),
+            **(extra or {}),
+        }
+
+    def save(self, step, batches_consumed, extra=None):
+        """Write `ckpt-<step>` atomically and prune old checkpoints; returns its path (chief)."""
+        state = self._state(step, batches_consumed, extra)
+        if not self.is_chief:
+            scratch = tempfile.mkdtemp(prefix="albert-keras-ckpt-worker-")
+            try:
+                self._checkpoint.write(os.path.join(scratch, VARIABLES_PREFIX))
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            return None
+        path = os.path.join(self.directory, f"ckpt-{int(step):09d}")
+        with atomic_directory(path, overwrite=True) as tmp:
+            self._checkpoint.write(os.path.join(tmp, VARIABLES_PREFIX))
+            # state.json last: its presence marks the variables as complete even before the rename.
+            with atomic_write(os.path.join(tmp, STATE_FILE), "w") as f:
+                json.dump(state, f, indent=2, sort_keys=True)
+        for _, old in self.checkpoints()[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def restore(self, path):
+        """Load the checkpoint at `path` into the model and optimizer; returns its state dict."""
+        state_path = os.path.join(path, STATE_FILE)
+        try:
+            with open(state_path) as f:
+                state = json.load(f)
+        except (OSError, ValueError) as error:
+            raise AlbertInputError(f"{state_path}: unreadable checkpoint state ({error})") from None
+        for key in ("model", "optimizer"):
+            expected = state.get(f"num_{key}_variables")
+            if expected != len(self._variables[key]):
+                raise AlbertInputError(
+                    f"{path}: checkpoint holds {expected} {key} variables, the current run has "
+                    f"{len(self._variables[key])} (different config, optimizer or precision?); use a new output directory"
+                )
+        try:
+            self._checkpoint.read(os.path.join(path, VARIABLES_PREFIX)).assert_consumed()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise AlbertInputError(f"{path}: checkpoint does not fit the model ({message})") from None
+        return state
+
+    def restore_latest(self):
+        """Restore the newest complete checkpoint; returns its state, or None when there is none."""
+        latest = self.latest()
+        return None if latest is None else self.restore(latest[1])
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and what to try."""
+
+
+class StepCheckpointCallback(keras.callbacks.Callback):
+    """Checks the loss and writes a `StepCheckpointer` checkpoint every `every_steps` optimizer steps.
+
+    A non-finite loss raises `TrainingDivergedError` before anything is saved, so no checkpoint
+    ever holds diverged weights. The data position saved is `step * batches_per_step` batches.
+
+    Args:
+        checkpointer: a `StepCheckpointer`.
+        every_steps: checkpoint interval in optimizer steps (0: only at the end).
+        batches_per_step: input batches per optimizer step (gradient accumulation).
+        final_step: the run's last step; always saved.
+        extra_state: dict stored in every `state.json`.
+
+    Example:
+    ```python
+    callback = StepCheckpointCallback(checkpointer, every_steps=1000, final_step=10000)
+    model.fit(dataset, steps_per_epoch=10000, callbacks=[callback])
+    ```
+    """
+
+    def __init__(self, checkpointer, every_steps, batches_per_step=1, final_step=None, extra_state=None):
+        super().__init__()
+        self.checkpointer = checkpointer
+        self.every_steps = int(every_steps or 0)
+        self.batches_per_step = int(batches_per_step)
+        self.final_step = final_step
+        self.extra_state = extra_state or {}
+        self.last_saved = None
+
+    def _step(self):
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._step()
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise TrainingDivergedError(
+                f"loss became {float(loss)} at step {step}: lower --learning-rate, raise --warmup-steps, "
+                "keep --clip-norm 1.0, or use --precision float32 / mixed_bfloat16 instead of mixed_float16; "
+                f"the run can restart from the last checkpoint (step {self.last_saved or 0})"
+            )
+        boundary = self.every_steps and step % self.every_steps == 0
+        if (boundary or step == self.final_step) and step != self.last_saved and self._micro_batch_done(step):
+            self.save(step)
+
+    def _micro_batch_done(self, step):
+        # With gradient accumulation the counter only moves on the last micro-batch of a step.
+        optimizer = self.model.optimizer
+        accumulation = getattr(optimizer, "gradient_accumulation_steps", None) or 1
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        raw = getattr(inner, "_iterations", None)
+        return raw is None or accumulation == 1 or int(raw.numpy()) % accumulation == 0
+
+    def save(self, step):
+        self.checkpointer.save(step, step * self.batches_per_step, extra=self.extra_state)
+        self.last_saved = step
