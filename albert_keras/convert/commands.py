@@ -1,0 +1,49 @@
+"""`albert-keras convert`: checkpoints in and out (official TF1, Hugging Face, keras-hub, Model Garden)."""
+
+import logging
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert checkpoints: official TF1 / Hugging Face / keras-hub / Model Garden <-> pretrained directory",
+        description=(
+            "Read a foreign checkpoint into a pretrained directory (--from FORMAT SRC --output DIR), or "
+            "write a pretrained directory in Hugging Face or keras-hub format (--to FORMAT DIR --output OUT)."
+        ),
+    )
+    direction = parser.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--from", dest="from_format", metavar="FORMAT",
+                           help="official | huggingface | keras-hub | model-garden")
+    direction.add_argument("--to", dest="to_format", metavar="FORMAT", help="huggingface | keras-hub")
+    parser.add_argument("source", help="checkpoint directory, .tar.gz archive or checkpoint prefix (--from); "
+                                       "pretrained directory (--to)")
+    parser.add_argument("--output", required=True, help="directory to write")
+    parser.add_argument("--config", default=None,
+                        help="albert_config.json (or preset name) overriding the one found with the checkpoint "
+                             "(official, model-garden)")
+    parser.add_argument("--spm-model", default=None, help="SentencePiece model to carry over instead of the one found")
+    parser.add_argument("--num-choices", type=int, default=None,
+                        help="choices per example, for Hugging Face AlbertForMultipleChoice checkpoints")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from albert_keras.convert.dispatch import convert_from
+    from albert_keras.convert.dispatch import convert_to
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.from_format is not None:
+        output = convert_from(
+            args.from_format, args.source, args.output, overwrite=args.overwrite,
+            config=args.config, spm_model=args.spm_model, num_choices=args.num_choices,
+        )
+    else:
+        if args.config or args.spm_model or args.num_choices:
+            from albert_keras.errors import AlbertInputError
+
+            raise AlbertInputError("--config, --spm-model and --num-choices only apply with --from")
+        output = convert_to(args.to_format, args.source, args.output, overwrite=args.overwrite)
+    print(f"wrote {output}")
+    return 0
