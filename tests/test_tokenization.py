@@ -222,3 +222,66 @@ def test_digit_comma_quirk_with_a_model_that_has_digit_comma_pieces(tmp_path):
         expected += (sp.encode_as_pieces(piece[:-1].replace("▁", "")) + [","]) if piece in quirky else [piece]
     assert pieces == expected
     assert convert_ids_to_pieces(sp, encode_for_albert(sp, text.upper())) == pieces
+
+
+# ---------------------------------------------------------------------------------------------
+# In-graph normalization: must equal preprocess_text exactly.
+# ---------------------------------------------------------------------------------------------
+
+
+def _tf_preprocess(strings, lowercase):
+    from albert_keras.tokenization import preprocess_text_tf
+
+    return [s.decode("utf-8") for s in preprocess_text_tf(strings, lowercase).numpy().reshape(-1)]
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_preprocess_text_tf_agrees_on_hard_strings(lowercase):
+    expected = [preprocess_text(s, lowercase) for s in HARD_STRINGS]
+    assert _tf_preprocess(HARD_STRINGS, lowercase) == expected
+    # Any shape, and inside a tf.function / tf.data pipeline.
+    import tensorflow as tf
+
+    from albert_keras.tokenization import preprocess_text_tf
+
+    grid = tf.reshape(tf.constant(HARD_STRINGS[:34]), [2, 17])
+    assert preprocess_text_tf(grid, lowercase).shape == (2, 17)
+    assert _tf_preprocess(grid, lowercase) == expected[:34]
+    assert preprocess_text_tf(HARD_STRINGS[3], lowercase).numpy().decode() == expected[3]
+    function = tf.function(lambda x: preprocess_text_tf(x, lowercase))
+    assert [s.decode() for s in function(tf.constant(HARD_STRINGS)).numpy()] == expected
+    dataset = tf.data.Dataset.from_tensor_slices(HARD_STRINGS).map(lambda x: preprocess_text_tf(x, lowercase))
+    assert [s.decode() for s in dataset.as_numpy_iterator()] == expected
+
+
+def test_preprocess_text_tf_agrees_on_every_code_point():
+    # Every assigned code point, alone and between cased letters (so lowercasing and whitespace
+    # collapsing see context), in both modes.
+    import sys
+
+    chars = [
+        chr(c) for c in range(sys.maxunicode + 1)
+        if not 0xD800 <= c < 0xE000 and unicodedata.category(chr(c)) != "Cn"
+    ]
+    strings = [f"Ab{c}Cd {c}" for c in chars]
+    for lowercase in (True, False):
+        got = _tf_preprocess(strings, lowercase)
+        mismatches = [
+            (hex(ord(c)), g) for c, s, g in zip(chars, strings, got) if g != preprocess_text(s, lowercase)
+        ]
+        assert not mismatches, mismatches[:20]
+
+
+def test_preprocess_text_tf_agrees_on_random_mixtures():
+    import random
+
+    pool = "".join(HARD_STRINGS) + "ΣΣσς ΑΣ. ΟΔΟΣ's \u0345\u0399\u03a3\u0342 `'`''``'"
+    rng = random.Random(1234)
+    strings = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for lowercase in (True, False):
+        assert _tf_preprocess(strings, lowercase) == [preprocess_text(s, lowercase) for s in strings]
+
+
+def test_preprocess_text_tf_agrees_on_invalid_utf8():
+    raw = [b"\xff", b"ab\xc3", b"\xe2\x82x", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xafZ", b"\x80\x80 A"]
+    assert _tf_preprocess(raw, True) == [preprocess_text(b) for b in raw]
