@@ -493,6 +493,9 @@ def train_sentencepiece(
 
     output_path = os.fspath(output_path)
     files = _looks_like_files(texts_or_files)
+    for path in files or ():
+        if not os.path.isfile(os.fspath(path)):  # before SentencePiece starts logging
+            raise AlbertInputError(f"{os.fspath(path)}: input file not found")
     lines = _iter_file_lines(files) if files is not None else _iter_text_lines(texts_or_files)
     sentences = _Sentences(lines, lowercase, verbose)
     symbols = [s for s in user_defined_symbols if s not in SPECIAL_PIECES]
