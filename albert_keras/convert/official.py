@@ -100,7 +100,7 @@ class CheckpointArrays:
         try:
             self._reader = tf.train.load_checkpoint(prefix)
             shapes = self._reader.get_variable_to_shape_map()
-        except (tf.errors.OpError, ValueError) as error:
+        except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as error:
             raise AlbertInputError(f"{prefix}: unreadable checkpoint ({_first_line(error)})") from None
         self._names = {}
         for name, shape in shapes.items():
@@ -116,7 +116,7 @@ class CheckpointArrays:
     def __getitem__(self, name):
         try:
             return self._reader.get_tensor(self._names[name][0])
-        except (self._errors.OpError, ValueError) as error:
+        except (self._errors.OpError, ValueError, IndexError, RuntimeError) as error:
             raise AlbertInputError(
                 f"{self.prefix}: cannot read variable '{name}' (truncated or corrupt checkpoint: "
                 f"{_first_line(error)})"
