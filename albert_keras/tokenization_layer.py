@@ -133,6 +133,8 @@ class AlbertTokenizer(keras.layers.Layer):
         self._quirks = None
         if tables is not None:
             self._quirks = tuple(tf.constant(t) for t in tables)
+        # No weights: ready to use (and to export with `keras.export.ExportArchive`) as created.
+        self.built = True
 
     # ------------------------------------------------------------------ vocabulary helpers
 
