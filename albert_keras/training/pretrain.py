@@ -5,6 +5,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 from albert_keras.errors import AlbertInputError
 
@@ -240,16 +241,20 @@ def pretrain(
         # Each segment starts where the model is: skip exactly the batches already trained on.
         consumed = int(model.optimizer.iterations.numpy()) * accumulation
         data = inputs.distributed_batches(distribution, make_train, micro_batch, skip_batches=consumed)
-        history = model.fit(
-            data,
-            initial_epoch=initial_epoch,
-            epochs=epochs,
-            steps_per_epoch=steps * accumulation,
-            validation_data=validation,
-            callbacks=callbacks,
-            shuffle=False,  # the input pipeline shuffles, with its own seed
-            verbose=verbose,
-        )
+        with warnings.catch_warnings():
+            # The evaluation set is finite by design (the same batches every time); Keras warns
+            # each time it reaches its end.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            history = model.fit(
+                data,
+                initial_epoch=initial_epoch,
+                epochs=epochs,
+                steps_per_epoch=steps * accumulation,
+                validation_data=validation,
+                callbacks=callbacks,
+                shuffle=False,  # the input pipeline shuffles, with its own seed
+                verbose=verbose,
+            )
         history_logs = {key: values[-1] for key, values in history.history.items()}
     elapsed = time.perf_counter() - started
 

@@ -1,0 +1,94 @@
+"""`albert-keras pretrain`: a thin wrapper over `albert_keras.training.pretrain.pretrain`.
+
+TensorFlow is imported inside the run function only, so `albert-keras --help` stays fast.
+"""
+
+import argparse
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "pretrain",
+        help="pretrain ALBERT (MLM + SOP) on TFRecords; rerun the same command to resume after a crash",
+        description=(
+            "Pretrain ALBERT with the official LAMB (or AdamW), warmup + linear decay and clipping, "
+            "on one device, several GPUs, several workers (TF_CONFIG) or a TPU. Checkpoints every "
+            "--checkpoint-every steps; rerunning the same command resumes at the exact step. Writes "
+            "OUTPUT_DIR/pretrained (a pretrained directory), OUTPUT_DIR/logs (TensorBoard) and "
+            "OUTPUT_DIR/summary.json."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", required=True, help="preset name, albert_config.json, or a pretrained directory to continue from")
+    parser.add_argument("--train-files", required=True, help="TFRecord glob(s), comma-separated, or a create-data output directory")
+    parser.add_argument("--output-dir", required=True, help="checkpoints, logs and the final pretrained directory go here")
+    parser.add_argument("--global-batch-size", type=int, default=64, help="examples per optimizer step, all replicas together")
+    parser.add_argument("--num-train-steps", type=int, default=10000, help="optimizer steps")
+    parser.add_argument("--num-warmup-steps", type=int, default=None, help="linear warmup steps (default 2.5%% of the steps)")
+    parser.add_argument("--learning-rate", type=float, default=0.00176, help="peak learning rate")
+    parser.add_argument("--optimizer", choices=("lamb", "adamw"), default="lamb")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"), default="float32")
+    xla = parser.add_mutually_exclusive_group()
+    xla.add_argument("--xla", dest="xla", action="store_true", default=None, help="compile with XLA (default on GPU/TPU)")
+    xla.add_argument("--no-xla", dest="xla", action="store_false", help="do not compile with XLA (default on CPU)")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="checkpoint interval in steps")
+    parser.add_argument("--keep-checkpoints", type=int, default=3, help="complete checkpoints kept")
+    parser.add_argument("--eval-files", default=None, help="TFRecord glob for evaluation")
+    parser.add_argument("--eval-every", type=int, default=None, help="evaluation interval in steps (default: --checkpoint-every)")
+    parser.add_argument("--eval-steps", type=int, default=100, help="evaluation batches per evaluation")
+    parser.add_argument("--gradient-accumulation-steps", type=int, default=1, help="micro-batches per optimizer step")
+    parser.add_argument(
+        "--strategy", choices=("auto", "default", "one-device", "mirrored", "multi-worker", "tpu"), default="auto"
+    )
+    parser.add_argument("--tpu", default=None, help="TPU name or grpc:// address (implies --strategy tpu under auto)")
+    parser.add_argument("--max-seq-length", type=int, default=None, help="expected record length (default: the records')")
+    parser.add_argument("--seed", type=int, default=12345, help="initialization and data-order seed")
+    parser.add_argument("--log-every", type=int, default=100, help="TensorBoard interval in steps")
+    parser.add_argument("--spm-model", default=None, help="SentencePiece model to copy into the pretrained directory")
+    parser.add_argument(
+        "--deterministic", action="store_true", help="enable TensorFlow's deterministic ops (bit-exact reruns, slower)"
+    )
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="Keras progress output (default: auto)")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from albert_keras.training.checkpointing import TrainingDivergedError
+    from albert_keras.training.pretrain import pretrain
+
+    if args.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    try:
+        pretrain(
+            config=args.config,
+            train_files=args.train_files,
+            output_dir=args.output_dir,
+            global_batch_size=args.global_batch_size,
+            num_train_steps=args.num_train_steps,
+            num_warmup_steps=args.num_warmup_steps,
+            learning_rate=args.learning_rate,
+            optimizer=args.optimizer,
+            precision=args.precision,
+            xla=args.xla,
+            checkpoint_every=args.checkpoint_every,
+            keep_checkpoints=args.keep_checkpoints,
+            eval_files=args.eval_files,
+            eval_every=args.eval_every,
+            eval_steps=args.eval_steps,
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            strategy=args.strategy,
+            tpu=args.tpu,
+            max_seq_length=args.max_seq_length,
+            seed=args.seed,
+            log_every=args.log_every,
+            spm_model=args.spm_model,
+            verbose="auto" if args.verbose is None else args.verbose,
+        )
+    except TrainingDivergedError as error:
+        import sys
+
+        print(f"albert-keras pretrain: error: {error}", file=sys.stderr)
+        return 1
+    return 0
