@@ -69,8 +69,10 @@ def _keras_hub_call(source, fn):
     except AlbertInputError:
         raise
     except (ValueError, OSError, KeyError, TypeError) as error:
-        text = str(error).strip().splitlines()
-        raise AlbertInputError(f"{source}: keras-hub cannot load this preset ({text[0] if text else type(error).__name__})") from None
+        text = " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+        if len(text) > 400:
+            text = text[:400] + " ..."
+        raise AlbertInputError(f"{source}: keras-hub cannot load this preset ({text})") from None
 
 
 def read_keras_hub(source):

@@ -1,0 +1,44 @@
+"""The `albert-keras convert` subcommand, run as users run it (a real subprocess)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.convert.conftest import HF_FIXTURE
+from tests.convert.conftest import OFFICIAL_FIXTURE
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "albert_keras.cli", "convert", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_official_to_ours_to_huggingface(tmp_path):
+    result = _cli("--from", "official", OFFICIAL_FIXTURE, "--output", tmp_path / "ours")
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout
+    with open(tmp_path / "ours" / "model.json") as f:
+        assert json.load(f)["class"] == "AlbertPretrainer"
+    result = _cli("--to", "huggingface", tmp_path / "ours", "--output", tmp_path / "hf")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(tmp_path / "hf")) == ["config.json", "model.safetensors"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--from", "caffe", HF_FIXTURE), "unknown format 'caffe'"),
+        (("--from", "huggingface", OFFICIAL_FIXTURE), "config.json not found"),
+        (("--from", "huggingface", HF_FIXTURE, "--config", "albert-base-v2"), "do not apply"),
+    ],
+    ids=["wrong-from", "wrong-format-for-source", "wrong-option"],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+    result = _cli(*args, "--output", tmp_path / "out")
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("albert-keras convert: error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.stderr
+    assert not (tmp_path / "out").exists()
