@@ -1,0 +1,462 @@
+"""`create_pretraining_data`: text files -> sharded ALBERT pretraining TFRecords + manifest.json.
+
+The pipeline, streaming end to end:
+
+    reader.iter_chunks (main process: read, validate, cut into ~1 MB chunks of documents)
+      -> workers (normalize, tokenize in batch, SOP pairs, masking, serialize: `_process_chunk`)
+      -> ShuffleBuffer (bounded) -> ShardedWriter (temporary names) -> manifest.json -> rename.
+
+Determinism: chunk boundaries depend only on the input, each document's RNG is keyed by
+(seed, dupe pass, document index), results are consumed in chunk order, and the buffer and
+shard RNGs are seeded. So the records are identical for any number of workers.
+
+Crash safety and reruns: everything is written to a hidden sibling directory
+`.<name>.partial` (shards under temporary names even there) and renamed onto the output directory
+only when complete. Rerunning over a finished output with the same inputs, model and settings
+does nothing; with different ones it is an error unless `overwrite=True`.
+"""
+
+import collections
+import json
+import os
+import shutil
+import sys
+import time
+
+from albert_keras.data import reader as reader_lib
+from albert_keras.data.instances import InstanceOptions
+from albert_keras.data.instances import Statistics
+from albert_keras.errors import AlbertInputError
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+INPUT_FORMATS = ("sentences", "paragraphs")
+
+# Worker-process state, set once by `_init_worker`.
+_WORKER = {}
+
+
+def _init_worker(spm_proto, options, settings):
+    from albert_keras.data.instances import InstanceMaker
+    from albert_keras.data.vocab import MaskingVocab
+    from albert_keras.tokenization import load_sentencepiece
+
+    sp = load_sentencepiece(spm_proto)
+    vocab = MaskingVocab(sp, official_random_replacement=settings["official_random_replacement"])
+    _WORKER.update(vocab=vocab, maker=InstanceMaker(vocab, options), options=options, settings=settings)
+
+
+def _normalize(text, lowercase):
+    """`tokenization.preprocess_text`, with a shortcut for pure-ASCII lines.
+
+    NFKD leaves ASCII unchanged and ASCII has no combining marks, so for ASCII text the official
+    normalization reduces to whitespace collapsing, the quote replacement and lowercasing; this
+    skips the per-character Python loop (tests check the two agree).
+    """
+    if text.isascii():
+        text = " ".join(text.split()).replace("``", '"').replace("''", '"')
+        return text.lower() if lowercase else text
+    from albert_keras.tokenization import preprocess_text
+
+    return preprocess_text(text, lowercase=lowercase)
+
+
+def _process_chunk(task):
+    """Worker: one chunk of raw documents -> serialized records + statistics, for one dupe pass."""
+    from albert_keras.data.corpus import split_sentences
+    from albert_keras.data.instances import document_rng
+    from albert_keras.data.schema import serialize_instance
+
+    dupe_pass, first_document_index, raw_documents = task
+    vocab, maker, options, settings = (_WORKER[k] for k in ("vocab", "maker", "options", "settings"))
+    lowercase = settings["lowercase"]
+    paragraphs = settings["input_format"] == "paragraphs"
+    lines, sizes = [], []
+    for raw_document in raw_documents:
+        count = 0
+        for raw in raw_document:
+            for sentence in split_sentences(raw) if paragraphs else (raw,):
+                lines.append(_normalize(sentence, lowercase))
+                count += 1
+        sizes.append(count)
+    encoded = vocab.encode_sentences(lines)
+    stats = Statistics(options.ngram)
+    documents, keys = [], []
+    offset = 0
+    for index, size in enumerate(sizes):
+        sentences = [ids for ids in encoded[offset : offset + size] if len(ids)]
+        offset += size
+        if sentences:
+            documents.append(sentences)
+            keys.append(first_document_index + index)
+            stats.counts["sentences"] += len(sentences)
+            stats.counts["input_tokens"] += sum(len(ids) for ids in sentences)
+    stats.counts["documents"] += len(documents)
+    records = []
+    seed = settings["seed"]
+    nondeterministic = options.official_nondeterministic
+    for local_index, key in enumerate(keys):
+        rng = document_rng(seed, dupe_pass, key, nondeterministic)
+        for instance in maker.document_instances(documents, local_index, rng, stats):
+            records.append(serialize_instance(instance, options.max_seq_length, options.max_predictions_per_seq))
+    return records, stats
+
+
+class _Progress:
+    """A one-line stderr progress bar: documents, instances, MB read, MB/s."""
+
+    def __init__(self, enabled, total_bytes):
+        self.enabled = enabled
+        self.total_bytes = total_bytes
+        self.start = time.monotonic()
+        self._last = 0.0
+
+    def update(self, stats, bytes_done, dupe_pass, dupe_factor, final=False):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not final and now - self._last < 0.5:
+            return
+        self._last = now
+        elapsed = max(now - self.start, 1e-9)
+        fraction = bytes_done / self.total_bytes if self.total_bytes else 1.0
+        width = 20
+        bar = "#" * int(width * min(fraction, 1.0))
+        line = (
+            f"\rcreate-data [{bar:<{width}}] pass {dupe_pass + 1}/{dupe_factor} | "
+            f"{stats.counts['documents']:,} documents | {stats.counts['instances']:,} instances | "
+            f"{bytes_done / 1e6:,.1f} MB | {bytes_done / 1e6 / elapsed:,.2f} MB/s"
+        )
+        sys.stderr.write(line + ("\n" if final else ""))
+        sys.stderr.flush()
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _acquire_lock(lock_path):
+    for _ in range(2):
+        try:
+            fd = os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                with open(lock_path) as f:
+                    pid = int(f.read().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _pid_alive(pid) and pid != os.getpid():
+                raise AlbertInputError(f"{lock_path}: another create-data run (pid {pid}) is writing this output")
+            os.remove(lock_path)  # left by a killed run
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return
+    raise AlbertInputError(f"{lock_path}: could not take the output lock")
+
+
+def _fingerprint(settings, spm_sha256, inputs):
+    return {"settings": settings, "spm_sha256": spm_sha256, "inputs": [p[:2] + [p[2]] for p in inputs]}
+
+
+def _existing_manifest(output_dir):
+    path = os.path.join(output_dir, MANIFEST_NAME)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def create_pretraining_data(
+    input_files,
+    spm_model,
+    output_dir,
+    max_seq_length=128,
+    max_predictions_per_seq=20,
+    dupe_factor=1,
+    masked_lm_prob=0.15,
+    short_seq_prob=0.1,
+    ngram=3,
+    favor_shorter_ngram=True,
+    do_whole_word_mask=True,
+    lowercase=True,
+    seed=12345,
+    workers=1,
+    num_shards=8,
+    shuffle_buffer_size=20000,
+    compression=None,
+    input_format="sentences",
+    on_bad_line="skip",
+    max_line_bytes=reader_lib.DEFAULT_MAX_LINE_BYTES,
+    max_document_bytes=reader_lib.DEFAULT_MAX_DOCUMENT_BYTES,
+    chunk_bytes=reader_lib.DEFAULT_CHUNK_BYTES,
+    official_nondeterministic=False,
+    official_random_negatives=False,
+    official_random_replacement=False,
+    overwrite=False,
+    progress=False,
+):
+    """Create ALBERT pretraining TFRecords (MLM + SOP) from text files, streaming.
+
+    The algorithm is the official `create_pretraining_data.py`'s (SOP pairs with `short_seq_prob`,
+    n-gram whole-word masking with p(n) ∝ 1/n, 80/10/10, `max_predictions_per_seq`, the official
+    truncation) with three documented deviations that each have an `official_*` switch: see
+    `albert_keras.data.instances`. Output: `output_dir/part-NNNNN-of-MMMMM.tfrecord[.gz]` in the
+    official 8-feature schema and `output_dir/manifest.json` (settings, SentencePiece SHA-256,
+    statistics, skipped lines).
+
+    Args:
+        input_files: text files: one sentence per line, blank lines between documents
+            (`input_format="paragraphs"`: one paragraph per line, split into sentences here).
+        spm_model: path to an ALBERT SentencePiece model (ids 0-4 = `<pad> <unk> [CLS] [SEP] [MASK]`).
+        output_dir: the output directory (e.g. `tfrecords/NAME`).
+        max_seq_length, max_predictions_per_seq, dupe_factor, masked_lm_prob, short_seq_prob,
+            ngram, favor_shorter_ngram, do_whole_word_mask: the official flags.
+            `dupe_factor` passes re-read the input, so memory does not grow with it.
+        lowercase: normalize with lowercasing (the English models are uncased).
+        seed: the random seed; the same inputs and seed give the same records.
+        workers: processes that create instances (1 = in this process).
+        num_shards: number of output files.
+        shuffle_buffer_size: records held for shuffling (bounds memory; 0 = no shuffling).
+        compression: None or `"gzip"`.
+        input_format: `"sentences"` or `"paragraphs"`.
+        on_bad_line: `"skip"` (count undecodable / over-long lines in the manifest) or `"error"`.
+        max_line_bytes, max_document_bytes, chunk_bytes: memory bounds (see `reader`).
+        official_nondeterministic, official_random_negatives, official_random_replacement:
+            restore the official behaviour in place of deviations (a), (b), (c).
+        overwrite: replace an existing output made with other inputs or settings.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        The manifest dict (also written to `output_dir/manifest.json`).
+
+    Raises:
+        AlbertInputError: missing/binary inputs, a bad SentencePiece model, no instances, or an
+            existing output with other settings (without `overwrite`).
+
+    Example:
+    ```python
+    from albert_keras.data.create import create_pretraining_data
+    manifest = create_pretraining_data(["corpus.txt"], "spiece.model", "tfrecords/demo",
+                                       max_seq_length=128, dupe_factor=2, workers=2)
+    print(manifest["statistics"]["instances"])
+    ```
+    """
+    from albert_keras.tokenization import load_sentencepiece
+    from albert_keras.tokenization import sentencepiece_checksum
+
+    if input_format not in INPUT_FORMATS:
+        raise AlbertInputError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
+    if on_bad_line not in ("skip", "error"):
+        raise AlbertInputError(f"on_bad_line must be 'skip' or 'error', got {on_bad_line!r}")
+    compression = (compression or "").upper() or None
+    if compression not in (None, "GZIP"):
+        raise AlbertInputError(f"compression must be None or 'gzip', got {compression!r}")
+    for name, value, low in (("workers", workers, 1), ("num_shards", num_shards, 1), ("dupe_factor", dupe_factor, 1)):
+        if int(value) < low:
+            raise AlbertInputError(f"{name} must be >= {low}, got {value}")
+    try:
+        options = InstanceOptions(
+            max_seq_length=max_seq_length,
+            max_predictions_per_seq=max_predictions_per_seq,
+            masked_lm_prob=masked_lm_prob,
+            short_seq_prob=short_seq_prob,
+            ngram=ngram,
+            favor_shorter_ngram=favor_shorter_ngram,
+            do_whole_word_mask=do_whole_word_mask,
+            official_random_negatives=official_random_negatives,
+            official_nondeterministic=official_nondeterministic,
+        )
+    except ValueError as error:
+        raise AlbertInputError(f"create-data: {error}") from None
+
+    input_files = [os.fspath(p) for p in input_files]
+    inputs = reader_lib.check_input_files(input_files)
+    spm_path = os.fspath(spm_model)
+    sp = load_sentencepiece(spm_path)  # clear errors for a missing / invalid / non-ALBERT model
+    with open(spm_path, "rb") as f:
+        spm_proto = f.read()
+    spm_sha256 = sentencepiece_checksum(spm_proto)
+    settings = {
+        "max_seq_length": max_seq_length,
+        "max_predictions_per_seq": max_predictions_per_seq,
+        "dupe_factor": dupe_factor,
+        "masked_lm_prob": masked_lm_prob,
+        "short_seq_prob": short_seq_prob,
+        "ngram": ngram,
+        "favor_shorter_ngram": favor_shorter_ngram,
+        "do_whole_word_mask": do_whole_word_mask,
+        "lowercase": lowercase,
+        "seed": seed,
+        "num_shards": num_shards,
+        "shuffle_buffer_size": shuffle_buffer_size,
+        "compression": compression,
+        "input_format": input_format,
+        "on_bad_line": on_bad_line,
+        "max_line_bytes": max_line_bytes,
+        "max_document_bytes": max_document_bytes,
+        "chunk_bytes": chunk_bytes,
+        "official_nondeterministic": official_nondeterministic,
+        "official_random_negatives": official_random_negatives,
+        "official_random_replacement": official_random_replacement,
+    }
+    fingerprint = _fingerprint(settings, spm_sha256, inputs)
+
+    output_dir = os.path.abspath(os.fspath(output_dir))
+    existing = _existing_manifest(output_dir)
+    if existing is not None and existing.get("fingerprint") == fingerprint and not official_nondeterministic:
+        if progress:
+            print(f"create-data: {output_dir} is up to date ({existing['statistics']['instances']} instances)", file=sys.stderr)
+        return existing
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+        what = "made with other inputs, model or settings" if existing else "not a create-data output"
+        raise AlbertInputError(f"{output_dir}: already exists and is {what}; pass --overwrite to replace it")
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise AlbertInputError(f"{output_dir}: exists and is not a directory")
+
+    parent, name = os.path.split(output_dir)
+    os.makedirs(parent, exist_ok=True)
+    lock_path = os.path.join(parent, f".{name}.lock")
+    _acquire_lock(lock_path)
+    partial = os.path.join(parent, f".{name}.partial")
+    try:
+        shutil.rmtree(partial, ignore_errors=True)  # left over from a killed run
+        os.makedirs(partial)
+        manifest = _run(
+            input_files, spm_proto, sp, options, settings, workers, partial, compression, progress,
+            on_bad_line, max_line_bytes, max_document_bytes, chunk_bytes,
+        )
+        manifest["fingerprint"] = fingerprint
+        manifest["spm_model"] = {"path": os.path.abspath(spm_path), "sha256": spm_sha256, "vocab_size": sp.get_piece_size()}
+        digests = manifest.pop("_digests")
+        manifest["inputs"] = [
+            {"path": p[0], "bytes": p[1], "sha256": digests.get(path)}
+            for p, path in zip(inputs, input_files)
+        ]
+        with open(os.path.join(partial, MANIFEST_NAME), "w") as f:
+            json.dump(manifest, f, indent=2, sort_keys=False)
+            f.flush()
+            os.fsync(f.fileno())
+        if os.path.exists(output_dir):
+            old = os.path.join(parent, f".{name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(output_dir, old)
+            os.replace(partial, output_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(partial, output_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    finally:
+        if os.path.exists(lock_path):
+            os.remove(lock_path)
+    return manifest
+
+
+def _run(input_files, spm_proto, sp, options, settings, workers, directory, compression, progress,
+         on_bad_line, max_line_bytes, max_document_bytes, chunk_bytes):
+    from albert_keras.data.schema import FEATURE_NAMES
+    from albert_keras.data.writer import ShardedWriter
+    from albert_keras.data.writer import ShuffleBuffer
+
+    worker_settings = {k: settings[k] for k in ("lowercase", "input_format", "seed", "official_random_replacement")}
+    total_bytes = sum(os.path.getsize(p) for p in input_files) * settings["dupe_factor"]
+    started = time.monotonic()
+    stats = Statistics(options.ngram)
+    skips = reader_lib.SkipLog()
+    digests = {}
+    bar = _Progress(progress, total_bytes)
+    buffer = ShuffleBuffer(settings["shuffle_buffer_size"], settings["seed"])
+    pool = None
+    if workers > 1:
+        import multiprocessing
+
+        # "spawn": the parent has TensorFlow loaded (for the TFRecord writer) and forking a
+        # multi-threaded process is unsafe; workers import only numpy and sentencepiece.
+        pool = multiprocessing.get_context("spawn").Pool(
+            workers, initializer=_init_worker, initargs=(spm_proto, options, worker_settings)
+        )
+    else:
+        _init_worker(spm_proto, options, worker_settings)
+    bytes_done = 0
+    try:
+        with ShardedWriter(directory, settings["num_shards"], settings["seed"], compression) as writer:
+            def consume(result):
+                records, chunk_stats = result
+                stats.merge(chunk_stats)
+                for record in records:
+                    out = buffer.push(record)
+                    if out is not None:
+                        writer.write(out)
+
+            pending = collections.deque()
+            for dupe_pass in range(settings["dupe_factor"]):
+                pass_skips = skips if dupe_pass == 0 else reader_lib.SkipLog()
+                chunks = reader_lib.iter_chunks(
+                    input_files, pass_skips, max_line_bytes=max_line_bytes,
+                    max_document_bytes=max_document_bytes, chunk_bytes=chunk_bytes,
+                    on_bad_line=on_bad_line, digests=digests if dupe_pass == 0 else None,
+                )
+                for first_document, documents, size in chunks:
+                    task = (dupe_pass, first_document, documents)
+                    if pool is None:
+                        consume(_process_chunk(task))
+                    else:
+                        # At most 2 chunks per worker in flight: memory stays bounded.
+                        pending.append((pool.apply_async(_process_chunk, (task,)), size))
+                        while len(pending) >= 2 * workers:
+                            result, done = pending.popleft()
+                            consume(result.get())
+                            bytes_done += done
+                            bar.update(stats, bytes_done, dupe_pass, settings["dupe_factor"])
+                        continue
+                    bytes_done += size
+                    bar.update(stats, bytes_done, dupe_pass, settings["dupe_factor"])
+                while pending:
+                    result, done = pending.popleft()
+                    consume(result.get())
+                    bytes_done += done
+            for record in buffer.drain():
+                writer.write(record)
+            if stats.counts["instances"] == 0:
+                raise AlbertInputError(
+                    f"{', '.join(input_files)}: no training instances could be made (empty input, or "
+                    "every line skipped; see the skipped-line counts)"
+                )
+            bar.update(stats, bytes_done, settings["dupe_factor"] - 1, settings["dupe_factor"], final=True)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    elapsed = time.monotonic() - started
+    statistics = stats.to_dict()
+    statistics.update(skips.to_dict())
+    input_bytes = sum(os.path.getsize(p) for p in input_files)
+    statistics.update(
+        input_bytes=input_bytes,
+        seconds=round(elapsed, 3),
+        mb_per_second=round(input_bytes * settings["dupe_factor"] / 1e6 / max(elapsed, 1e-9), 3),
+    )
+    return {
+        "format_version": MANIFEST_VERSION,
+        "created_by": "albert-keras create-data",
+        "settings": settings,
+        "schema": {
+            "features": list(FEATURE_NAMES),
+            "max_seq_length": options.max_seq_length,
+            "max_predictions_per_seq": options.max_predictions_per_seq,
+        },
+        "shards": [{"file": name, "instances": count} for name, count in zip(writer.names, writer.counts)],
+        "statistics": statistics,
+        "_digests": {path: digest.hexdigest() for path, digest in digests.items()},
+    }
