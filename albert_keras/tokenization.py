@@ -82,11 +82,32 @@ def preprocess_text(text, lowercase=True):
         text = text.decode("utf-8", errors="replace")
     outputs = " ".join(text.split())
     outputs = outputs.replace("``", '"').replace("''", '"')
-    outputs = unicodedata.normalize("NFKD", outputs)
-    outputs = "".join(char for char in outputs if not unicodedata.combining(char))
+    # ASCII has no decompositions and no combining marks: skip the slow steps (same result).
+    if not outputs.isascii():
+        outputs = unicodedata.normalize("NFKD", outputs)
+        outputs = _combining_regex().sub("", outputs)
     if lowercase:
         outputs = outputs.lower()
     return outputs
+
+
+@functools.lru_cache(maxsize=None)
+def _combining_codepoints():
+    return tuple(c for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c)))
+
+
+@functools.lru_cache(maxsize=None)
+def _combining_regex():
+    """A Python regex matching exactly the characters `unicodedata.combining` flags."""
+    # Faster than testing `unicodedata.combining` character by character.
+    ranges = []
+    for c in _combining_codepoints():
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    parts = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+    return re.compile(f"[{parts}]+")
 
 
 def _regex_class(codepoints):
@@ -115,8 +136,7 @@ def _normalization_patterns():
     `preprocess_text` character for character.
     """
     whitespace = [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
-    combining = [c for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))]
-    return _regex_class(whitespace), _regex_class(combining)
+    return _regex_class(whitespace), _regex_class(_combining_codepoints())
 
 
 @functools.lru_cache(maxsize=None)
@@ -343,14 +363,57 @@ def convert_ids_to_pieces(sp, ids):
     return [sp.id_to_piece(int(piece_id)) for piece_id in ids]
 
 
+def digit_comma_expansions(sp):
+    """The official digit-comma rewrite as a table: `{piece id: [ids it becomes]}`.
+
+    The rewrite of `tokenize_for_albert` depends only on the piece, so it is a fixed expansion of
+    the ids whose piece ends in "<digit>,". Computed once per processor (cached on it); used by
+    `encode_for_albert` and by the in-graph `AlbertTokenizer`.
+
+    Example:
+    >>> digit_comma_expansions(sp)  # doctest: +SKIP
+    {812: [13, 44, 15]}
+    """
+    cached = getattr(sp, "_albert_digit_comma", None)
+    if cached is not None:
+        return cached
+    expansions = {}
+    for piece_id in range(sp.get_piece_size()):
+        if sp.is_control(piece_id) or sp.is_unknown(piece_id):
+            continue
+        piece = sp.id_to_piece(piece_id)
+        if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
+            pieces = sp.encode_as_pieces(piece[:-1].replace(SPIECE_UNDERLINE, "")) + [","]
+            expansions[piece_id] = [sp.piece_to_id(p) for p in pieces]
+    try:
+        sp._albert_digit_comma = expansions
+    except AttributeError:  # a processor type that takes no attributes: just recompute next time
+        pass
+    return expansions
+
+
 def encode_for_albert(sp, text, lowercase=True):
-    """`preprocess_text` then `tokenize_for_albert` then ids: the official path from text to ids.
+    """`preprocess_text`, then ids exactly as `tokenize_for_albert` + `convert_pieces_to_ids`.
+
+    Works on ids directly (`sp.encode_as_ids` plus `digit_comma_expansions`), which is about
+    twice as fast as going through piece strings.
 
     Example:
     >>> encode_for_albert(sp, "The Café.")  # doctest: +SKIP
     [14, 1234, 9]
     """
-    return convert_pieces_to_ids(sp, tokenize_for_albert(sp, preprocess_text(text, lowercase)))
+    ids = sp.encode_as_ids(preprocess_text(text, lowercase))
+    expansions = digit_comma_expansions(sp)
+    if not expansions or not any(i in expansions for i in ids):
+        return ids
+    out = []
+    for piece_id in ids:
+        expansion = expansions.get(piece_id)
+        if expansion is None:
+            out.append(piece_id)
+        else:
+            out.extend(expansion)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

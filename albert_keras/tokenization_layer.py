@@ -23,20 +23,12 @@ from albert_keras.tokenization import CLS_ID, PAD_ID, SEP_ID
 
 
 def _quirk_tables(sp):
-    """The official digit-comma rewrite as a per-id table (see `tokenize_for_albert`).
+    """`digit_comma_expansions` as dense arrays for the graph.
 
-    The rewrite depends only on the piece, so it is a fixed expansion of certain ids: for each
-    piece like "99," the ids of `encode("99") + [","]`. Returns `(quirk_index [V], expansions [Q, K],
-    lengths [Q])` numpy arrays, or `None` when the vocabulary has no such piece.
+    Returns `(quirk_index [V], expansions [Q, K], lengths [Q])` numpy arrays (`quirk_index` is -1
+    for ids that stay as they are), or `None` when the vocabulary has no "<digit>," piece.
     """
-    expansions = {}
-    for piece_id in range(sp.get_piece_size()):
-        if sp.is_control(piece_id) or sp.is_unknown(piece_id):
-            continue
-        piece = sp.id_to_piece(piece_id)
-        if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
-            pieces = sp.encode_as_pieces(piece[:-1].replace(tokenization.SPIECE_UNDERLINE, "")) + [","]
-            expansions[piece_id] = [sp.piece_to_id(p) for p in pieces]
+    expansions = tokenization.digit_comma_expansions(sp)
     if not expansions:
         return None
     quirk_index = np.full([sp.get_piece_size()], -1, dtype=np.int32)

@@ -79,6 +79,28 @@ def test_preprocess_text_follows_the_official_steps():
     assert preprocess_text(b"caf\xc3\xa9") == "cafe"
 
 
+def official_preprocess_text(inputs, lower):
+    """The official ALBERT steps written out literally, plus the ``/'' replacement we add."""
+    outputs = " ".join(inputs.strip().split())
+    outputs = outputs.replace("``", '"').replace("''", '"')
+    outputs = unicodedata.normalize("NFKD", outputs)
+    outputs = "".join([c for c in outputs if not unicodedata.combining(c)])
+    return outputs.lower() if lower else outputs
+
+
+def test_preprocess_text_equals_the_literal_official_steps_on_every_code_point():
+    # Guards our shortcuts (ASCII fast path, regex for combining marks).
+    import sys
+
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) not in ("Cn", "Cs")]
+    for start in range(0, len(chars), 128):  # blocks of 128 code points (block 0 is pure ASCII)
+        text = "A" + "b ".join(chars[start : start + 128]) + "``"
+        for lower in (True, False):
+            assert preprocess_text(text, lower) == official_preprocess_text(text, lower), hex(start)
+    for text in HARD_STRINGS:
+        assert preprocess_text(text) == official_preprocess_text(text, True)
+
+
 @pytest.mark.parametrize("text", HARD_STRINGS)
 def test_preprocess_text_output_properties(text):
     for lowercase in (True, False):
