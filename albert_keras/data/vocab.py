@@ -15,7 +15,6 @@ from albert_keras import tokenization
 # not in it; the code also adds "€"/"£" as *bytes*, which never match a Python 3 str).
 _SPECIAL_PIECES = frozenset('!"#$%&"()*+,-./:;?@[\\]^_`{|}~')
 _START_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz") | _SPECIAL_PIECES
-_SPIECE_UNDERLINE = "\u2581"
 
 def is_start_piece(piece):
     """The official `_is_start_piece_sp` word-start test for one SentencePiece piece.
@@ -29,7 +28,7 @@ def is_start_piece(piece):
     (True, False, True)
     """
     return (
-        piece.startswith(_SPIECE_UNDERLINE)
+        piece.startswith(tokenization.SPIECE_UNDERLINE)
         or piece.startswith("<")
         or piece in _SPECIAL_PIECES
         or not all(char.lower() in _START_CHARS for char in piece)
@@ -71,25 +70,10 @@ class MaskingVocab:
             self.replacement_ids = np.arange(self.vocab_size, dtype=np.int32)
         else:
             self.replacement_ids = np.flatnonzero(~special).astype(np.int32)
-        # Pieces like "99," (a digit then a comma) that the official `encode_pieces` splits again.
-        self._comma_id = sp.piece_to_id(",")
-        self._digit_comma = {}
-        for i, piece in enumerate(pieces):
-            if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
-                self._digit_comma[i] = None
+        # Pieces like "99," that the official `encode_pieces` splits again (tokenization owns the rule).
+        self._digit_comma = tokenization.digit_comma_expansions(sp)
         self._has_digit_comma = np.zeros(self.vocab_size, bool)
         self._has_digit_comma[list(self._digit_comma)] = True
-
-    def _split_digit_comma(self, piece_id):
-        # Official `encode_pieces`: re-encode the piece minus its comma with "▁" removed and append
-        # ",". Its "drop the new leading ▁" branch compares str with bytes and never runs under
-        # Python 3, so "0," becomes "▁", "0", "," (official-albert.md §5.1); we match that.
-        ids = self._digit_comma[piece_id]
-        if ids is None:
-            text = self.sp.id_to_piece(piece_id)[:-1].replace(_SPIECE_UNDERLINE, "")
-            ids = self.sp.encode(text, out_type=int) + [self._comma_id]
-            self._digit_comma[piece_id] = ids
-        return ids
 
     def encode_sentences(self, lines, num_threads=1):
         """Tokenize already-normalized lines to int32 id arrays, exactly like the official code.
@@ -113,7 +97,7 @@ class MaskingVocab:
                 fixed = []
                 for piece_id in ids:
                     if table[piece_id]:
-                        fixed.extend(self._split_digit_comma(piece_id))
+                        fixed.extend(self._digit_comma[piece_id])
                     else:
                         fixed.append(piece_id)
                 array = np.asarray(fixed, dtype=np.int32)

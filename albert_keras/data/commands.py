@@ -1,0 +1,114 @@
+"""`albert-keras create-data`: text -> sharded ALBERT pretraining TFRecords (MLM + SOP).
+
+A thin wrapper over `albert_keras.data.create.create_pretraining_data`. No TensorFlow import at
+module level, so `albert-keras --help` stays fast.
+"""
+
+import json
+import os
+import sys
+
+
+def register(subparsers):
+    """Add the `create-data` subcommand to an argparse subparsers object."""
+    parser = subparsers.add_parser(
+        "create-data",
+        help="make ALBERT pretraining TFRecords (SOP + n-gram masking) from text",
+        description=(
+            "Create ALBERT pretraining TFRecords in the official schema from text files: one "
+            "sentence per line, blank lines between documents. Writes "
+            "OUTPUT/part-NNNNN-of-MMMMM.tfrecord and OUTPUT/manifest.json."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", nargs="+", metavar="FILE", help="input text files")
+    source.add_argument("--embedded-corpus", action="store_true",
+                        help="use the English corpus embedded in Python (pydoc_data topics)")
+    parser.add_argument("--spm-model", required=True, help="ALBERT SentencePiece .model file")
+    parser.add_argument("--output", required=True, help="output directory, e.g. tfrecords/NAME")
+    parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--max-predictions", type=int, default=20, help="max_predictions_per_seq")
+    parser.add_argument("--dupe-factor", type=int, default=1,
+                        help="passes over the input, each with other segments and masks (official default 40)")
+    parser.add_argument("--ngram", type=int, default=3, help="longest masked n-gram, in words")
+    parser.add_argument("--masked-lm-prob", type=float, default=0.15)
+    parser.add_argument("--short-seq-prob", type=float, default=0.1)
+    parser.add_argument("--workers", type=int, default=1, help="processes creating instances")
+    parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--num-shards", type=int, default=8, help="output files")
+    parser.add_argument("--shuffle-buffer", type=int, default=20000,
+                        help="records held for shuffling (bounds memory)")
+    parser.add_argument("--input-format", choices=("sentences", "paragraphs"), default="sentences",
+                        help="sentences: one sentence per line; paragraphs: one paragraph per line, split here")
+    parser.add_argument("--cased", action="store_true", help="do not lowercase (cased SentencePiece model)")
+    parser.add_argument("--gzip", action="store_true", help="gzip-compress the shards (.tfrecord.gz)")
+    parser.add_argument("--on-bad-line", choices=("skip", "error"), default="skip",
+                        help="undecodable or over-long lines: count them in the manifest, or stop")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output made with other inputs or settings")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--official-nondeterministic", action="store_true",
+                        help="official behaviour: unseeded RNG, output differs between runs")
+    parser.add_argument("--official-random-negatives", action="store_true",
+                        help="official behaviour: single-sentence chunks get a random-document segment B, label 1")
+    parser.add_argument("--official-random-replacement", action="store_true",
+                        help="official behaviour: random replacement tokens may be special pieces")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    """Run `create_pretraining_data` with the parsed arguments; prints a short summary."""
+    from albert_keras.data.create import create_pretraining_data
+
+    inputs = args.input
+    if args.embedded_corpus:
+        from albert_keras.data.corpus import write_embedded_corpus
+
+        import filecmp
+        import shutil
+        import tempfile
+
+        # Rewrite the corpus file only when its text changed, so its mtime (part of the output's
+        # fingerprint) stays put and a rerun finds the output up to date.
+        path = os.path.join(os.path.dirname(os.path.abspath(args.output)), "embedded_corpus.txt")
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = os.fspath(write_embedded_corpus(os.path.join(tmp, "embedded_corpus.txt")))
+            if not (os.path.exists(path) and filecmp.cmp(fresh, path, shallow=False)):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                shutil.copyfile(fresh, path)
+        inputs = [path]
+    manifest = create_pretraining_data(
+        inputs,
+        args.spm_model,
+        args.output,
+        max_seq_length=args.max_seq_length,
+        max_predictions_per_seq=args.max_predictions,
+        dupe_factor=args.dupe_factor,
+        masked_lm_prob=args.masked_lm_prob,
+        short_seq_prob=args.short_seq_prob,
+        ngram=args.ngram,
+        lowercase=not args.cased,
+        seed=args.seed,
+        workers=args.workers,
+        num_shards=args.num_shards,
+        shuffle_buffer_size=args.shuffle_buffer,
+        compression="gzip" if args.gzip else None,
+        input_format=args.input_format,
+        on_bad_line=args.on_bad_line,
+        official_nondeterministic=args.official_nondeterministic,
+        official_random_negatives=args.official_random_negatives,
+        official_random_replacement=args.official_random_replacement,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    stats = manifest["statistics"]
+    summary = {
+        "output": os.path.abspath(args.output),
+        "instances": stats["instances"],
+        "documents": stats["documents"],
+        "masked_fraction": round(stats["masked_fraction"], 4),
+        "sop_label_1_fraction": round(stats["sop_label_1_fraction"], 4),
+        "skipped_lines": stats["skipped_lines"],
+    }
+    print(json.dumps(summary), file=sys.stdout)
+    return 0
