@@ -1,0 +1,206 @@
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from albert_keras.data.create import create_pretraining_data
+from albert_keras.errors import AlbertInputError
+from tests.data.conftest import PREDICTIONS
+from tests.data.conftest import SEQ
+from tests.data.conftest import parse_records
+
+CLS, SEP, MASK = 2, 3, 4
+
+
+def test_records_parse_with_the_official_spec_and_follow_the_algorithm(embedded_records, embedded_parsed):
+    _, manifest = embedded_records
+    p = embedded_parsed
+    n = len(p["input_ids"])
+    assert n == manifest["statistics"]["instances"] == sum(s["instances"] for s in manifest["shards"]) > 3000
+    labels = p["next_sentence_labels"][:, 0]
+    assert set(labels) == {0, 1} and abs(labels.mean() - 0.5) <= 0.03
+    lengths = p["input_mask"].sum(1)
+    targets = np.minimum(PREDICTIONS, np.maximum(1, np.round(0.15 * lengths).astype(int)))
+    predictions = p["masked_lm_weights"].sum(1).astype(int)
+    assert (predictions <= targets).all()
+    assert (predictions != targets).sum() == manifest["statistics"]["instances_short_of_target"]
+    assert (predictions == targets).mean() >= 0.99
+    counts = {"mask": 0, "kept": 0, "random": 0}
+    for i in range(n):
+        length, k = lengths[i], predictions[i]
+        ids, positions, originals = p["input_ids"][i], p["masked_lm_positions"][i, :k], p["masked_lm_ids"][i, :k]
+        assert (p["input_mask"][i, :length] == 1).all() and (p["input_mask"][i, length:] == 0).all()
+        assert (ids[length:] == 0).all() and (p["masked_lm_positions"][i, k:] == 0).all()
+        seps = np.flatnonzero(ids == SEP)
+        assert ids[0] == CLS and len(seps) == 2 and seps[-1] == length - 1
+        # Segment ids are 0 through the first [SEP], 1 after it, 0 in the padding.
+        np.testing.assert_array_equal(p["segment_ids"][i, :length], (np.arange(length) > seps[0]).astype(int))
+        assert (p["segment_ids"][i, length:] == 0).all()
+        # [CLS], [SEP] and padding are never masked.
+        assert not np.isin(positions, [0, seps[0], seps[1]]).any() and (positions < length).all()
+        assert (p["token_boundary"][i, [0, seps[0], seps[1]]] == 1).all()
+        kinds = np.where(ids[positions] == MASK, "mask", np.where(ids[positions] == originals, "kept", "random"))
+        for kind in kinds:
+            counts[kind] += 1
+    total = sum(counts.values())
+    assert abs(counts["mask"] / total - 0.8) <= 0.03
+    assert abs(counts["kept"] / total - 0.1) <= 0.03
+    assert abs(counts["random"] / total - 0.1) <= 0.03
+    stats = manifest["statistics"]
+    drawn = np.array([stats["ngram_drawn_histogram"][k] for k in "123"], float)
+    np.testing.assert_allclose(drawn / drawn.sum(), [6 / 11, 3 / 11, 2 / 11], atol=0.03)
+    assert stats["masked_tokens"] == predictions.sum()
+    assert stats["sop_label_1"] == labels.sum()
+
+
+def test_manifest_records_settings_checksum_and_statistics(embedded_records, spm_model_path):
+    from albert_keras.tokenization import sentencepiece_checksum
+
+    directory, manifest = embedded_records
+    on_disk = json.load(open(os.path.join(directory, "manifest.json")))
+    assert on_disk["statistics"] == manifest["statistics"]
+    assert on_disk["spm_model"]["sha256"] == sentencepiece_checksum(spm_model_path)
+    assert on_disk["settings"]["max_seq_length"] == SEQ and on_disk["settings"]["dupe_factor"] == 3
+    for key in ("documents", "instances", "tokens", "masked_fraction", "sop_label_1_fraction",
+                "ngram_drawn_histogram", "truncated_instances", "skipped_lines"):
+        assert key in on_disk["statistics"], key
+    assert len(on_disk["inputs"][0]["sha256"]) == 64
+    names = sorted(os.listdir(directory))
+    assert names == ["manifest.json"] + [f"part-{i:05d}-of-00004.tfrecord" for i in range(4)]
+
+
+def test_one_and_two_workers_give_identical_records(tmp_path, embedded_corpus_path, spm_model_path):
+    outputs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        create_pretraining_data([embedded_corpus_path], spm_model_path, out, max_seq_length=SEQ,
+                                max_predictions_per_seq=PREDICTIONS, dupe_factor=2, seed=11, workers=workers,
+                                num_shards=3, chunk_bytes=64 << 10)
+        outputs.append(parse_records(out))
+    for name in outputs[0]:
+        np.testing.assert_array_equal(outputs[0][name], outputs[1][name], err_msg=name)
+
+
+def test_rerun_is_a_no_op_and_other_settings_need_overwrite(tmp_path, embedded_corpus_path, spm_model_path):
+    out = tmp_path / "rerun"
+    kwargs = dict(max_seq_length=32, max_predictions_per_seq=5, num_shards=2, seed=1)
+    first = create_pretraining_data([embedded_corpus_path], spm_model_path, out, **kwargs)
+    stamps = {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in os.listdir(out)}
+    second = create_pretraining_data([embedded_corpus_path], spm_model_path, out, **kwargs)
+    assert second["statistics"] == first["statistics"]
+    assert {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in os.listdir(out)} == stamps
+    with pytest.raises(AlbertInputError, match="overwrite"):
+        create_pretraining_data([embedded_corpus_path], spm_model_path, out, **dict(kwargs, seed=2))
+    third = create_pretraining_data([embedded_corpus_path], spm_model_path, out, overwrite=True,
+                                    **dict(kwargs, seed=2, num_shards=3))
+    assert sorted(os.listdir(out)) == ["manifest.json"] + [f"part-{i:05d}-of-00003.tfrecord" for i in range(3)]
+    assert len(parse_records(out, 32, 5)["input_ids"]) == third["statistics"]["instances"]
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]
+
+
+def test_gzip_and_paragraph_input(tmp_path, spm_model_path):
+    from albert_keras.data.corpus import embedded_corpus
+
+    text = "\n\n".join(" ".join(doc[i:i + 4]) for doc in embedded_corpus()[:30] for i in range(0, len(doc), 4))
+    source = tmp_path / "paragraphs.txt"
+    source.write_text(text + "\n")
+    out = tmp_path / "gz"
+    manifest = create_pretraining_data([source], spm_model_path, out, max_seq_length=SEQ,
+                                       max_predictions_per_seq=PREDICTIONS, compression="gzip",
+                                       input_format="paragraphs", num_shards=2)
+    assert all(f.endswith(".tfrecord.gz") for f in os.listdir(out) if f.startswith("part-"))
+    assert manifest["statistics"]["sentences"] > manifest["statistics"]["documents"] * 2
+    assert len(parse_records(out)["input_ids"]) == manifest["statistics"]["instances"] > 0
+
+
+def test_bad_lines_are_counted_or_named(tmp_path, spm_model_path):
+    source = tmp_path / "bad.txt"
+    with open(source, "wb") as f:
+        f.write(b"A good first sentence here.\nAnd a second good one.\n")
+        f.write(b"broken \xff\xfe bytes\n")
+        f.write(b"x" * (50 << 20))  # a 50 MB line without a newline until the end
+        f.write(b"\nThe text goes on after it.\nOne more sentence.\n\nAnother document starts.\nIt ends.\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    started = time.monotonic()
+    manifest = create_pretraining_data([source, empty], spm_model_path, tmp_path / "out", max_seq_length=32,
+                                       max_predictions_per_seq=5, max_line_bytes=1 << 20)
+    assert time.monotonic() - started < 60
+    stats = manifest["statistics"]
+    assert stats["skipped_lines"] == {"undecodable": 1, "line_too_long": 1}
+    assert stats["skipped_line_examples"]["undecodable"] == [f"{source}:3"]
+    assert stats["skipped_line_examples"]["line_too_long"] == [f"{source}:4"]
+    assert stats["empty_files"] == [os.fspath(empty)]
+    assert stats["documents"] == 2
+    with pytest.raises(AlbertInputError, match=rf"{source}:3: not UTF-8"):
+        create_pretraining_data([source], spm_model_path, tmp_path / "strict", on_bad_line="error")
+    assert not os.path.exists(tmp_path / "strict")
+
+
+def test_clear_errors(tmp_path, spm_model_path, embedded_corpus_path):
+    binary = tmp_path / "data.bin"
+    binary.write_bytes(bytes(range(256)) * 100)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    not_a_model = tmp_path / "fake.model"
+    not_a_model.write_text("hello")
+    cases = [
+        ([binary], spm_model_path, "binary"),
+        ([tmp_path / "missing.txt"], spm_model_path, "not found"),
+        ([empty], spm_model_path, "no training instances"),
+        ([embedded_corpus_path], tmp_path / "missing.model", "SentencePiece model not found"),
+        ([embedded_corpus_path], not_a_model, "not a valid SentencePiece model"),
+    ]
+    for inputs, model, message in cases:
+        with pytest.raises(AlbertInputError, match=message):
+            create_pretraining_data(inputs, model, tmp_path / "never")
+        assert not os.path.exists(tmp_path / "never")
+
+
+def test_a_model_without_albert_ids_is_rejected(tmp_path, embedded_corpus_path):
+    import sentencepiece
+
+    sentencepiece.SentencePieceTrainer.train(input=os.fspath(embedded_corpus_path), model_prefix=os.fspath(tmp_path / "plain"),
+                                             vocab_size=300, minloglevel=2)
+    with pytest.raises(AlbertInputError, match=r"plain.model: id 0 is '<unk>', ALBERT needs '<pad>'"):
+        create_pretraining_data([embedded_corpus_path], tmp_path / "plain.model", tmp_path / "never")
+
+
+def test_killed_run_leaves_no_final_shard_and_rerun_recovers(tmp_path, embedded_corpus_path, spm_model_path):
+    out = tmp_path / "killed"
+    partial = tmp_path / ".killed.partial"
+    code = (
+        "import sys\n"
+        "from albert_keras.data.create import create_pretraining_data\n"
+        "create_pretraining_data([sys.argv[1]], sys.argv[2], sys.argv[3], max_seq_length=32,\n"
+        "                        max_predictions_per_seq=5, dupe_factor=200, num_shards=2)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    process = subprocess.Popen([sys.executable, "-c", code, embedded_corpus_path, spm_model_path, out], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    # Wait until shards are being written (temporary files exist and have grown).
+    while time.monotonic() < deadline:
+        written = glob.glob(os.path.join(partial, ".part-*.tmp"))
+        if written and sum(os.path.getsize(f) for f in written) > 200_000:
+            break
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)
+    else:
+        pytest.fail("no shard was being written")
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not out.exists()
+    finals = [f for f in glob.glob(os.path.join(tmp_path, "**", "part-*"), recursive=True)]
+    assert finals == []  # only hidden ".part-*.tmp" files under the hidden partial directory
+    # A new run cleans up after the killed one and completes.
+    manifest = create_pretraining_data([embedded_corpus_path], spm_model_path, out, max_seq_length=32,
+                                       max_predictions_per_seq=5, num_shards=2)
+    assert len(parse_records(out, 32, 5)["input_ids"]) == manifest["statistics"]["instances"]
+    assert sorted(os.listdir(tmp_path)) == ["killed"]
