@@ -255,3 +255,42 @@ def test_preprocess_text_tf_agrees_on_random_mixtures():
 def test_preprocess_text_tf_agrees_on_invalid_utf8():
     raw = [b"\xff", b"ab\xc3", b"\xe2\x82x", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xafZ", b"\x80\x80 A"]
     assert _tf_preprocess(raw, True) == [preprocess_text(b) for b in raw]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ALBERT_OFFICIAL_DIR"),
+    reason="set ALBERT_OFFICIAL_DIR to a google-research/ALBERT checkout to compare with its tokenization.py",
+)
+def test_matches_the_official_tokenization_module(spm_model_path, tmp_path):
+    # Optional parity check against the real official code (never vendored).
+    import random
+    import types
+
+    sys_modules = __import__("sys").modules
+    sys_modules.setdefault("tensorflow_hub", types.ModuleType("tensorflow_hub"))  # imported, unused here
+    __import__("sys").path.insert(0, os.environ["ALBERT_OFFICIAL_DIR"])
+    import tokenization as official
+
+    rng = random.Random(0)
+    digit_texts = [
+        " ".join(f"{rng.randint(1, 99)},{rng.randint(0, 999):03d}, word{rng.randint(0, 9)}" for _ in range(3))
+        for _ in range(400)
+    ]
+    digits = train_sentencepiece(iter(digit_texts), tmp_path / "d.model", vocab_size=100, character_coverage=1.0)
+    from albert_keras.data.corpus import embedded_corpus
+
+    texts = [s for doc in embedded_corpus() for s in doc] + HARD_STRINGS + digit_texts[:100]
+    texts = [t.replace("``", '"').replace("''", '"') for t in texts]  # our one deliberate addition
+    rewritten = 0
+    for model in (spm_model_path, digits):
+        full = official.FullTokenizer(vocab_file=None, do_lower_case=True, spm_model_file=str(model))
+        sp = load_sentencepiece(model)
+        for text in texts:
+            rewritten += full.tokenize(official.preprocess_text(text, lower=True)) != sp.encode_as_pieces(
+                official.preprocess_text(text, lower=True)
+            )
+            normalized = official.preprocess_text(text, lower=True)
+            assert preprocess_text(text) == normalized
+            assert tokenize_for_albert(sp, normalized) == full.tokenize(normalized)
+            assert encode_for_albert(sp, text) == full.convert_tokens_to_ids(full.tokenize(normalized))
+    assert rewritten > 0  # the digit-comma rewrite was exercised
