@@ -152,6 +152,9 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
             dtype=dtype,
             **kwargs,
         )
+        # The functional constructor does not keep `dtype`; heads built on this encoder read it.
+        if dtype is not None:
+            self.dtype_policy = dtype
 
         # keras-hub's TransformerEncoder has one dropout rate for attention probabilities and the
         # residual branches; ALBERT configs may set them apart, so the attention-probability
