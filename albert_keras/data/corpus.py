@@ -65,8 +65,10 @@ def split_sentences(paragraph):
         end = match.end()
         if end >= len(text) or not _is_sentence_start(text[end]):
             continue
-        before = text[start:match.start() + 1].rsplit(" ", 1)[-1]
-        word = before.strip(_OPENERS + _CLOSERS)
+        # The word ending at the boundary; found by scanning back from it, so long runs of
+        # rejected boundaries stay linear in the text length.
+        space = text.rfind(" ", start, match.start() + 1)
+        word = text[start if space < 0 else space + 1 : match.start() + 1].strip(_OPENERS + _CLOSERS)
         if word.lower() in ABBREVIATIONS or re.fullmatch(r"[A-Z]\.", word):
             continue
         sentence = text[start:end].strip()

@@ -54,3 +54,11 @@ def test_write_embedded_corpus(tmp_path, corpus):
     documents = [doc.split("\n") for doc in text.rstrip("\n").split("\n\n")]
     assert documents == corpus
     assert sorted(os.listdir(tmp_path / "sub")) == ["corpus.txt"]  # no temporary file left
+
+
+def test_split_sentences_long_runs_without_boundaries():
+    # Many rejected boundaries in a row (lowercase after the stop, abbreviations) stay one sentence.
+    text = "x. y. e.g. Z. " * 20000 + "End. Next one."
+    sentences = split_sentences(text)
+    assert sentences[-1] == "Next one." and len(sentences) == 2
+    assert sentences[0].endswith("End.")
