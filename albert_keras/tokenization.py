@@ -320,8 +320,7 @@ def tokenize_for_albert(sp, text):
     character ending in "," after a digit is re-encoded without the comma and its "▁", then ","
     is appended (the official branch meant to drop the new leading "▁" never runs in Python 3,
     so e.g. "0," becomes "▁", "0", ","). The Hugging Face slow tokenizer differs here: its copy of
-    that branch compares str with str and runs, giving "0", ",". We follow the official code, which
-    made the released checkpoints' pretraining data.
+    that branch compares str with str and runs, giving "0", ",". We follow the official code.
 
     Args:
         sp: a `sentencepiece.SentencePieceProcessor`.
