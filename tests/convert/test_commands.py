@@ -36,9 +36,11 @@ def test_official_to_ours_to_huggingface(tmp_path):
     ],
     ids=["wrong-from", "wrong-format-for-source", "wrong-option"],
 )
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
-    result = _cli(*args, "--output", tmp_path / "out")
-    assert result.returncode == 2
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("albert-keras convert: error:")]
-    assert len(error_lines) == 1 and message in error_lines[0], result.stderr
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
+    from albert_keras.cli import main
+
+    assert main(["convert", *map(str, args), "--output", str(tmp_path / "out")]) == 2
+    stderr = capsys.readouterr().err
+    error_lines = [line for line in stderr.splitlines() if line.startswith("albert-keras convert: error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], stderr
     assert not (tmp_path / "out").exists()

@@ -113,3 +113,14 @@ def test_keras_hub_cannot_express_exact_gelu(tmp_path):
     save_pretrained(AlbertEncoder(tiny_config(hidden_act="gelu_exact")), tmp_path / "ours")
     with pytest.raises(AlbertInputError, match="tanh GELU"):
         to_keras_hub(tmp_path / "ours")
+
+
+def test_text_classifier_preset(tmp_path):
+    import keras_hub
+
+    classifier = keras_hub.models.AlbertTextClassifier(_backbone(seed=4), num_classes=3, preprocessor=None, dropout=0.2)
+    classifier.save_to_preset(tmp_path / "preset")
+    model = _load(from_keras_hub(tmp_path / "preset", tmp_path / "ours"))
+    assert type(model).__name__ == "AlbertClassifier"
+    assert model.pretrained_arguments() == {"num_classes": 3, "dropout": 0.2}
+    np.testing.assert_allclose(np.asarray(model(X)), np.asarray(classifier(X)), atol=1e-5)
