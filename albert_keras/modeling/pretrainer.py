@@ -6,6 +6,7 @@ from keras_hub.layers import MaskedLMHead
 from albert_keras.modeling.activations import get_activation
 from albert_keras.modeling.encoder import albert_initializer
 from albert_keras.modeling.pretrained import PretrainedMixin
+from albert_keras.training.distributed import MultiWorkerTrainerMixin
 
 # The official TFRecord features the model reads; the label features ride along in the same dict.
 PRETRAINING_INPUTS = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions")
@@ -23,7 +24,7 @@ def _cross_replica_sum(value):
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertPretrainer(PretrainedMixin, keras.Model):
+class AlbertPretrainer(PretrainedMixin, MultiWorkerTrainerMixin, keras.Model):
     """ALBERT with the masked-LM and sentence-order-prediction (SOP) heads, trained with `fit`.
 
     The MLM head is dense H -> E with the config's activation, LayerNorm (epsilon 1e-12), then a

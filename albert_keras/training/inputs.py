@@ -8,8 +8,10 @@ fraction of an ALBERT step); the gain is that a run on 1 device, N replicas or N
 the same losses, and that resuming at step `s` only has to skip `s` batches.
 """
 
+import gzip
 import json
 import os
+import struct
 
 from albert_keras.errors import AlbertInputError
 
@@ -72,8 +74,12 @@ def inspect_records(files, vocab_size, max_seq_length=None, max_position_embeddi
         example = None
         count = 0
         try:
-            for raw in tf.data.TFRecordDataset(path, compression_type=_compression(path)).take(max(budget, 1)):
-                example = tf.train.Example.FromString(raw.numpy())
+            # Read in plain Python, not with tf.data: no TensorFlow op may run before a
+            # MultiWorkerMirroredStrategy is created, and these checks come first.
+            for raw in _read_records(path):
+                if count >= max(budget, 1):
+                    break
+                example = tf.train.Example.FromString(raw)
                 features = example.features.feature
                 if count == 0:
                     lengths = _check_schema(path, features, lengths)
@@ -85,8 +91,8 @@ def inspect_records(files, vocab_size, max_seq_length=None, max_position_embeddi
                         f"(vocab_size {vocab_size}); the data was made with another SentencePiece model"
                     )
                 count += 1
-        except tf.errors.OpError as error:
-            raise AlbertInputError(f"{path}: not a readable TFRecord file ({error.message.splitlines()[0]})") from None
+        except (OSError, EOFError, _NotTFRecord) as error:
+            raise AlbertInputError(f"{path}: not a readable TFRecord file ({error})") from None
         except Exception as error:  # noqa: BLE001 - protobuf's DecodeError has no stable import path
             if isinstance(error, AlbertInputError):
                 raise
@@ -105,6 +111,30 @@ def inspect_records(files, vocab_size, max_seq_length=None, max_position_embeddi
             f"max_position_embeddings ({max_position_embeddings})"
         )
     return seq_length, predictions
+
+
+class _NotTFRecord(ValueError):
+    pass
+
+
+def _read_records(path):
+    """Yield the records of a TFRecord file (framing: u64 length, u32 crc, data, u32 crc)."""
+    opener = gzip.open if _compression(path) else open
+    size_limit = os.path.getsize(path) * (1000 if _compression(path) else 1)
+    with opener(path, "rb") as f:
+        while True:
+            header = f.read(12)
+            if not header:
+                return
+            if len(header) < 12:
+                raise _NotTFRecord("truncated record header")
+            (length,) = struct.unpack("<Q", header[:8])
+            if length > size_limit:
+                raise _NotTFRecord(f"record length {length} exceeds the file size")
+            data = f.read(length)
+            if len(data) < length or len(f.read(4)) < 4:
+                raise _NotTFRecord("truncated record")
+            yield data
 
 
 def _check_manifests(files, vocab_size):
@@ -182,7 +212,9 @@ def global_batches(files, global_batch_size, max_seq_length, max_predictions_per
     if repeat:
         dataset = dataset.repeat()
     if shuffle:
-        dataset = dataset.shuffle(10000, seed=seed, reshuffle_each_iteration=True)
+        # Repeat comes first, so one shuffle runs over the endless stream; every new iterator of
+        # this dataset (Keras makes one to build the model) must replay the same order.
+        dataset = dataset.shuffle(10000, seed=seed, reshuffle_each_iteration=False)
     dataset = dataset.batch(global_batch_size, drop_remainder=True)
 
     def parse(serialized):

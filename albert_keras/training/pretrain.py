@@ -170,7 +170,7 @@ def pretrain(
     distribution = resolve_strategy(strategy, tpu=tpu)
     chief = is_chief(distribution)
     if xla is None:
-        xla = bool(tf.config.list_logical_devices("GPU")) or isinstance(distribution, tf.distribute.TPUStrategy)
+        xla = bool(tf.config.list_physical_devices("GPU")) or isinstance(distribution, tf.distribute.TPUStrategy)
     micro_batch = global_batch_size // accumulation
     keras.utils.set_random_seed(seed)
     with distribution.scope():
@@ -288,8 +288,8 @@ def pretrain(
         f"pretrain: step {final_step}/{num_train_steps} ({summary['steps_this_run']} this run) in {elapsed:.1f}s, "
         f"{summary['examples_per_second']:.2f} examples/s, loss {train.get('loss', float('nan')):.4f}, "
         f"masked_lm_accuracy {train.get('masked_lm_accuracy', float('nan')):.4f}, "
-        f"sentence_order_accuracy {train.get('sentence_order_accuracy', float('nan')):.4f}; "
-        f"wrote {pretrained_dir}",
+        f"sentence_order_accuracy {train.get('sentence_order_accuracy', float('nan')):.4f}"
+        + (f"; wrote {pretrained_dir}" if chief else " (not the chief: nothing written)"),
         file=sys.stderr,
     )
     return summary

@@ -55,7 +55,9 @@ def resolve_strategy(name="auto", tpu=None):
 
     if name not in STRATEGIES:
         raise AlbertInputError(f"--strategy: unknown {name!r}; choose one of {', '.join(STRATEGIES)}")
-    gpus = tf.config.list_logical_devices("GPU")
+    # Physical devices only: listing logical devices initializes the runtime, after which a
+    # MultiWorkerMirroredStrategy can no longer be created.
+    gpus = tf.config.list_physical_devices("GPU")
     if name == "auto":
         if tpu:
             name = "tpu"
@@ -69,10 +71,10 @@ def resolve_strategy(name="auto", tpu=None):
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "one-device":
-        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
     if name == "mirrored":
         if gpus:
-            return tf.distribute.MirroredStrategy([d.name for d in gpus])
+            return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("GPU")])
         # With no GPU, MirroredStrategy would pick only CPU:0; list the logical CPUs explicitly.
         return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
     if name == "multi-worker":
