@@ -65,7 +65,7 @@ def ids_input_signature(model):
 
 
 def _masked_mean_l2(sequence_output, padding_mask):
-    mask = tf.cast(padding_mask, sequence_output.dtype)[:, :, tf.newaxis]
+    mask = tf.expand_dims(tf.cast(padding_mask, sequence_output.dtype), 2)
     total = tf.reduce_sum(sequence_output * mask, axis=1)
     count = tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
     mean = total / count
@@ -90,10 +90,10 @@ def best_spans(start_logits, end_logits, features, max_answer_length=DEFAULT_MAX
     context = (features["segment_ids"] == 1) & (features["padding_mask"] == 1) & (token_ids != 3)
     width = tf.shape(start_logits)[1]
     positions = tf.range(width)
-    offsets = positions[tf.newaxis, :] - positions[:, tf.newaxis]  # [T, T]: j - i
+    offsets = tf.expand_dims(positions, 0) - tf.expand_dims(positions, 1)  # [T, T]: j - i
     allowed = (offsets >= 0) & (offsets < max_answer_length)
-    allowed = allowed[tf.newaxis] & context[:, :, tf.newaxis] & context[:, tf.newaxis, :]
-    scores = start_logits[:, :, tf.newaxis] + end_logits[:, tf.newaxis, :]
+    allowed = tf.expand_dims(allowed, 0) & tf.expand_dims(context, 2) & tf.expand_dims(context, 1)
+    scores = tf.expand_dims(start_logits, 2) + tf.expand_dims(end_logits, 1)
     scores = tf.where(allowed, scores, tf.fill(tf.shape(scores), -1e30))
     flat = tf.reshape(scores, [tf.shape(scores)[0], -1])
     best = tf.cast(tf.argmax(flat, axis=1, output_type=tf.int32), tf.int32)
@@ -164,7 +164,7 @@ def task_outputs(model, features, max_answer_length=DEFAULT_MAX_ANSWER_LENGTH):
 def pack_choices(packer, text, choices):
     """Pack `[B]` contexts with `[B, C]` choices into `[B, C, W]` multiple-choice features."""
     num_choices = tf.shape(choices)[1]
-    repeated = tf.reshape(tf.repeat(text[:, tf.newaxis], num_choices, axis=1), [-1])
+    repeated = tf.reshape(tf.repeat(tf.expand_dims(text, 1), num_choices, axis=1), [-1])
     flat = packer(repeated, tf.reshape(choices, [-1]))
     batch = tf.shape(choices)[0]
     return {name: tf.reshape(value, [batch, num_choices, -1]) for name, value in flat.items()}
@@ -179,11 +179,11 @@ def text_features(model, packer, text, text_b=None):
 
 def answer_text(packer, features, spans):
     """Detokenize each answer span back to text (SavedModel only: uses ragged ops)."""
-    positions = tf.range(tf.shape(features["token_ids"])[1])[tf.newaxis, :]
-    inside = (positions >= spans["start_index"][:, tf.newaxis]) & (
-        positions <= spans["end_index"][:, tf.newaxis]
+    positions = tf.expand_dims(tf.range(tf.shape(features["token_ids"])[1]), 0)
+    inside = (positions >= tf.expand_dims(spans["start_index"], 1)) & (
+        positions <= tf.expand_dims(spans["end_index"], 1)
     )
     has_span = spans["end_index"] > 0
-    inside = inside & has_span[:, tf.newaxis]
+    inside = inside & tf.expand_dims(has_span, 1)
     pieces = tf.ragged.boolean_mask(features["token_ids"], inside)
-    return packer.tokenizer.detokenize(pieces.with_row_splits_dtype(tf.int32))
+    return packer.detokenizer.detokenize(pieces.with_row_splits_dtype(tf.int32))

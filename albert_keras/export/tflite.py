@@ -156,7 +156,8 @@ def sample_inputs(model, packer=None, texts=DEFAULT_SAMPLE_TEXTS, sequence_lengt
     text = np.array([t.encode("utf-8") for t in texts], dtype=object)
     if packer is not None:
         if kind == sigs.MULTIPLE_CHOICE:
-            choices = np.array([[t] * sigs.num_outputs(model) for t in text[::-1]], dtype=object)
+            count = sigs.num_outputs(model)
+            choices = np.array([[text[(i + c) % len(text)] for c in range(count)] for i in range(len(text))], dtype=object)
             return {"text": text, "choices": choices}
         if kind == sigs.QUESTION_ANSWERER:
             return {"text": text, "text_b": text[::-1].copy()}

@@ -189,7 +189,8 @@ def default_requests(model, signature_names, texts, model_name="albert"):
             segments[..., 4:] = 1
             inputs = {"token_ids": ids, "segment_ids": segments, "padding_mask": np.ones(shape, np.int32)}
         elif name == "serving_default" and kind == sigs.MULTIPLE_CHOICE:
-            choices = np.array([[t] * sigs.num_outputs(model) for t in texts[::-1]], dtype=object)
+            count = sigs.num_outputs(model)
+            choices = np.array([[texts[(i + c) % len(texts)] for c in range(count)] for i in range(len(texts))], dtype=object)
             inputs = {"text": texts, "choices": choices}
         elif name == "serve_text_pair" or (name == "serving_default" and kind == sigs.QUESTION_ANSWERER):
             inputs = {"text": texts, "text_b": texts[::-1]}

@@ -1,0 +1,204 @@
+"""SavedModel export: every signature of every model kind, reloaded in a fresh process without keras."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from albert_keras.errors import AlbertInputError
+from albert_keras.export import signatures as sigs
+from albert_keras.export.saved_model import export_saved_model
+from albert_keras.export.text import AlbertTextPacker
+from albert_keras.export.warmup import read_warmup_file
+from albert_keras.export.warmup import replay_warmup_file
+from tests.export.conftest import BAD_TEXTS
+from tests.export.conftest import NUM_CHOICES
+from tests.export.conftest import SEQUENCE_LENGTH
+from tests.export.conftest import run_python
+
+# Runs in a fresh interpreter where keras, keras_hub, albert_keras and tensorflow_text (whose
+# Python package imports keras) cannot be imported at all: TF-Text's kernels are registered from
+# its op libraries, as a C++ server would link them.
+BARE_LOADER = r"""
+import glob, os, pickle, sys
+for name in ("keras", "keras_hub", "albert_keras", "tensorflow_text", "tf_keras"):
+    sys.modules[name] = None  # importing any of them now raises ImportError
+import numpy as np
+import tensorflow as tf
+ops_dir = os.path.join(os.path.dirname(tf.__file__), "..", "tensorflow_text", "python", "ops")
+for library in sorted(glob.glob(os.path.join(ops_dir, "_*.so"))):
+    tf.load_op_library(library)
+calls = pickle.load(open(sys.argv[1] if len(sys.argv) > 1 else CALLS, "rb"))
+results, loaded = [], {}
+for path, signature, inputs in calls:
+    if path not in loaded:
+        loaded[path] = tf.saved_model.load(path)
+    function = loaded[path].signatures[signature]
+    outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+    results.append({k: v.numpy() for k, v in outputs.items()})
+pickle.dump({
+    "results": results,
+    "signatures": {p: sorted(m.signatures) for p, m in loaded.items()},
+    "modules": sorted(m for m, v in sys.modules.items() if v is not None
+                      and m.split(".")[0] in ("keras", "keras_hub", "albert_keras", "tensorflow_text")),
+}, open(RESULTS, "wb"))
+"""
+
+
+def text_inputs(kind):
+    texts = np.array(BAD_TEXTS, dtype=object)
+    if kind == "multiple_choice":
+        choices = np.array([[texts[(i + c) % len(texts)] for c in range(NUM_CHOICES)] for i in range(len(texts))], dtype=object)
+        return {"text": texts, "choices": choices}
+    if kind == "question_answerer":
+        return {"text": texts[::-1].copy(), "text_b": texts}
+    return {"text": texts}
+
+
+def empty_inputs(kind):
+    inputs = {k: v[:0] for k, v in text_inputs(kind).items()}
+    return inputs
+
+
+def keras_outputs(model, packer, inputs):
+    """What the Keras model gives for the text signature's inputs (the reference)."""
+    text_b = inputs.get("text_b", inputs.get("choices"))
+    features = sigs.text_features(
+        model, packer, tf.constant(inputs["text"]), None if text_b is None else tf.constant(text_b)
+    )
+    outputs = sigs.task_outputs(model, features)
+    if sigs.model_kind(model) == sigs.QUESTION_ANSWERER:
+        outputs["answer_text"] = sigs.answer_text(packer, features, outputs)
+    return {k: v.numpy() for k, v in outputs.items()}, {k: v.numpy() for k, v in features.items()}
+
+
+def assert_outputs_equal(expected, actual, atol=1e-5):
+    assert sorted(expected) == sorted(actual)
+    for key, want in expected.items():
+        got = actual[key]
+        assert got.shape == want.shape, key
+        if np.issubdtype(want.dtype, np.floating):
+            assert np.all(np.isfinite(got)), key
+            np.testing.assert_allclose(got, want, atol=atol, rtol=0, err_msg=key)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def fresh_process_results(saved_models, tiny_models, spm_model_path, tmp_path_factory):
+    """Call every signature of every export in one fresh bare-TensorFlow process."""
+    packer = AlbertTextPacker(spm_model_path, SEQUENCE_LENGTH)
+    calls, expected = [], []
+    for kind, path in saved_models.items():
+        model = tiny_models[kind]
+        inputs = text_inputs(kind)
+        reference, features = keras_outputs(model, packer, inputs)
+        calls.append((path, "serving_default", inputs))
+        expected.append((kind, "serving_default", reference))
+        empty = empty_inputs(kind)
+        calls.append((path, "serving_default", empty))
+        # (Keras' eager path cannot run a batch of 0; shapes are checked below instead.)
+        expected.append((kind, "serving_default/empty", None))
+        ids_reference = {k: v for k, v in reference.items() if k != "answer_text"}
+        calls.append((path, "serve_ids", features))
+        expected.append((kind, "serve_ids", ids_reference))
+        calls.append((path, "tokenize", {"text": inputs["text"]}))
+        expected.append((kind, "tokenize", {k: v.numpy() for k, v in packer(tf.constant(inputs["text"])).items()}))
+        if kind not in sigs.PAIR_KINDS:
+            pair = {"text": inputs["text"], "text_b": inputs["text"][::-1].copy()}
+            calls.append((path, "serve_text_pair", pair))
+            expected.append((kind, "serve_text_pair", keras_outputs(model, packer, pair)[0]))
+    directory = tmp_path_factory.mktemp("fresh")
+    calls_path, results_path = str(directory / "calls.pkl"), str(directory / "results.pkl")
+    with open(calls_path, "wb") as f:
+        pickle.dump(calls, f)
+    code = f"CALLS = {calls_path!r}\nRESULTS = {results_path!r}\n" + BARE_LOADER
+    run_python(code)
+    with open(results_path, "rb") as f:
+        results = pickle.load(f)
+    return expected, results
+
+
+def test_fresh_process_without_keras_matches_keras(fresh_process_results):
+    expected, results = fresh_process_results
+    assert results["modules"] == []  # no keras, keras_hub, albert_keras, tensorflow_text
+    for (kind, signature, reference), actual in zip(expected, results["results"]):
+        if reference is None:
+            continue
+        try:
+            assert_outputs_equal(reference, actual)
+        except AssertionError as error:
+            raise AssertionError(f"{kind} {signature}: {error}") from None
+
+
+def test_every_kind_has_its_signatures(fresh_process_results, saved_models):
+    _, results = fresh_process_results
+    for kind, path in saved_models.items():
+        names = results["signatures"][path]
+        expected = {"serving_default", "serve_ids", "tokenize"}
+        if kind not in sigs.PAIR_KINDS:
+            expected.add("serve_text_pair")
+        assert set(names) == expected, kind
+
+
+def test_bad_text_gives_finite_outputs_and_truncates(fresh_process_results):
+    expected, results = fresh_process_results
+    for (kind, signature, _), actual in zip(expected, results["results"]):
+        if signature == "tokenize":
+            # 5 texts padded to the longest, which the 100,000-character one makes the maximum.
+            assert actual["token_ids"].shape == (len(BAD_TEXTS), SEQUENCE_LENGTH)
+            assert (actual["token_ids"][:, 0] == 2).all()
+            # The empty string packs to [CLS] [SEP].
+            empty_row = list(text_inputs(kind)["text"]).index(b"")
+            assert actual["padding_mask"][empty_row].sum() == 2
+        if signature == "serving_default/empty":
+            assert all(v.shape[0] == 0 for v in actual.values()), kind
+        for value in actual.values():
+            if np.issubdtype(value.dtype, np.floating):
+                assert np.all(np.isfinite(value)), (kind, signature)
+
+
+def test_tensorflow_text_import_path_loads_without_keras_hub(saved_models):
+    """The documented client path: `import tensorflow_text` (keras comes with it; nothing of ours)."""
+    code = f"""
+import sys
+import tensorflow as tf
+import tensorflow_text
+served = tf.saved_model.load({saved_models["classifier"]!r})
+out = served.signatures["serving_default"](text=tf.constant(["a test", ""]))
+assert out["probabilities"].shape == (2, 3), out
+assert "keras_hub" not in sys.modules and "albert_keras" not in sys.modules
+print("ok", out["label_ids"].numpy().tolist())
+"""
+    assert run_python(code).startswith("ok")
+
+
+def test_warmup_file_replays_against_the_model(saved_models):
+    for kind, path in saved_models.items():
+        records = read_warmup_file(path)
+        signatures = sorted(name for name, _, _ in records)
+        assert signatures == sorted(tf.saved_model.load(path).signatures), kind
+        for signature, outputs in replay_warmup_file(path):
+            for value in outputs.values():
+                assert value.shape[0] == 2
+                if np.issubdtype(value.dtype, np.floating):
+                    assert np.all(np.isfinite(value))
+
+
+def test_missing_sentencepiece_model_is_a_clear_error_unless_ids_only(tiny_models, tmp_path):
+    with pytest.raises(AlbertInputError, match="SentencePiece model is required"):
+        export_saved_model(tiny_models["classifier"], str(tmp_path / "m" / "1"))
+    assert not os.path.exists(tmp_path / "m" / "1")
+    path = export_saved_model(tiny_models["classifier"], str(tmp_path / "ids" / "1"), signature="ids")
+    served = tf.saved_model.load(path)
+    assert sorted(served.signatures) == ["serving_default"]
+    features = {
+        "token_ids": tf.constant([[2, 10, 11, 3]]),
+        "segment_ids": tf.zeros([1, 4], tf.int32),
+        "padding_mask": tf.ones([1, 4], tf.int32),
+    }
+    outputs = served.signatures["serving_default"](**features)
+    expected = tiny_models["classifier"](features)
+    np.testing.assert_allclose(outputs["probabilities"], tf.nn.softmax(expected), atol=1e-6)
