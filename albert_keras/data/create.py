@@ -46,26 +46,12 @@ def _init_worker(spm_proto, options, settings):
     _WORKER.update(vocab=vocab, maker=InstanceMaker(vocab, options), options=options, settings=settings)
 
 
-def _normalize(text, lowercase):
-    """`tokenization.preprocess_text`, with a shortcut for pure-ASCII lines.
-
-    NFKD leaves ASCII unchanged and ASCII has no combining marks, so for ASCII text the official
-    normalization reduces to whitespace collapsing, the quote replacement and lowercasing; this
-    skips the per-character Python loop (tests check the two agree).
-    """
-    if text.isascii():
-        text = " ".join(text.split()).replace("``", '"').replace("''", '"')
-        return text.lower() if lowercase else text
-    from albert_keras.tokenization import preprocess_text
-
-    return preprocess_text(text, lowercase=lowercase)
-
-
 def _process_chunk(task):
     """Worker: one chunk of raw documents -> serialized records + statistics, for one dupe pass."""
     from albert_keras.data.corpus import split_sentences
     from albert_keras.data.instances import document_rng
     from albert_keras.data.schema import serialize_instance
+    from albert_keras.tokenization import preprocess_text
 
     dupe_pass, first_document_index, raw_documents = task
     vocab, maker, options, settings = (_WORKER[k] for k in ("vocab", "maker", "options", "settings"))
@@ -76,7 +62,7 @@ def _process_chunk(task):
         count = 0
         for raw in raw_document:
             for sentence in split_sentences(raw) if paragraphs else (raw,):
-                lines.append(_normalize(sentence, lowercase))
+                lines.append(preprocess_text(sentence, lowercase=lowercase))
                 count += 1
         sizes.append(count)
     encoded = vocab.encode_sentences(lines)

@@ -70,22 +70,35 @@ def _varint(value):
 
 
 def _packed_varints(values):
-    """Protobuf varints of non-negative ints, vectorized (ids need at most a few bytes)."""
-    values = np.asarray(values, dtype=np.uint64)
+    """Protobuf varints of non-negative ints (< 2**32), vectorized."""
+    values = np.asarray(values).astype(np.uint32, copy=False)
     if values.size == 0:
         return b""
     top = int(values.max())
     if top < 0x80:
         return values.astype(np.uint8).tobytes()
+    if top < 0x4000:
+        # Two bytes at most (vocabularies up to 16k, positions): one uint16 per value, then drop
+        # the high byte where it is not needed. About twice as fast as the general path.
+        small = values.astype(np.uint16)
+        more = small >= 0x80
+        word = (small & 0x7F) | (more.view(np.uint8).astype(np.uint16) << 7) | ((small >> 7) << 8)
+        keep = np.ones(2 * small.size, bool)
+        keep[1::2] = more
+        return word.astype("<u2", copy=False).view(np.uint8)[keep].tobytes()
     width = (top.bit_length() + 6) // 7
-    shifts = np.arange(width, dtype=np.uint64) * np.uint64(7)
-    groups = (values[:, None] >> shifts) & np.uint64(0x7F)
-    present = values[:, None] >= (np.uint64(1) << shifts)
-    present[:, 0] = True
-    more = np.zeros_like(present)
-    more[:, :-1] = present[:, 1:]
-    groups |= more.astype(np.uint64) << np.uint64(7)
-    return groups.astype(np.uint8)[present].tobytes()
+    out = np.empty((values.size, width), np.uint8)
+    keep = np.empty((values.size, width), bool)
+    keep[:, 0] = True
+    rest = values
+    for k in range(width):
+        following = rest >> 7
+        more = following > 0
+        out[:, k] = (rest & 0x7F) | (more.view(np.uint8) << 7)
+        if k + 1 < width:
+            keep[:, k + 1] = more
+        rest = following
+    return out[keep].tobytes()
 
 
 def _field(tag, payload):
@@ -111,6 +124,32 @@ def _float_feature(packed):
     return _field(b"\x12", _field(b"\x0a", packed))
 
 
+class _Layout:
+    """Wire-format pieces that depend only on the two lengths, computed once."""
+
+    def __init__(self, max_seq_length, max_predictions_per_seq):
+        self.max_seq_length = max_seq_length
+        self.max_predictions = max_predictions_per_seq
+        self.zeros = b"\x00" * max_seq_length
+        self.ones = b"\x01" * max_seq_length
+        # Every 0/1 feature packs to exactly one byte per value: fixed headers.
+        self.bit_header = {
+            name: self._header(name, max_seq_length) for name in ("input_mask", "segment_ids", "token_boundary")
+        }
+        weights_payload_length = 4 * max_predictions_per_seq
+        self.weights_header = _entry("masked_lm_weights", _float_feature(b"\x00" * weights_payload_length))[
+            :-weights_payload_length
+        ]
+        self.label = [_entry("next_sentence_labels", _int64_feature(bytes((label,)))) for label in (0, 1)]
+
+    @staticmethod
+    def _header(name, payload_length):
+        return _entry(name, _int64_feature(b"\x00" * payload_length))[:-payload_length]
+
+
+_LAYOUTS = {}
+
+
 def serialize_instance(instance, max_seq_length, max_predictions_per_seq):
     """Serialize a `TrainingInstance` as a `tf.train.Example` in the official schema.
 
@@ -132,6 +171,9 @@ def serialize_instance(instance, max_seq_length, max_predictions_per_seq):
     tf.io.parse_single_example(record, official_feature_spec(128, 20))
     ```
     """
+    layout = _LAYOUTS.get((max_seq_length, max_predictions_per_seq))
+    if layout is None:
+        layout = _LAYOUTS[(max_seq_length, max_predictions_per_seq)] = _Layout(max_seq_length, max_predictions_per_seq)
     length = len(instance.input_ids)
     pad = max_seq_length - length
     num_predictions = len(instance.masked_lm_positions)
@@ -140,24 +182,23 @@ def serialize_instance(instance, max_seq_length, max_predictions_per_seq):
             f"instance of length {length} with {num_predictions} predictions does not fit "
             f"max_seq_length={max_seq_length}, max_predictions_per_seq={max_predictions_per_seq}"
         )
-    zeros = b"\x00" * pad
-    prediction_pad = b"\x00" * (max_predictions_per_seq - num_predictions)
-    ones = b"\x01" * length
+    zeros = layout.zeros[:pad]
+    prediction_pad = layout.zeros[: max_predictions_per_seq - num_predictions]
     weights = np.zeros(max_predictions_per_seq, "<f4")
     weights[:num_predictions] = 1.0
     body = b"".join(
         (
             _entry("input_ids", _int64_feature(_packed_varints(instance.input_ids) + zeros)),
-            _entry("input_mask", _int64_feature(ones + zeros)),
-            _entry("segment_ids", _int64_feature(instance.segment_ids.astype(np.uint8).tobytes() + zeros)),
-            _entry("token_boundary", _int64_feature(instance.token_boundary.astype(np.uint8).tobytes() + zeros)),
+            layout.bit_header["input_mask"], layout.ones[:length], zeros,
+            layout.bit_header["segment_ids"], instance.segment_ids.astype(np.uint8, copy=False).tobytes(), zeros,
+            layout.bit_header["token_boundary"], instance.token_boundary.astype(np.uint8, copy=False).tobytes(), zeros,
             _entry(
                 "masked_lm_positions",
                 _int64_feature(_packed_varints(instance.masked_lm_positions) + prediction_pad),
             ),
             _entry("masked_lm_ids", _int64_feature(_packed_varints(instance.masked_lm_ids) + prediction_pad)),
-            _entry("masked_lm_weights", _float_feature(weights.tobytes())),
-            _entry("next_sentence_labels", _int64_feature(bytes((int(instance.next_sentence_label),)))),
+            layout.weights_header, weights.tobytes(),
+            layout.label[int(instance.next_sentence_label)],
         )
     )
     # Example.features (field 1) -> Features message holding the map entries.

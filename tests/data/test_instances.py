@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from albert_keras.data.corpus import embedded_corpus
-from albert_keras.data.create import _normalize
 from albert_keras.data.instances import InstanceMaker
 from albert_keras.data.instances import InstanceOptions
 from albert_keras.data.instances import Statistics
@@ -53,13 +52,6 @@ def test_is_start_piece_matches_the_official_rule():
         assert is_start_piece(piece), piece
     for piece in ["ing", "ING", "s", "a-b", "[cls]", ""]:
         assert not is_start_piece(piece), piece
-
-
-def test_normalize_shortcut_agrees_with_preprocess_text():
-    lines = HARD_STRINGS + [s for d in embedded_corpus()[:20] for s in d]
-    for lowercase in (True, False):
-        for line in lines:
-            assert _normalize(line, lowercase) == preprocess_text(line, lowercase=lowercase), repr(line)
 
 
 def test_batched_ids_equal_the_official_tokenizer(vocab):

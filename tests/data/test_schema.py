@@ -55,6 +55,7 @@ def test_fast_serializer_parses_like_tf_train_example():
     # Ids around every varint width boundary, including a 4-byte one.
     ids = [2, 0, 1, 127, 128, 255, 16383, 16384, 2**21 - 1, 2**21 + 5, 30000, 3]
     cases = [(_instance(ids, [1, 4, 9]), 16, 5), (_instance([2, 7, 3], [1], label=0), 3, 1),
+             (_instance([2, 0, 127, 128, 255, 300, 16383, 3], [1, 2, 3, 6], label=0), 200, 4),
              (_instance(list(range(2, 40)), list(range(1, 30, 3)), 1), 40, 10)]
     for instance, seq, predictions in cases:
         spec = schema.official_feature_spec(seq, predictions)

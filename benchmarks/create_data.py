@@ -1,0 +1,212 @@
+"""Throughput and peak memory of `create-data`, optionally against the official script.
+
+Measures MB of input text per second and peak resident memory at two corpus sizes, each in a fresh
+child process, and reports the *marginal* throughput (extra MB / extra seconds), so fixed start-up
+costs (importing TensorFlow, spawning workers) cancel out. With `--official-checkout PATH` (a
+checkout of google-research/ALBERT; never vendored) it runs the official
+`create_pretraining_data.py` on the same corpus, model and settings and prints the ratio.
+
+Corpus: the embedded corpus (`albert_keras.data.corpus`, CPython's pydoc topics, ~0.34 MB) written
+as one sentence per line and concatenated with itself until each size is reached (documents stay
+separated by blank lines). Model: a unigram SentencePiece model with the official flags trained
+on that corpus; `--vocab-size 8000` asks for 8k pieces, but this small corpus supports only
+~3.2k, which is what you get (`hard_vocab_limit=false`); pass `--spm-model` to use your own.
+A smaller vocabulary means more, shorter pieces per MB, so it is the harder case for us.
+
+    python benchmarks/create_data.py --sizes-mb 1.5 6 --max-seq-length 512 --max-predictions 20
+    python benchmarks/create_data.py --official-checkout /tmp/ALBERT
+
+Prints a table and writes `benchmarks/results/create_data.json`.
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_OURS = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from albert_keras.data.create import create_pretraining_data
+start = time.monotonic()
+manifest = create_pretraining_data([{corpus!r}], {model!r}, {output!r}, max_seq_length={seq},
+    max_predictions_per_seq={pred}, dupe_factor={dupe}, workers={workers}, overwrite=True)
+self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps(dict(instances=manifest["statistics"]["instances"], self_rss_kb=self_rss,
+                      child_rss_kb=child_rss, inner_seconds=time.monotonic() - start)))
+"""
+
+
+def make_corpus(path, size_bytes):
+    from albert_keras.data.corpus import write_embedded_corpus
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = open(write_embedded_corpus(os.path.join(tmp, "c.txt")), "rb").read().rstrip(b"\n") + b"\n\n"
+    with open(path, "wb") as f:
+        written = 0
+        while written < size_bytes:
+            f.write(base)
+            written += len(base)
+    return os.path.getsize(path)
+
+
+def train_model(corpus, prefix, vocab_size):
+    import sentencepiece
+
+    sentencepiece.SentencePieceTrainer.train(
+        input=corpus, model_prefix=prefix, vocab_size=vocab_size, hard_vocab_limit=False,
+        pad_id=0, unk_id=1, eos_id=-1, bos_id=-1, control_symbols="[CLS],[SEP],[MASK]",
+        user_defined_symbols='(,),",-,.,–,£,€', character_coverage=0.99995, model_type="unigram",
+        minloglevel=2,
+    )
+    return prefix + ".model"
+
+
+def _run_child(command, env=None):
+    """Run `command`; return (wall seconds, peak RSS in MB of the largest child, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    wall = time.monotonic() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[:3]} failed:\n{result.stderr[-3000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is a running maximum; a smaller later child does not show up, so
+    # the child itself reports its own peak where it can (ours do).
+    return wall, max(peak, before) / 1024, result.stdout
+
+
+def run_ours(corpus, model, output, args, workers):
+    code = _OURS.format(root=ROOT, corpus=corpus, model=model, output=output, seq=args.max_seq_length,
+                        pred=args.max_predictions, dupe=args.dupe_factor, workers=workers)
+    wall, _, stdout = _run_child([sys.executable, "-c", code])
+    report = json.loads(stdout.strip().splitlines()[-1])
+    return {"seconds": wall, "peak_rss_mb": report["self_rss_kb"] / 1024,
+            "worker_peak_rss_mb": report["child_rss_kb"] / 1024, "instances": report["instances"]}
+
+
+def prepare_official(checkout, directory):
+    """Copy the official script into `directory/albert/` with the local edits of reference §8.3:
+    drop the unused `tensorflow_hub` import and seed NumPy (so runs are comparable)."""
+    package = os.path.join(directory, "albert")
+    os.makedirs(package, exist_ok=True)
+    for name in ("create_pretraining_data.py", "tokenization.py", "__init__.py"):
+        shutil.copy(os.path.join(checkout, name), package)
+    path = os.path.join(package, "tokenization.py")
+    text = open(path).read().replace("import tensorflow_hub as hub", "hub = None")
+    open(path, "w").write(text)
+    path = os.path.join(package, "create_pretraining_data.py")
+    text = open(path).read()
+    text = re.sub(r"(\n(\s*)rng = random\.Random\(FLAGS\.random_seed\)\n)", r"\1\2np.random.seed(FLAGS.random_seed)\n", text)
+    open(path, "w").write(text)
+    return directory
+
+
+def run_official(parent, corpus, model, output, args):
+    command = [
+        sys.executable, "-m", "albert.create_pretraining_data", f"--input_file={corpus}",
+        f"--output_file={output}", "--vocab_file=unused", f"--spm_model_file={model}",
+        f"--max_seq_length={args.max_seq_length}", f"--max_predictions_per_seq={args.max_predictions}",
+        f"--dupe_factor={args.dupe_factor}", "--do_lower_case=true",
+    ]
+    env = dict(os.environ, PYTHONPATH=parent)
+    code = (
+        "import resource, runpy, sys\n"
+        f"sys.argv = {command[2:]!r}\n"
+        "sys.argv[0] = 'create_pretraining_data'\n"
+        "try:\n"
+        "    runpy.run_module('albert.create_pretraining_data', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    if e.code not in (0, None): raise\n"
+        "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    wall, _, stdout = _run_child([sys.executable, "-c", code], env=env)
+    rss = int(re.findall(r"RSS (\d+)", stdout)[-1]) / 1024
+    return {"seconds": wall, "peak_rss_mb": rss}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes-mb", type=float, nargs=2, default=[1.5, 6.0])
+    parser.add_argument("--max-seq-length", type=int, default=512)
+    parser.add_argument("--max-predictions", type=int, default=20)
+    parser.add_argument("--dupe-factor", type=int, default=1)
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--spm-model", help="use this model instead of training one")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1])
+    parser.add_argument("--official-checkout", help="a checkout of google-research/ALBERT")
+    parser.add_argument("--work-dir", help="where corpora and outputs go (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, ROOT)
+    work = args.work_dir or tempfile.mkdtemp(prefix="albert_create_bench_")
+    os.makedirs(work, exist_ok=True)
+    corpora = []
+    for size in args.sizes_mb:
+        path = os.path.join(work, f"corpus_{size:g}mb.txt")
+        corpora.append((path, make_corpus(path, int(size * 1e6)) / 1e6))
+    model = args.spm_model or train_model(corpora[0][0], os.path.join(work, "spm"), args.vocab_size)
+    import sentencepiece
+
+    vocab = sentencepiece.SentencePieceProcessor(model_file=model).get_piece_size()
+
+    rows = []
+    systems = [(f"albert-keras, {w} worker{'s' if w > 1 else ''}", w) for w in args.workers]
+    if args.official_checkout:
+        official_parent = prepare_official(args.official_checkout, os.path.join(work, "official"))
+        systems.append(("official create_pretraining_data.py", None))
+    for name, workers in systems:
+        runs = []
+        for corpus, mb in corpora:
+            output = os.path.join(work, f"out_{len(rows)}_{len(runs)}")
+            if workers is None:
+                result = run_official(official_parent, corpus, model, output + ".tfrecord", args)
+            else:
+                result = run_ours(corpus, model, output, args, workers)
+            result["mb"] = mb
+            runs.append(result)
+            print(f"  {name}: {mb:.2f} MB in {result['seconds']:.1f} s, peak {result['peak_rss_mb']:.0f} MB",
+                  file=sys.stderr)
+        (small, large) = runs
+        marginal = (large["mb"] - small["mb"]) / max(large["seconds"] - small["seconds"], 1e-9)
+        rows.append({"system": name, "workers": workers or 1, "runs": runs, "marginal_mb_per_s": marginal,
+                     "marginal_mb_per_s_per_core": marginal / (workers or 1)})
+
+    print()
+    print(f"vocab {vocab}, max_seq_length {args.max_seq_length}, max_predictions {args.max_predictions}, "
+          f"dupe_factor {args.dupe_factor}; corpora {corpora[0][1]:.2f} MB and {corpora[1][1]:.2f} MB")
+    header = ("system", "s (small)", "s (large)", "peak MB (small)", "peak MB (large)", "marginal MB/s", "MB/s/core")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        small, large = row["runs"]
+        peak = lambda r: r["peak_rss_mb"] + r.get("worker_peak_rss_mb", 0) * (row["workers"] if row["workers"] > 1 else 0)
+        print(f"| {row['system']} | {small['seconds']:.1f} | {large['seconds']:.1f} | {peak(small):.0f} | "
+              f"{peak(large):.0f} | {row['marginal_mb_per_s']:.2f} | {row['marginal_mb_per_s_per_core']:.2f} |")
+    official = [r for r in rows if r["workers"] and r["system"].startswith("official")]
+    if official:
+        base = official[0]["marginal_mb_per_s"]
+        for row in rows:
+            if row is not official[0]:
+                print(f"{row['system']}: {row['marginal_mb_per_s_per_core'] / base:.1f}x the official marginal "
+                      f"throughput per core")
+    results_dir = os.path.join(ROOT, "benchmarks", "results")
+    os.makedirs(results_dir, exist_ok=True)
+    with open(os.path.join(results_dir, "create_data.json"), "w") as f:
+        json.dump({"settings": vars(args), "vocab_size": vocab, "corpora_mb": [c[1] for c in corpora],
+                   "rows": rows}, f, indent=2)
+    if not args.work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
