@@ -124,7 +124,7 @@ def run_official(parent, corpus, model, output, args):
         f"sys.argv = {command[2:]!r}\n"
         "sys.argv[0] = 'create_pretraining_data'\n"
         "try:\n"
-        "    runpy.run_module('albert.create_pretraining_data', run_name='__main__')\n"
+        "    runpy.run_module('albert.create_pretraining_data', run_name='__main__', alter_sys=True)\n"
         "except SystemExit as e:\n"
         "    if e.code not in (0, None): raise\n"
         "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
