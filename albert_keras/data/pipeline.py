@@ -97,7 +97,9 @@ def pretraining_dataset(
         deterministic = not is_training
     options = tf.data.Options()
     options.deterministic = deterministic
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    if input_context is not None:
+        # We shard per input pipeline ourselves; tf.distribute must not shard again.
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
 
     dataset = tf.data.Dataset.from_tensor_slices(files)
     record_sharding = False

@@ -7,6 +7,8 @@ once per vocabulary id into numpy tables, and `encode_sentences` tokenizes whole
 with SentencePiece's C++ batch API straight to ids.
 """
 
+import itertools
+
 import numpy as np
 
 from albert_keras import tokenization
@@ -89,17 +91,21 @@ class MaskingVocab:
             A list of `np.int32` arrays, one per line (possibly empty).
         """
         encoded = self.sp.encode(lines, out_type=int, num_threads=num_threads)
-        result = []
-        table = self._has_digit_comma
-        for ids in encoded:
-            array = np.asarray(ids, dtype=np.int32)
-            if array.size and table[array].any():
+        lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+        flat = np.fromiter(itertools.chain.from_iterable(encoded), np.int32, int(lengths.sum()))
+        # One array for the batch, split into per-line views: far fewer numpy calls than one
+        # conversion per line.
+        result = np.split(flat, np.cumsum(lengths)[:-1]) if len(encoded) else []
+        hits = self._has_digit_comma[flat]
+        if hits.any():
+            line_of = np.repeat(np.arange(len(encoded)), lengths)
+            for line in np.unique(line_of[hits]).tolist():
                 fixed = []
-                for piece_id in ids:
-                    if table[piece_id]:
-                        fixed.extend(self._digit_comma[piece_id])
-                    else:
+                for piece_id in encoded[line]:
+                    expansion = self._digit_comma.get(piece_id)
+                    if expansion is None:
                         fixed.append(piece_id)
-                array = np.asarray(fixed, dtype=np.int32)
-            result.append(array)
+                    else:
+                        fixed.extend(expansion)
+                result[line] = np.asarray(fixed, dtype=np.int32)
         return result

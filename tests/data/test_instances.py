@@ -164,3 +164,15 @@ def test_options_validate():
     with pytest.raises(ValueError):
         InstanceOptions(max_predictions_per_seq=0)
     assert InstanceOptions(ngram=2, favor_shorter_ngram=False).ngram_probabilities() == pytest.approx([1 / 3, 2 / 3])
+
+
+def test_official_nondeterministic_flag_gives_different_runs(vocab, documents):
+    options = InstanceOptions(max_seq_length=64, max_predictions_per_seq=10, official_nondeterministic=True)
+    maker = InstanceMaker(vocab, options)
+
+    def run():
+        rngs = [document_rng(1, 0, i, nondeterministic=True) for i in range(5)]
+        return [x.masked_lm_positions.tolist() for i in range(5)
+                for x in maker.document_instances(documents, i, rngs[i], Statistics())]
+
+    assert run() != run()
