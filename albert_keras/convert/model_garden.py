@@ -130,7 +130,7 @@ def read_model_garden(source, config=None, spm_model=None):
 
     source = os.fspath(source)
     if os.path.isdir(source):
-        prefix, directory = find_checkpoint(source), source
+        prefix, directory = None, source
     elif os.path.exists(source + ".index"):
         prefix, directory = source, os.path.dirname(source) or "."
     else:
@@ -147,12 +147,12 @@ def read_model_garden(source, config=None, spm_model=None):
             f"{source}: Model Garden's AlbertEncoder has one shared block; the config asks for "
             f"num_hidden_groups={config.num_hidden_groups}, inner_group_num={config.inner_group_num}"
         )
-    arrays = ObjectCheckpointArrays(prefix)
+    arrays = ObjectCheckpointArrays(prefix or find_checkpoint(directory))
     optional = ()
     if config.embedding_size == config.hidden_size and "embedding_projection/kernel" not in arrays.keys():
         optional = ("embedding_projection/kernel", "embedding_projection/bias")
     canonical = common.foreign_to_canonical(
-        arrays, RULES, config, prefix, optional_parts=("mlm",), ignore=_is_counter, optional_names=optional
+        arrays, RULES, config, arrays.prefix, optional_parts=("mlm",), ignore=_is_counter, optional_names=optional
     )
     if optional:
         canonical.update(common.identity_projection(config))

@@ -1,5 +1,6 @@
 """Model Garden checkpoints; runs only with the optional `official` extra (tf-models-official)."""
 
+import glob
 import json
 import os
 
@@ -41,6 +42,11 @@ def _mg_encoder(config):
     )
 
 
+def _mg_outputs(mg_encoder):
+    ids, segments, mask = _inputs()
+    return mg_encoder([ids, mask, segments])  # Model Garden's input order.
+
+
 def _compare(ours, mg_outputs):
     ids, segments, mask = _inputs()
     got = ours({"token_ids": ids, "segment_ids": segments, "padding_mask": mask})
@@ -64,7 +70,7 @@ def test_model_garden_encoder_checkpoint(tmp_path):
 
     ours = load_pretrained(from_model_garden(tmp_path / "ckpt" / "bert_model.ckpt", tmp_path / "out"))
     assert type(ours).__name__ == "AlbertEncoder"
-    _compare(ours, encoder(list(_inputs())))
+    _compare(ours, _mg_outputs(encoder))
 
 
 def test_same_tf1_weights_as_model_garden_converter(tmp_path):
@@ -83,12 +89,14 @@ def test_same_tf1_weights_as_model_garden_converter(tmp_path):
     tf.raw_ops.SaveV2(prefix=str(tf1 / "model.ckpt-best"), tensor_names=names, shape_and_slices=[""] * len(names),
                       tensors=[tf.constant(variables[n]) for n in names])
     config.to_json_file(tf1 / "albert_config.json")
+    os.makedirs(tmp_path / "tf2" / "temp_v1")  # The converter writes its scratch copy there.
     converter.convert_checkpoint(configs.AlbertConfig.from_json_file(str(tf1 / "albert_config.json")),
                                  str(tmp_path / "tf2" / "bert_model.ckpt"), str(tf1 / "model.ckpt-best"), "encoder")
 
+    (written,) = glob.glob(str(tmp_path / "tf2" / "bert_model.ckpt*.index"))  # save() adds a "-N" suffix.
     mg = _mg_encoder(config)
-    tf.train.Checkpoint(encoder=mg).read(str(tmp_path / "tf2" / "bert_model.ckpt")).assert_existing_objects_matched()
-    _compare(load_pretrained(official.from_official(tf1, tmp_path / "ours")), mg(list(_inputs())))
+    tf.train.Checkpoint(encoder=mg).read(written[: -len(".index")]).assert_existing_objects_matched()
+    _compare(load_pretrained(official.from_official(tf1, tmp_path / "ours")), _mg_outputs(mg))
     with open(tf1 / "albert_config.json") as f:
         assert json.load(f)["num_hidden_groups"] == 1
 
@@ -98,3 +106,28 @@ def test_multi_group_config_is_refused(tmp_path):
     _config().to_json_file(tmp_path / "ckpt" / "albert_config.json")
     with pytest.raises(AlbertInputError, match="one shared block"):
         from_model_garden(tmp_path / "ckpt", tmp_path / "out", config=tiny_config())
+
+
+def test_model_garden_pretrainer_checkpoint_keeps_the_mlm_head(tmp_path):
+    import tensorflow as tf
+    from official.modeling import activations
+    from official.nlp.modeling import models
+
+    from albert_keras.modeling.pretrained import load_pretrained
+
+    config = _config()
+    pretrainer = models.BertPretrainerV2(encoder_network=_mg_encoder(config), mlm_activation=activations.gelu)
+    ids, segments, mask = _inputs()
+    positions = np.array([[1, 2, 4], [3, 5, 9]], "int32")
+    inputs = dict(input_word_ids=ids, input_mask=mask, input_type_ids=segments, masked_lm_positions=positions)
+    pretrainer(inputs)
+    rng = np.random.default_rng(1)
+    pretrainer.set_weights([0.2 * rng.standard_normal(w.shape).astype("float32") for w in pretrainer.get_weights()])
+    # As the Model Garden converter's `--converted_model=pretrainer` writes it.
+    tf.train.Checkpoint(encoder=pretrainer).write(str(tmp_path / "ckpt" / "model.ckpt"))
+    config.to_json_file(tmp_path / "ckpt" / "albert_config.json")
+
+    ours = load_pretrained(from_model_garden(tmp_path / "ckpt", tmp_path / "out"))
+    assert type(ours).__name__ == "AlbertPretrainer"
+    got = ours({"input_ids": ids, "input_mask": mask, "segment_ids": segments, "masked_lm_positions": positions})
+    np.testing.assert_allclose(np.asarray(got["mlm_logits"]), np.asarray(pretrainer(inputs)["mlm_logits"]), atol=1e-5)
