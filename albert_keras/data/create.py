@@ -105,7 +105,7 @@ class _Progress:
             return
         self._last = now
         elapsed = max(now - self.start, 1e-9)
-        fraction = bytes_done / self.total_bytes if self.total_bytes else 1.0
+        fraction = 1.0 if final or not self.total_bytes else bytes_done / self.total_bytes
         width = 20
         bar = "#" * int(width * min(fraction, 1.0))
         line = (
@@ -365,12 +365,16 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
     buffer = ShuffleBuffer(settings["shuffle_buffer_size"], settings["seed"])
     pool = None
     if workers > 1:
+        import concurrent.futures
         import multiprocessing
 
         # "spawn": the parent has TensorFlow loaded (for the TFRecord writer) and forking a
         # multi-threaded process is unsafe; workers import only numpy and sentencepiece.
-        pool = multiprocessing.get_context("spawn").Pool(
-            workers, initializer=_init_worker, initargs=(spm_proto, options, worker_settings)
+        # A process pool executor (not multiprocessing.Pool): a worker that dies (OOM killer)
+        # surfaces as BrokenProcessPool instead of a hang.
+        pool = concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+            initargs=(spm_proto, options, worker_settings),
         )
     else:
         _init_worker(spm_proto, options, worker_settings)
@@ -399,10 +403,10 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
                         consume(_process_chunk(task))
                     else:
                         # At most 2 chunks per worker in flight: memory stays bounded.
-                        pending.append((pool.apply_async(_process_chunk, (task,)), size))
+                        pending.append((pool.submit(_process_chunk, task), size))
                         while len(pending) >= 2 * workers:
                             result, done = pending.popleft()
-                            consume(result.get())
+                            consume(result.result())
                             bytes_done += done
                             bar.update(stats, bytes_done, dupe_pass, settings["dupe_factor"])
                         continue
@@ -410,7 +414,7 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
                     bar.update(stats, bytes_done, dupe_pass, settings["dupe_factor"])
                 while pending:
                     result, done = pending.popleft()
-                    consume(result.get())
+                    consume(result.result())
                     bytes_done += done
             for record in buffer.drain():
                 writer.write(record)
@@ -422,8 +426,7 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
             bar.update(stats, bytes_done, settings["dupe_factor"] - 1, settings["dupe_factor"], final=True)
     finally:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
     elapsed = time.monotonic() - started
     statistics = stats.to_dict()
     statistics.update(skips.to_dict())
