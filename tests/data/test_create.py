@@ -117,6 +117,11 @@ def test_gzip_and_paragraph_input(tmp_path, spm_model_path):
     assert all(f.endswith(".tfrecord.gz") for f in os.listdir(out) if f.startswith("part-"))
     assert manifest["statistics"]["sentences"] > manifest["statistics"]["documents"] * 2
     assert len(parse_records(out)["input_ids"]) == manifest["statistics"]["instances"] > 0
+    from albert_keras.data.pipeline import pretraining_dataset
+
+    dataset = pretraining_dataset(os.path.join(out, "part-*"), 4, SEQ, PREDICTIONS, is_training=False,
+                                  drop_remainder=False)  # gzip detected from the names
+    assert sum(int(b["input_ids"].shape[0]) for b in dataset) == manifest["statistics"]["instances"]
 
 
 def test_bad_lines_are_counted_or_named(tmp_path, spm_model_path):
