@@ -325,7 +325,7 @@ def _relative_path(layer, variable):
     return None
 
 
-def _layer_variables(layer, prefix, out):
+def layer_variables(layer, prefix, out):
     for variable in layer.weights:
         relative = _relative_path(layer, variable)
         if relative is None:
@@ -344,16 +344,16 @@ def model_variables(model):
     out = {}
     for layer in encoder.layers:
         if layer.weights:
-            _layer_variables(layer, layer.name + "/", out)
+            layer_variables(layer, layer.name + "/", out)
     mlm = getattr(model, "masked_lm_head", None)
     if mlm is not None:
-        _layer_variables(mlm, MLM_PREFIX, out)
+        layer_variables(mlm, MLM_PREFIX, out)
     sop = getattr(model, "sop_head", None)
     if sop is not None:
-        _layer_variables(sop, SOP_PREFIX, out)
+        layer_variables(sop, SOP_PREFIX, out)
     task = TASK_HEADS.get(type(model).__name__)
     if task is not None:
-        _layer_variables(getattr(model, task), TASK_PREFIX, out)
+        layer_variables(getattr(model, task), TASK_PREFIX, out)
     return out
 
 

@@ -18,7 +18,6 @@ Differences worth knowing:
 
 import json
 import os
-import shutil
 
 from albert_keras.convert import common
 from albert_keras.errors import AlbertInputError
@@ -125,7 +124,7 @@ def read_keras_hub(source):
 
 def _head_variables(layer, prefix):
     out = {}
-    common._layer_variables(layer, prefix, out)
+    common.layer_variables(layer, prefix, out)
     return out
 
 

@@ -110,7 +110,7 @@ class ObjectCheckpointArrays:
     def __getitem__(self, name):
         try:
             return self._reader.get_tensor(self._names[name][0])
-        except (self._errors.OpError, ValueError, IndexError, RuntimeError) as error:
+        except (self._errors.OpError, ValueError, IndexError, RuntimeError):
             raise AlbertInputError(f"{self.prefix}: cannot read variable '{name}' (truncated or corrupt checkpoint)") from None
 
 

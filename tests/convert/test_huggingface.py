@@ -191,3 +191,15 @@ def test_transformers_loads_what_we_write(converted_fixture, tmp_path):
         out = model(**{k: torch.from_numpy(expected[k].astype("int64"))
                        for k in ("input_ids", "token_type_ids", "attention_mask")})
     np.testing.assert_allclose(out.sop_logits.numpy(), expected["sop_logits"], atol=1e-5)
+
+
+def test_pytorch_bin_with_torch(converted_fixture, tmp_path):
+    torch = pytest.importorskip("torch")
+    source = tmp_path / "pt"
+    source.mkdir()
+    shutil.copyfile(os.path.join(HF_FIXTURE, "config.json"), source / "config.json")
+    state = load_file(os.path.join(HF_FIXTURE, "model.safetensors"))
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, source / "pytorch_model.bin")
+    got = common.read_model_weights(_load(from_huggingface(source, tmp_path / "out")))
+    want = common.read_model_weights(_load(converted_fixture))
+    assert all(np.array_equal(got[k], want[k]) for k in want)
