@@ -116,3 +116,23 @@ def test_dynamic_masking_needs_vocab_size(pattern):
 def test_missing_files_are_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TFRecord files"):
         pretraining_dataset(os.fspath(tmp_path / "part-*"), 8, SEQ, PREDICTIONS)
+
+
+def test_albert_pretrainer_trains_on_the_pipeline(pattern, embedded_records):
+    import keras
+
+    from albert_keras import AlbertConfig
+    from albert_keras import AlbertEncoder
+    from albert_keras import AlbertPretrainer
+
+    vocab_size = embedded_records[1]["spm_model"]["vocab_size"]
+    config = AlbertConfig(vocab_size=vocab_size, embedding_size=8, hidden_size=16, num_hidden_layers=2,
+                          num_attention_heads=2, intermediate_size=32, max_position_embeddings=SEQ)
+    pretrainer = AlbertPretrainer(AlbertEncoder(config))
+    pretrainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+    for dynamic in (False, True):
+        dataset = pretraining_dataset(pattern, 8, SEQ, PREDICTIONS, seed=0, repeat=True,
+                                      dynamic_masking=dynamic, vocab_size=vocab_size)
+        history = pretrainer.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
+        assert np.isfinite(history.history["masked_lm_loss"][-1])
+        assert 0.0 <= history.history["sentence_order_accuracy"][-1] <= 1.0
