@@ -201,8 +201,8 @@ def create_pretraining_data(
     statistics, skipped lines).
 
     Args:
-        input_files: text files: one sentence per line, blank lines between documents
-            (`input_format="paragraphs"`: one paragraph per line, split into sentences here).
+        input_files: text files (or glob patterns): one sentence per line, blank lines between
+            documents (`input_format="paragraphs"`: one paragraph per line, split into sentences).
         spm_model: path to an ALBERT SentencePiece model (ids 0-4 = `<pad> <unk> [CLS] [SEP] [MASK]`).
         output_dir: the output directory (e.g. `tfrecords/NAME`).
         max_seq_length, max_predictions_per_seq, dupe_factor, masked_lm_prob, short_seq_prob,
@@ -265,7 +265,7 @@ def create_pretraining_data(
     except ValueError as error:
         raise AlbertInputError(f"create-data: {error}") from None
 
-    input_files = [os.fspath(p) for p in input_files]
+    input_files = reader_lib.expand_inputs(input_files)
     inputs = reader_lib.check_input_files(input_files)
     spm_path = os.fspath(spm_model)
     sp = load_sentencepiece(spm_path)  # clear errors for a missing / invalid / non-ALBERT model

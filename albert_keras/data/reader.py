@@ -7,6 +7,7 @@ so a file with a 50 MB line or no newlines at all cannot exhaust memory.
 """
 
 import collections
+import glob
 import hashlib
 import os
 
@@ -46,6 +47,25 @@ class SkipLog:
             "empty_files": list(self.empty_files),
             "documents_split_for_size": self.split_documents,
         }
+
+
+def expand_inputs(paths):
+    """Expand glob patterns (`corpus/*.txt`, sorted) and keep plain paths as given.
+
+    Raises:
+        AlbertInputError: a pattern matches nothing.
+    """
+    files = []
+    for path in paths:
+        path = os.fspath(path)
+        if glob.has_magic(path):
+            matches = sorted(glob.glob(path))
+            if not matches:
+                raise AlbertInputError(f"{path}: no input file matches this pattern")
+            files.extend(matches)
+        else:
+            files.append(path)
+    return files
 
 
 def check_input_files(paths):

@@ -111,10 +111,11 @@ def test_gzip_and_paragraph_input(tmp_path, spm_model_path):
     source = tmp_path / "paragraphs.txt"
     source.write_text(text + "\n")
     out = tmp_path / "gz"
-    manifest = create_pretraining_data([source], spm_model_path, out, max_seq_length=SEQ,
+    manifest = create_pretraining_data([tmp_path / "para*.txt"], spm_model_path, out, max_seq_length=SEQ,
                                        max_predictions_per_seq=PREDICTIONS, compression="gzip",
                                        input_format="paragraphs", num_shards=2)
     assert all(f.endswith(".tfrecord.gz") for f in os.listdir(out) if f.startswith("part-"))
+    assert manifest["inputs"][0]["path"] == os.fspath(source)  # the glob was expanded
     assert manifest["statistics"]["sentences"] > manifest["statistics"]["documents"] * 2
     assert len(parse_records(out)["input_ids"]) == manifest["statistics"]["instances"] > 0
     from albert_keras.data.pipeline import pretraining_dataset
@@ -158,6 +159,7 @@ def test_clear_errors(tmp_path, spm_model_path, embedded_corpus_path):
     cases = [
         ([binary], spm_model_path, "binary"),
         ([tmp_path / "missing.txt"], spm_model_path, "not found"),
+        ([tmp_path / "nothing*.txt"], spm_model_path, "no input file matches"),
         ([empty], spm_model_path, "no training instances"),
         ([embedded_corpus_path], tmp_path / "missing.model", "SentencePiece model not found"),
         ([embedded_corpus_path], not_a_model, "not a valid SentencePiece model"),
