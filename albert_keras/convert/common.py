@@ -459,10 +459,28 @@ def write_pretrained(config, canonical, output, source, spm_model=None, overwrit
             if part not in parts:
                 fresh[label] = [n for n in shapes if part_of(n) == part]
     assign_weights(model, canonical, source, allow_missing=[n for names in fresh.values() for n in names])
+    if spm_model is not None:
+        _check_vocabulary(spm_model, config, source)
     for label in fresh:
         logger.warning("%s: the source has no %s weights; they keep a fresh initialisation", source, label)
     save_pretrained(model, output, spm_model=spm_model, overwrite=overwrite)
     return os.fspath(output)
+
+
+def _check_vocabulary(spm_model, config, source):
+    """Warn when the SentencePiece model and the embedding table disagree on the vocabulary size."""
+    import sentencepiece
+
+    processor = sentencepiece.SentencePieceProcessor()
+    try:
+        processor.Load(os.fspath(spm_model))
+    except (OSError, RuntimeError) as error:
+        raise AlbertInputError(f"{spm_model}: not a SentencePiece model ({error})") from None
+    if processor.GetPieceSize() != config.vocab_size:
+        logger.warning(
+            "%s: the SentencePiece model has %d pieces but vocab_size is %d", source,
+            processor.GetPieceSize(), config.vocab_size,
+        )
 
 
 def load_canonical(directory):

@@ -173,6 +173,30 @@ def _spm_in(directory):
     return models[0] if models else None
 
 
+def _file_if_exists(directory, name):
+    path = os.path.join(directory, name)
+    return path if os.path.isfile(path) else None
+
+
+def _nearby(directory, root, find):
+    """`find(d)` for the checkpoint's directory, then each parent up to `root`, then all of `root`.
+
+    TF-Hub module archives keep the checkpoint in `variables/` and the SentencePiece model in
+    `assets/`, so files are not always next to the checkpoint.
+    """
+    current = os.path.abspath(directory)
+    root = os.path.abspath(root)
+    while True:
+        found = find(current)
+        if found or current == root or not current.startswith(root):
+            break
+        current = os.path.dirname(current)
+    if not found:
+        where = _find_in_tree(root, lambda d: bool(find(d)))
+        found = find(where) if where else None
+    return found
+
+
 def read_official(source, config=None, spm_model=None):
     """Read an official checkpoint into canonical weights.
 
@@ -194,15 +218,16 @@ def read_official(source, config=None, spm_model=None):
         prefix, directory = source, os.path.dirname(source) or "."
     else:
         raise AlbertInputError(f"{source}: neither a directory, a .tar.gz archive nor a checkpoint prefix")
+    root = source if os.path.isdir(source) else directory
     if config is None:
-        config_path = os.path.join(directory, "albert_config.json")
-        if not os.path.isfile(config_path):
-            raise AlbertInputError(f"{directory}: albert_config.json not found (pass --config)")
+        config_path = _nearby(directory, root, lambda d: _file_if_exists(d, "albert_config.json"))
+        if config_path is None:
+            raise AlbertInputError(f"{source}: albert_config.json not found (pass --config)")
         config = AlbertConfig.from_json_file(config_path)
     else:
         config = AlbertConfig.resolve(config)
     if spm_model is None:
-        spm_model = _spm_in(directory)
+        spm_model = _nearby(directory, root, _spm_in)
 
     arrays = CheckpointArrays(prefix)
     names = set(arrays.keys())

@@ -203,3 +203,40 @@ def test_pytorch_bin_with_torch(converted_fixture, tmp_path):
     got = common.read_model_weights(_load(from_huggingface(source, tmp_path / "out")))
     want = common.read_model_weights(_load(converted_fixture))
     assert all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def test_sharded_safetensors(tmp_path):
+    state = load_file(os.path.join(HF_FIXTURE, "model.safetensors"))
+    names = sorted(state)
+    source = tmp_path / "sharded"
+    source.mkdir()
+    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    for file, keys in shards.items():
+        save_file({k: state[k] for k in keys}, source / file, metadata={"format": "pt"})
+    with open(source / "model.safetensors.index.json", "w") as f:
+        json.dump({"metadata": {}, "weight_map": {k: file for file, keys in shards.items() for k in keys}}, f)
+    got, _ = huggingface.read_state_dict(str(source))
+    assert sorted(got) == names and all(np.array_equal(got[k], state[k]) for k in names)
+
+
+@pytest.mark.parametrize("class_name, hf_class, arguments", [
+    ("AlbertQuestionAnswerer", "AlbertForQuestionAnswering", {}),
+    ("AlbertTokenClassifier", "AlbertForTokenClassification", {"num_classes": 5, "dropout": 0.1}),
+])
+def test_task_model_round_trip(tmp_path, class_name, hf_class, arguments):
+    from albert_keras.modeling import task_models
+    from albert_keras.modeling.encoder import AlbertEncoder
+    from albert_keras.modeling.pretrained import save_pretrained
+
+    config = tiny_config(num_hidden_groups=1, inner_group_num=1, num_hidden_layers=2)
+    model = getattr(task_models, class_name)(AlbertEncoder(config), **arguments)
+    units = arguments.get("num_classes", 2)
+    common.assign_weights(model, random_canonical(config, seed=7, parts=("encoder", "task"), task_units=units), "test")
+    save_pretrained(model, tmp_path / "ours")
+    to_huggingface(tmp_path / "ours", tmp_path / "hf")
+    with open(tmp_path / "hf" / "config.json") as f:
+        assert json.load(f)["architectures"] == [hf_class]
+    back = _load(from_huggingface(tmp_path / "hf", tmp_path / "back"))
+    assert type(back).__name__ == class_name and back.pretrained_arguments() == arguments
+    before, after = common.read_model_weights(model), common.read_model_weights(back)
+    assert sorted(before) == sorted(after) and all(np.array_equal(before[k], after[k]) for k in before)

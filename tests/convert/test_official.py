@@ -158,3 +158,20 @@ def test_existing_output_is_refused_before_any_work(tmp_path):
     with pytest.raises(AlbertInputError, match="not empty"):
         from_official(OFFICIAL_FIXTURE, tmp_path / "out")
     assert os.listdir(tmp_path / "out") == ["keep.txt"]
+
+
+def test_tf_hub_module_layout(tmp_path, spm_model_path):
+    # TF-Hub ALBERT modules keep `module/`-prefixed variables in variables/ and the SentencePiece
+    # model in assets/; they have no albert_config.json, so the config is passed.
+    config = tiny_config(num_hidden_groups=1, inner_group_num=1)
+    canonical = random_canonical(config, parts=("encoder",))
+    variables = common.canonical_to_foreign(canonical, official.RULES, config)
+    (tmp_path / "hub" / "variables").mkdir(parents=True)
+    (tmp_path / "hub" / "assets").mkdir()
+    _write_checkpoint(tmp_path / "hub" / "variables" / "variables", {"module/" + k: v for k, v in variables.items()})
+    shutil.copyfile(spm_model_path, tmp_path / "hub" / "assets" / "30k-clean.model")
+    config.to_json_file(tmp_path / "albert_config.json")
+    out = from_official(tmp_path / "hub", tmp_path / "out", config=tmp_path / "albert_config.json")
+    got = common.read_model_weights(_load(out))
+    assert all(np.array_equal(got[k], canonical[k]) for k in canonical)
+    assert os.path.isfile(os.path.join(out, "spiece.model"))
