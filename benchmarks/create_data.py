@@ -14,7 +14,7 @@ on that corpus; `--vocab-size 8000` asks for 8k pieces, but this small corpus su
 A smaller vocabulary means more, shorter pieces per MB, so it is the harder case for us.
 
     python benchmarks/create_data.py --sizes-mb 1.5 6 --max-seq-length 512 --max-predictions 20
-    python benchmarks/create_data.py --official-checkout /tmp/ALBERT
+    python benchmarks/create_data.py --official-checkout /tmp/ALBERT --workers 1 2 --memory-check-mb 30
 
 Prints a table and writes `benchmarks/results/create_data.json`.
 """
@@ -33,16 +33,15 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _OURS = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 from albert_keras.data.create import create_pretraining_data
 start = time.monotonic()
 manifest = create_pretraining_data([{corpus!r}], {model!r}, {output!r}, max_seq_length={seq},
     max_predictions_per_seq={pred}, dupe_factor={dupe}, workers={workers}, overwrite=True)
-self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps(dict(instances=manifest["statistics"]["instances"], self_rss_kb=self_rss,
-                      child_rss_kb=child_rss, inner_seconds=time.monotonic() - start)))
+run = manifest["run"]
+print(json.dumps(dict(instances=manifest["statistics"]["instances"], main_mb=run["peak_rss_mb_main"],
+                      worker_mb=run["peak_rss_mb_worker"] or 0, inner_seconds=time.monotonic() - start)))
 """
 
 
@@ -72,7 +71,7 @@ def train_model(corpus, prefix, vocab_size):
 
 
 def _run_child(command, env=None):
-    """Run `command`; return (wall seconds, peak RSS in MB of the largest child, stdout)."""
+    """Run `command`; return (wall seconds, peak RSS in MB of the largest child so far, stdout)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -80,8 +79,8 @@ def _run_child(command, env=None):
     if result.returncode != 0:
         raise RuntimeError(f"{command[:3]} failed:\n{result.stderr[-3000:]}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is a running maximum; a smaller later child does not show up, so
-    # the child itself reports its own peak where it can (ours do).
+    # ru_maxrss of children is a running maximum over all children (and Linux carries a parent's
+    # peak across fork+exec), so each child reports its own peak instead; this is a fallback.
     return wall, max(peak, before) / 1024, result.stdout
 
 
@@ -90,8 +89,8 @@ def run_ours(corpus, model, output, args, workers):
                         pred=args.max_predictions, dupe=args.dupe_factor, workers=workers)
     wall, _, stdout = _run_child([sys.executable, "-c", code])
     report = json.loads(stdout.strip().splitlines()[-1])
-    return {"seconds": wall, "peak_rss_mb": report["self_rss_kb"] / 1024,
-            "worker_peak_rss_mb": report["child_rss_kb"] / 1024, "instances": report["instances"]}
+    return {"seconds": wall, "peak_rss_mb": report["main_mb"], "worker_peak_rss_mb": report["worker_mb"],
+            "instances": report["instances"]}
 
 
 def prepare_official(checkout, directory):
@@ -127,7 +126,7 @@ def run_official(parent, corpus, model, output, args):
         "    runpy.run_module('albert.create_pretraining_data', run_name='__main__', alter_sys=True)\n"
         "except SystemExit as e:\n"
         "    if e.code not in (0, None): raise\n"
-        "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print('RSS', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
     )
     wall, _, stdout = _run_child([sys.executable, "-c", code], env=env)
     rss = int(re.findall(r"RSS (\d+)", stdout)[-1]) / 1024
@@ -144,6 +143,8 @@ def main(argv=None):
     parser.add_argument("--spm-model", help="use this model instead of training one")
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--official-checkout", help="a checkout of google-research/ALBERT")
+    parser.add_argument("--memory-check-mb", type=float, default=0,
+                        help="also run ours (first --workers value) on a corpus this big, to show flat memory")
     parser.add_argument("--work-dir", help="where corpora and outputs go (default: a temp dir)")
     args = parser.parse_args(argv)
 
@@ -181,6 +182,14 @@ def main(argv=None):
         rows.append({"system": name, "workers": workers or 1, "runs": runs, "marginal_mb_per_s": marginal,
                      "marginal_mb_per_s_per_core": marginal / (workers or 1)})
 
+    memory_check = None
+    if args.memory_check_mb:
+        path = os.path.join(work, f"corpus_{args.memory_check_mb:g}mb.txt")
+        mb = make_corpus(path, int(args.memory_check_mb * 1e6)) / 1e6
+        memory_check = run_ours(path, model, os.path.join(work, "out_memory"), args, args.workers[0])
+        memory_check["mb"] = mb
+        os.remove(path)
+
     print()
     print(f"vocab {vocab}, max_seq_length {args.max_seq_length}, max_predictions {args.max_predictions}, "
           f"dupe_factor {args.dupe_factor}; corpora {corpora[0][1]:.2f} MB and {corpora[1][1]:.2f} MB")
@@ -192,6 +201,11 @@ def main(argv=None):
         peak = lambda r: r["peak_rss_mb"] + r.get("worker_peak_rss_mb", 0) * (row["workers"] if row["workers"] > 1 else 0)
         print(f"| {row['system']} | {small['seconds']:.1f} | {large['seconds']:.1f} | {peak(small):.0f} | "
               f"{peak(large):.0f} | {row['marginal_mb_per_s']:.2f} | {row['marginal_mb_per_s_per_core']:.2f} |")
+    if memory_check:
+        m = memory_check
+        print(f"memory check, {args.workers[0]} worker(s): {m['mb']:.1f} MB of text in {m['seconds']:.1f} s "
+              f"({m['mb'] / m['seconds']:.2f} MB/s overall), peak {m['peak_rss_mb']:.0f} MB main"
+              + (f" + {m['worker_peak_rss_mb']:.0f} MB per worker" if args.workers[0] > 1 else ""))
     official = [r for r in rows if r["workers"] and r["system"].startswith("official")]
     if official:
         base = official[0]["marginal_mb_per_s"]
@@ -203,7 +217,7 @@ def main(argv=None):
     os.makedirs(results_dir, exist_ok=True)
     with open(os.path.join(results_dir, "create_data.json"), "w") as f:
         json.dump({"settings": vars(args), "vocab_size": vocab, "corpora_mb": [c[1] for c in corpora],
-                   "rows": rows}, f, indent=2)
+                   "rows": rows, "memory_check": memory_check}, f, indent=2)
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
 

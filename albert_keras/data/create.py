@@ -85,7 +85,27 @@ def _process_chunk(task):
         rng = document_rng(seed, dupe_pass, key, nondeterministic)
         for instance in maker.document_instances(documents, local_index, rng, stats):
             records.append(serialize_instance(instance, options.max_seq_length, options.max_predictions_per_seq))
-    return records, stats
+    return records, stats, peak_rss_mb()
+
+
+def peak_rss_mb():
+    """This process's peak resident memory in MB (Linux `VmHWM`, which restarts at exec, so a
+    spawned worker does not inherit its parent's figure; elsewhere `ru_maxrss`)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def _noop():
+    return None
 
 
 class _Progress:
@@ -378,11 +398,17 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
         )
     else:
         _init_worker(spm_proto, options, worker_settings)
+    peaks = [0.0]
     bytes_done = 0
     try:
+        if pool is not None:
+            # Start every worker now, before the writer imports TensorFlow into this process.
+            for future in [pool.submit(_noop) for _ in range(workers)]:
+                future.result()
         with ShardedWriter(directory, settings["num_shards"], settings["seed"], compression) as writer:
             def consume(result):
-                records, chunk_stats = result
+                records, chunk_stats, worker_peak = result
+                peaks[0] = max(peaks[0], worker_peak)
                 stats.merge(chunk_stats)
                 for record in records:
                     out = buffer.push(record)
@@ -431,11 +457,14 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
     statistics = stats.to_dict()
     statistics.update(skips.to_dict())
     input_bytes = sum(os.path.getsize(p) for p in input_files)
-    statistics.update(
-        input_bytes=input_bytes,
-        seconds=round(elapsed, 3),
-        mb_per_second=round(input_bytes * settings["dupe_factor"] / 1e6 / max(elapsed, 1e-9), 3),
-    )
+    statistics["input_bytes"] = input_bytes
+    run = {
+        "seconds": round(elapsed, 3),
+        "mb_per_second": round(input_bytes * settings["dupe_factor"] / 1e6 / max(elapsed, 1e-9), 3),
+        "workers": workers,
+        "peak_rss_mb_main": round(peak_rss_mb(), 1),
+        "peak_rss_mb_worker": round(peaks[0], 1) if pool is not None else None,
+    }
     return {
         "format_version": MANIFEST_VERSION,
         "created_by": "albert-keras create-data",
@@ -447,5 +476,6 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
         },
         "shards": [{"file": name, "instances": count} for name, count in zip(writer.names, writer.counts)],
         "statistics": statistics,
+        "run": run,
         "_digests": {path: digest.hexdigest() for path, digest in digests.items()},
     }
