@@ -438,10 +438,10 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
                         continue
                     bytes_done += size
                     bar.update(stats, bytes_done, dupe_pass, settings["dupe_factor"])
-                while pending:
-                    result, done = pending.popleft()
-                    consume(result.result())
-                    bytes_done += done
+            while pending:
+                result, done = pending.popleft()
+                consume(result.result())
+                bytes_done += done
             for record in buffer.drain():
                 writer.write(record)
             if stats.counts["instances"] == 0:
