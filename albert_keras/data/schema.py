@@ -101,8 +101,13 @@ def _packed_varints(values):
     return out[keep].tobytes()
 
 
+# Length prefixes of every message shorter than 64 KiB (a 512-token record is ~2 KiB).
+_LENGTH_PREFIX = [_varint(n) for n in range(1 << 16)]
+
+
 def _field(tag, payload):
-    return tag + _varint(len(payload)) + payload
+    n = len(payload)
+    return tag + (_LENGTH_PREFIX[n] if n < 65536 else _varint(n)) + payload
 
 
 # Precomputed wire pieces: map-entry key fields, for each feature name.
