@@ -34,7 +34,7 @@ def test_saved_model_export_is_versioned_and_loads(pretrained_dirs, tmp_path, ti
     assert "already exists" in capsys.readouterr().err
 
 
-def test_missing_spm_is_a_clear_error_unless_ids_only(pretrained_dirs, tmp_path, capsys):
+def test_missing_spm_is_a_clear_error_unless_ids_only(pretrained_dirs, tmp_path, capsys, tiny_models):
     _, model_dir = pretrained_dirs
     output = tmp_path / "out"
     assert main(["export", "--model", model_dir, "--output", str(output)]) == 2
@@ -43,7 +43,15 @@ def test_missing_spm_is_a_clear_error_unless_ids_only(pretrained_dirs, tmp_path,
     assert not os.path.exists(output / "1")
     assert main(["export", "--model", model_dir, "--output", str(output), "--signature", "ids",
                  "--precision", "float32"]) == 0
-    assert sorted(tf.saved_model.load(str(output / "1")).signatures) == ["serving_default"]
+    served = tf.saved_model.load(str(output / "1"))
+    assert sorted(served.signatures) == ["serving_default"]
+    features = {
+        "token_ids": tf.constant([[2, 10, 11, 3]]),
+        "segment_ids": tf.zeros([1, 4], tf.int32),
+        "padding_mask": tf.ones([1, 4], tf.int32),
+    }
+    outputs = served.signatures["serving_default"](**features)
+    np.testing.assert_allclose(outputs["probabilities"], tf.nn.softmax(tiny_models["classifier"](features)), atol=1e-6)
     assert main(["export", "--model", model_dir, "--output", str(tmp_path / "t"), "--format", "tflite",
                  "--with-tokenizer"]) == 2
 
