@@ -77,7 +77,9 @@ def test_dynamic_masking_restores_and_redraws_masks(pattern, embedded_records):
     static = _all(pretraining_dataset(pattern, 32, SEQ, PREDICTIONS, is_training=False, drop_remainder=False))
     dataset = pretraining_dataset(pattern, 32, SEQ, PREDICTIONS, is_training=False, drop_remainder=False,
                                   dynamic_masking=True, vocab_size=vocab_size, seed=5)
-    assert {k: v.dtype for k, v in dataset.element_spec.items()} == EXPECTED
+    # Exactly the structure of the static pipeline (which the pretrainer test trains on).
+    assert dataset.element_spec == pretraining_dataset(pattern, 32, SEQ, PREDICTIONS, is_training=False,
+                                                       drop_remainder=False).element_spec
     first, second = _all(dataset.take(20)), _all(dataset.take(20))
     n = len(first["input_ids"])
     # The original ids: static records with their masked positions filled back in.
@@ -130,9 +132,7 @@ def test_albert_pretrainer_trains_on_the_pipeline(pattern, embedded_records):
                           num_attention_heads=2, intermediate_size=32, max_position_embeddings=SEQ)
     pretrainer = AlbertPretrainer(AlbertEncoder(config))
     pretrainer.compile(optimizer=keras.optimizers.Adam(1e-3))
-    for dynamic in (False, True):
-        dataset = pretraining_dataset(pattern, 8, SEQ, PREDICTIONS, seed=0, repeat=True,
-                                      dynamic_masking=dynamic, vocab_size=vocab_size)
-        history = pretrainer.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
-        assert np.isfinite(history.history["masked_lm_loss"][-1])
-        assert 0.0 <= history.history["sentence_order_accuracy"][-1] <= 1.0
+    dataset = pretraining_dataset(pattern, 8, SEQ, PREDICTIONS, seed=0, repeat=True)
+    history = pretrainer.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
+    assert np.isfinite(history.history["masked_lm_loss"][-1])
+    assert 0.0 <= history.history["sentence_order_accuracy"][-1] <= 1.0
