@@ -7,6 +7,7 @@ TensorFlow at module level, so `albert-keras --help` stays fast.
 
 import argparse
 import importlib
+import os
 import sys
 
 from albert_keras.errors import AlbertInputError
@@ -18,6 +19,7 @@ COMMAND_MODULES = (
     "albert_keras.training.commands",
     "albert_keras.export.commands",
     "albert_keras.convert.commands",
+    "albert_keras.quickstart",
 )
 
 
@@ -40,6 +42,8 @@ def build_parser():
 
 
 def main(argv=None):
+    # TensorFlow's C++ start-up chatter (CUDA probing, CPU feature notes) hides our own output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

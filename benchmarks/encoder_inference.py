@@ -1,0 +1,136 @@
+"""ALBERT-base encoder inference: our AlbertEncoder next to keras-hub's AlbertBackbone.
+
+Batch 32 x sequence 128 of random token ids, float32 and mixed_bfloat16, sequences per second
+(median of timed runs after warm-up). Implementations are timed in alternation inside one process
+so drift on a shared machine hits them equally. Hugging Face's AlbertModel (PyTorch) is added when
+torch and transformers happen to be installed.
+
+    python benchmarks/encoder_inference.py [--runs 5] [--batch 32] [--seq 128] [--preset albert-base-v2]
+
+Prints a table and writes benchmarks/results/encoder_inference.json.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+
+def _inputs(batch, seq, vocab, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "token_ids": rng.integers(5, vocab, (batch, seq)).astype("int32"),
+        "segment_ids": np.zeros((batch, seq), "int32"),
+        "padding_mask": np.ones((batch, seq), "int32"),
+    }
+
+
+def _keras_runners(preset, policy, inputs):
+    import keras
+    import keras_hub
+    import tensorflow as tf
+
+    from albert_keras import AlbertConfig, AlbertEncoder
+
+    config = AlbertConfig.from_preset(preset)
+    ours = AlbertEncoder(config, dtype=policy)
+    theirs = keras_hub.models.AlbertBackbone(
+        vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads, embedding_dim=config.embedding_size,
+        hidden_dim=config.hidden_size, intermediate_dim=config.intermediate_size,
+        num_groups=config.num_hidden_groups, num_inner_repetitions=config.inner_group_num,
+        dtype=policy,
+    )
+    theirs.set_weights(ours.get_weights())
+    tensors = {k: tf.constant(v) for k, v in inputs.items()}
+
+    def runner(model):
+        function = tf.function(lambda x: model(x, training=False)["pooled_output"])
+        return lambda: function(tensors).numpy()
+
+    difference = float(np.abs(runner(ours)() - runner(theirs)()).max())
+    del keras
+    return {"albert-keras AlbertEncoder": runner(ours), "keras-hub AlbertBackbone": runner(theirs)}, difference
+
+
+def _torch_runners(preset, bf16, inputs):
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        return {}
+    from albert_keras import AlbertConfig
+
+    config = AlbertConfig.from_preset(preset)
+    model = transformers.AlbertModel(transformers.AlbertConfig(
+        vocab_size=config.vocab_size, embedding_size=config.embedding_size, hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
+        intermediate_size=config.intermediate_size, hidden_act="gelu_new",
+    )).eval()
+    ids = torch.tensor(inputs["token_ids"], dtype=torch.long)
+    mask = torch.tensor(inputs["padding_mask"], dtype=torch.long)
+
+    def run():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return model(input_ids=ids, attention_mask=mask).pooler_output
+
+    return {"Hugging Face AlbertModel (torch)": run}
+
+
+def _time_alternating(runners, runs):
+    for run in runners.values():
+        run()  # warm-up: tracing, oneDNN primitive creation
+        run()
+    times = {name: [] for name in runners}
+    for _ in range(runs):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="albert-base-v2")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "encoder_inference.json"))
+    args = parser.parse_args()
+
+    import keras
+
+    inputs = _inputs(args.batch, args.seq, 30000)
+    rows = []
+    for policy in ("float32", "mixed_bfloat16"):
+        runners, difference = _keras_runners(args.preset, policy, inputs)
+        runners.update(_torch_runners(args.preset, policy != "float32", inputs))
+        medians = _time_alternating(runners, args.runs)
+        baseline = medians["keras-hub AlbertBackbone"]
+        for name, seconds in medians.items():
+            rows.append({
+                "implementation": name, "precision": policy, "seconds_per_batch": seconds,
+                "sequences_per_second": args.batch / seconds, "speed_vs_keras_hub": baseline / seconds,
+                "max_abs_diff_vs_keras_hub": difference if name.startswith("albert-keras") else None,
+            })
+        keras.backend.clear_session()
+
+    print(f"\n{args.preset}, batch {args.batch} x seq {args.seq}, median of {args.runs} runs, {os.cpu_count()} CPUs")
+    print(f"{'implementation':36} {'precision':15} {'s/batch':>8} {'seq/s':>8} {'vs keras-hub':>13}")
+    for row in rows:
+        print(f"{row['implementation']:36} {row['precision']:15} {row['seconds_per_batch']:8.3f} "
+              f"{row['sequences_per_second']:8.2f} {row['speed_vs_keras_hub']:12.2f}x")
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump({"settings": vars(args), "machine": platform.processor() or platform.machine(),
+                   "cpus": os.cpu_count(), "rows": rows}, f, indent=2)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
