@@ -59,12 +59,17 @@ class PretrainingLogger(keras.callbacks.Callback):
     @property
     def examples_per_second(self):
         """Examples per second over this run's steps, first (tracing) interval excluded."""
-        return self._rate_examples / self._rate_seconds if self._rate_seconds else 0.0
+        if self._rate_seconds:
+            return self._rate_examples / self._rate_seconds
+        # A run too short for a second interval: the first one (with tracing) is all there is.
+        return self._first_examples / self._first_seconds if self._first_seconds else 0.0
 
     def on_train_begin(self, logs=None):
         if not hasattr(self, "_rate_seconds"):
             self._rate_seconds = 0.0
             self._rate_examples = 0
+            self._first_seconds = 0.0
+            self._first_examples = 0
             self._first_interval = True
         self._mark = (time.perf_counter(), self._step())
         self._run_start = time.perf_counter()
@@ -93,6 +98,8 @@ class PretrainingLogger(keras.callbacks.Callback):
         rate = done * self.global_batch_size / max(now - start_time, 1e-9)
         if self._first_interval:
             self._first_interval = False  # holds the trace / compile time
+            self._first_seconds = now - start_time
+            self._first_examples = done * self.global_batch_size
         else:
             self._rate_seconds += now - start_time
             self._rate_examples += done * self.global_batch_size

@@ -268,7 +268,9 @@ def pretrain(
         "steps_this_run": final_step - start_step,
         "resumed_from": start_step,
         "seconds": round(elapsed, 3),
-        "examples_per_second": round(logger.examples_per_second, 3),
+        "examples_per_second": round(
+            logger.examples_per_second or (final_step - start_step) * global_batch_size / max(elapsed, 1e-9), 3
+        ),
         "strategy": type(distribution).__name__,
         "replicas": distribution.num_replicas_in_sync,
         "precision": precision,

@@ -157,3 +157,15 @@ def test_cli_prints_one_line(tiny_config_path, tmp_path, capsys):
                  "--output-dir", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no TFRecord files match" in err
+
+
+def test_nan_loss_stops_naming_the_step(tiny_config_path, small_records, tmp_path):
+    from albert_keras.training.checkpointing import TrainingDivergedError
+
+    with pytest.raises(TrainingDivergedError, match=r"at step \d+: lower --learning-rate") as info:
+        pretrain(tiny_config_path, small_records, str(tmp_path / "out"), global_batch_size=8, num_train_steps=30,
+                 num_warmup_steps=0, learning_rate=1e12, optimizer="adamw", checkpoint_every=1, verbose=0)
+    step = int(info.value.args[0].split("at step ")[1].split(":")[0])
+    saved = sorted(os.listdir(tmp_path / "out" / "checkpoints"))
+    # Every step before the divergence was checkpointed; the diverged one never is.
+    assert saved and saved[-1] == f"ckpt-{step - 1:09d}"
