@@ -27,7 +27,13 @@ BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 def cpu_flags(cpuinfo_path="/proc/cpuinfo"):
-    """The set of CPU feature flags (empty where /proc/cpuinfo does not exist)."""
+    """The set of CPU feature flags (empty where /proc/cpuinfo does not exist).
+
+    Example:
+    ```python
+    "amx_bf16" in cpu_flags()
+    ```
+    """
     try:
         with open(cpuinfo_path) as f:
             for line in f:

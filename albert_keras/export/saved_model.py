@@ -34,7 +34,13 @@ DEFAULT_WARMUP_TEXTS = (
 
 
 def model_sequence_length(model, sequence_length=None):
-    """The longest packed sequence to serve: `sequence_length`, capped by the model's positions."""
+    """The longest packed sequence to serve: `sequence_length`, capped by the model's positions.
+
+    Example:
+    ```python
+    model_sequence_length(encoder)  # config.max_position_embeddings, e.g. 512
+    ```
+    """
     config = getattr(model, "config", None) or getattr(getattr(model, "encoder", None), "config", None)
     limit = getattr(config, "max_position_embeddings", None)
     if limit is None:  # keras-hub backbones
@@ -63,6 +69,12 @@ def build_export_archive(
 
     Returns:
         `(archive, endpoint_names)`.
+
+    Example:
+    ```python
+    archive, names = build_export_archive(classifier, spm_model="spiece.model")
+    archive.write_out("/tmp/classifier_savedmodel")
+    ```
     """
     if signature not in SIGNATURE_CHOICES:
         raise AlbertInputError(f"signature: must be one of {SIGNATURE_CHOICES}, got {signature!r}")

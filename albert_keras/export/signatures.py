@@ -41,7 +41,13 @@ DEFAULT_MAX_ANSWER_LENGTH = 30
 
 
 def model_kind(model):
-    """The serving kind of an ALBERT model (`"encoder"`, `"classifier"`, ...), from its class."""
+    """The serving kind of an ALBERT model (`"encoder"`, `"classifier"`, ...), from its class.
+
+    Example:
+    ```python
+    model_kind(AlbertClassifier(encoder, num_classes=2))  # "classifier"
+    ```
+    """
     for cls in type(model).__mro__:
         if cls.__name__ in _KINDS_BY_CLASS:
             return _KINDS_BY_CLASS[cls.__name__]
@@ -51,7 +57,13 @@ def model_kind(model):
 
 
 def num_outputs(model):
-    """Classes, tags or choices of a task model (None for encoders and QA)."""
+    """Classes, tags or choices of a task model (None for encoders and QA).
+
+    Example:
+    ```python
+    num_outputs(AlbertMultipleChoice(encoder, num_choices=4))  # 4
+    ```
+    """
     for name in ("num_classes", "num_choices"):
         if hasattr(model, name):
             return int(getattr(model, name))
@@ -59,7 +71,13 @@ def num_outputs(model):
 
 
 def ids_input_signature(model):
-    """`tf.TensorSpec`s of the ids signature (`[B, C, T]` for multiple choice)."""
+    """`tf.TensorSpec`s of the ids signature (`[B, C, T]` for multiple choice).
+
+    Example:
+    ```python
+    ids_input_signature(classifier)["token_ids"]  # TensorSpec(shape=(None, None), dtype=tf.int32)
+    ```
+    """
     shape = [None, num_outputs(model), None] if model_kind(model) == MULTIPLE_CHOICE else [None, None]
     return {name: tf.TensorSpec(shape, tf.int32, name=name) for name in FEATURES}
 
@@ -85,6 +103,12 @@ def best_spans(start_logits, end_logits, features, max_answer_length=DEFAULT_MAX
         (softmax(start)[i] * softmax(end)[j] over all positions) and `no_answer_score` (the `[CLS]`
         position's score, which SQuAD 2.0 models compare with `span_score`). A row without any
         context token gets span `(0, 0)`.
+
+    Example:
+    ```python
+    logits = question_answerer(features)
+    spans = best_spans(logits["start_logits"], logits["end_logits"], features)
+    ```
     """
     token_ids = features["token_ids"]
     context = (features["segment_ids"] == 1) & (features["padding_mask"] == 1) & (token_ids != 3)
@@ -162,7 +186,14 @@ def task_outputs(model, features, max_answer_length=DEFAULT_MAX_ANSWER_LENGTH):
 
 
 def pack_choices(packer, text, choices):
-    """Pack `[B]` contexts with `[B, C]` choices into `[B, C, W]` multiple-choice features."""
+    """Pack `[B]` contexts with `[B, C]` choices into `[B, C, W]` multiple-choice features.
+
+    Example:
+    ```python
+    pack_choices(packer, tf.constant(["Pick one."]), tf.constant([["red", "blue"]]))["token_ids"].shape
+    # [1, 2, W]
+    ```
+    """
     num_choices = tf.shape(choices)[1]
     repeated = tf.reshape(tf.repeat(tf.expand_dims(text, 1), num_choices, axis=1), [-1])
     flat = packer(repeated, tf.reshape(choices, [-1]))
@@ -171,14 +202,27 @@ def pack_choices(packer, text, choices):
 
 
 def text_features(model, packer, text, text_b=None):
-    """Features for the text signatures: `text` ([B]) with `text_b` ([B], or [B, C] choices)."""
+    """Features for the text signatures: `text` ([B]) with `text_b` ([B], or [B, C] choices).
+
+    Example:
+    ```python
+    features = text_features(question_answerer, packer, tf.constant(["Who?"]), tf.constant(["Ann did."]))
+    ```
+    """
     if model_kind(model) == MULTIPLE_CHOICE:
         return pack_choices(packer, text, text_b)
     return packer(text, text_b)
 
 
 def answer_text(packer, features, spans):
-    """Detokenize each answer span back to text (SavedModel only: uses ragged ops)."""
+    """Detokenize each answer span back to text (SavedModel only: uses ragged ops).
+
+    Example:
+    ```python
+    spans = task_outputs(question_answerer, features)
+    answer_text(packer, features, spans)  # [b"ann"]
+    ```
+    """
     positions = tf.expand_dims(tf.range(tf.shape(features["token_ids"])[1]), 0)
     inside = (positions >= tf.expand_dims(spans["start_index"], 1)) & (
         positions <= tf.expand_dims(spans["end_index"], 1)

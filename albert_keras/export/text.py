@@ -21,7 +21,13 @@ _REPLACEMENT_CHAR = 0xFFFD
 
 
 def read_spm_model(spm_model):
-    """Return the serialized SentencePiece model proto from a path or bytes."""
+    """Return the serialized SentencePiece model proto from a path or bytes.
+
+    Example:
+    ```python
+    proto = read_spm_model("spiece.model")
+    ```
+    """
     if isinstance(spm_model, (bytes, bytearray)):
         return bytes(spm_model)
     try:

@@ -124,6 +124,11 @@ def convert_model(
 
     Returns:
         `(tflite_bytes, packer)`; `packer` is the in-model `AlbertTextPacker` (or None).
+
+    Example:
+    ```python
+    tflite_bytes, _ = convert_model(encoder, quantize="dynamic-int8")
+    ```
     """
     import keras
     import tensorflow as tf
@@ -151,7 +156,13 @@ def convert_model(
 
 
 def sample_inputs(model, packer=None, texts=DEFAULT_SAMPLE_TEXTS, sequence_length=32):
-    """Inputs for verifying a converted model: text arrays with a tokenizer, else token ids."""
+    """Inputs for verifying a converted model: text arrays with a tokenizer, else token ids.
+
+    Example:
+    ```python
+    inputs = sample_inputs(classifier)  # random token ids [4, 32]
+    ```
+    """
     kind = sigs.model_kind(model)
     text = np.array([t.encode("utf-8") for t in texts], dtype=object)
     if packer is not None:
@@ -187,7 +198,13 @@ def _vocab_size(model):
 
 
 def reference_outputs(model, inputs, packer=None, max_answer_length=sigs.DEFAULT_MAX_ANSWER_LENGTH):
-    """The Keras model's outputs for `inputs`, through the same packing as the TFLite graph."""
+    """The Keras model's outputs for `inputs`, through the same packing as the TFLite graph.
+
+    Example:
+    ```python
+    expected = reference_outputs(classifier, sample_inputs(classifier))
+    ```
+    """
     import tensorflow as tf
 
     if packer is None:
@@ -202,7 +219,13 @@ def reference_outputs(model, inputs, packer=None, max_answer_length=sigs.DEFAULT
 
 
 def compare_outputs(expected, actual):
-    """`(max |diff| over float outputs, agreement of integer outputs, any NaN)`."""
+    """`(max |diff| over float outputs, agreement of integer outputs, any NaN)`.
+
+    Example:
+    ```python
+    max_diff, label_agreement, has_nan = compare_outputs(expected, runner(**inputs))
+    ```
+    """
     max_diff, agreement, has_nan = 0.0, 1.0, False
     for key, want in expected.items():
         got = np.asarray(actual[key])
@@ -234,6 +257,12 @@ def verify_tflite(tflite_model, model, packer=None, inputs=None, threshold=1e-4,
 
     Raises:
         TFLiteVerificationError: NaN/inf in the outputs, or max |diff| above `threshold`.
+
+    Example:
+    ```python
+    tflite_bytes, packer = convert_model(classifier, quantize="float16")
+    verify_tflite(tflite_bytes, classifier, threshold=2e-2)["max_diff"]
+    ```
     """
     inputs = inputs if inputs is not None else sample_inputs(model, packer)
     runner = interpreter(tflite_model, num_threads=num_threads).get_signature_runner()

@@ -106,7 +106,13 @@ def predict_log_bytes(inputs, signature_name="serving_default", model_name="albe
 
 
 def parse_predict_log(record):
-    """Inverse of `predict_log_bytes`: `(signature_name, model_name, {name: numpy array})`."""
+    """Inverse of `predict_log_bytes`: `(signature_name, model_name, {name: numpy array})`.
+
+    Example:
+    ```python
+    signature, name, inputs = parse_predict_log(predict_log_bytes({"text": texts}))
+    ```
+    """
     import tensorflow as tf
     from tensorflow.core.framework import tensor_pb2
 
@@ -143,7 +149,13 @@ def write_warmup_file(saved_model_dir, requests):
 
 
 def read_warmup_file(saved_model_dir):
-    """The requests of a warmup file, parsed: list of `(signature_name, model_name, inputs)`."""
+    """The requests of a warmup file, parsed: list of `(signature_name, model_name, inputs)`.
+
+    Example:
+    ```python
+    [signature for signature, _, _ in read_warmup_file("saved_models/albert/1")]
+    ```
+    """
     import tensorflow as tf
 
     path = os.path.join(saved_model_dir, WARMUP_DIR, WARMUP_FILE)
@@ -174,7 +186,13 @@ def replay_warmup_file(saved_model_dir, loaded=None):
 
 
 def default_requests(model, signature_names, texts, model_name="albert"):
-    """One warmup request per signature of an export, built from `texts`."""
+    """One warmup request per signature of an export, built from `texts`.
+
+    Example:
+    ```python
+    requests = default_requests(classifier, ["serving_default", "serve_ids"], ["A text.", "Another."])
+    ```
+    """
     from albert_keras.export import signatures as sigs
 
     kind = sigs.model_kind(model)
