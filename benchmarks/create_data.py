@@ -14,7 +14,8 @@ on that corpus; `--vocab-size 8000` asks for 8k pieces, but this small corpus su
 A smaller vocabulary means more, shorter pieces per MB, so it is the harder case for us.
 
     python benchmarks/create_data.py --sizes-mb 1.5 6 --max-seq-length 512 --max-predictions 20
-    python benchmarks/create_data.py --official-checkout /tmp/ALBERT --workers 1 2 --memory-check-mb 30
+    python benchmarks/create_data.py --sizes-mb 6 60 --official-sizes-mb 1.5 6 \
+        --official-checkout /tmp/ALBERT --workers 1 2 --memory-check-mb 120
 
 Prints a table and writes `benchmarks/results/create_data.json`.
 """
@@ -136,6 +137,8 @@ def run_official(parent, corpus, model, output, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes-mb", type=float, nargs=2, default=[1.5, 6.0])
+    parser.add_argument("--official-sizes-mb", type=float, nargs=2,
+                        help="corpus sizes for the official script (default: --sizes-mb); it is ~50x slower")
     parser.add_argument("--max-seq-length", type=int, default=512)
     parser.add_argument("--max-predictions", type=int, default=20)
     parser.add_argument("--dupe-factor", type=int, default=1)
@@ -151,10 +154,15 @@ def main(argv=None):
     sys.path.insert(0, ROOT)
     work = args.work_dir or tempfile.mkdtemp(prefix="albert_create_bench_")
     os.makedirs(work, exist_ok=True)
-    corpora = []
-    for size in args.sizes_mb:
-        path = os.path.join(work, f"corpus_{size:g}mb.txt")
-        corpora.append((path, make_corpus(path, int(size * 1e6)) / 1e6))
+    def corpora_of(sizes):
+        result = []
+        for size in sizes:
+            path = os.path.join(work, f"corpus_{size:g}mb.txt")
+            result.append((path, make_corpus(path, int(size * 1e6)) / 1e6))
+        return result
+
+    corpora = corpora_of(args.sizes_mb)
+    official_corpora = corpora_of(args.official_sizes_mb) if args.official_sizes_mb else corpora
     model = args.spm_model or train_model(corpora[0][0], os.path.join(work, "spm"), args.vocab_size)
     import sentencepiece
 
@@ -167,7 +175,7 @@ def main(argv=None):
         systems.append(("official create_pretraining_data.py", None))
     for name, workers in systems:
         runs = []
-        for corpus, mb in corpora:
+        for corpus, mb in (official_corpora if workers is None else corpora):
             output = os.path.join(work, f"out_{len(rows)}_{len(runs)}")
             if workers is None:
                 result = run_official(official_parent, corpus, model, output + ".tfrecord", args)
@@ -192,15 +200,19 @@ def main(argv=None):
 
     print()
     print(f"vocab {vocab}, max_seq_length {args.max_seq_length}, max_predictions {args.max_predictions}, "
-          f"dupe_factor {args.dupe_factor}; corpora {corpora[0][1]:.2f} MB and {corpora[1][1]:.2f} MB")
-    header = ("system", "s (small)", "s (large)", "peak MB (small)", "peak MB (large)", "marginal MB/s", "MB/s/core")
+          f"dupe_factor {args.dupe_factor}; corpora {corpora[0][1]:.2f} MB and {corpora[1][1]:.2f} MB"
+          + (f" (official: {official_corpora[0][1]:.2f} and {official_corpora[1][1]:.2f} MB)"
+             if official_corpora is not corpora else ""))
+    header = ("system", "text MB (small, large)", "seconds", "peak memory MB (all processes)", "marginal MB/s",
+              "marginal MB/s per core")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
         small, large = row["runs"]
         peak = lambda r: r["peak_rss_mb"] + r.get("worker_peak_rss_mb", 0) * (row["workers"] if row["workers"] > 1 else 0)
-        print(f"| {row['system']} | {small['seconds']:.1f} | {large['seconds']:.1f} | {peak(small):.0f} | "
-              f"{peak(large):.0f} | {row['marginal_mb_per_s']:.2f} | {row['marginal_mb_per_s_per_core']:.2f} |")
+        print(f"| {row['system']} | {small['mb']:.2f}, {large['mb']:.2f} | {small['seconds']:.1f}, "
+              f"{large['seconds']:.1f} | {peak(small):.0f}, {peak(large):.0f} | {row['marginal_mb_per_s']:.2f} | "
+              f"{row['marginal_mb_per_s_per_core']:.2f} |")
     if memory_check:
         m = memory_check
         print(f"memory check, {args.workers[0]} worker(s): {m['mb']:.1f} MB of text in {m['seconds']:.1f} s "
@@ -217,7 +229,8 @@ def main(argv=None):
     os.makedirs(results_dir, exist_ok=True)
     with open(os.path.join(results_dir, "create_data.json"), "w") as f:
         json.dump({"settings": vars(args), "vocab_size": vocab, "corpora_mb": [c[1] for c in corpora],
-                   "rows": rows, "memory_check": memory_check}, f, indent=2)
+                   "official_corpora_mb": [c[1] for c in official_corpora], "rows": rows,
+                   "memory_check": memory_check}, f, indent=2)
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -50,7 +50,7 @@ def _process_chunk(task):
     """Worker: one chunk of raw documents -> serialized records + statistics, for one dupe pass."""
     from albert_keras.data.corpus import split_sentences
     from albert_keras.data.instances import document_rng
-    from albert_keras.data.schema import serialize_instance
+    from albert_keras.data.schema import serialize_instances
     from albert_keras.tokenization import preprocess_text
 
     dupe_pass, first_document_index, raw_documents = task
@@ -62,10 +62,10 @@ def _process_chunk(task):
         count = 0
         for raw in raw_document:
             for sentence in split_sentences(raw) if paragraphs else (raw,):
-                lines.append(preprocess_text(sentence, lowercase=lowercase))
+                lines.append(sentence)
                 count += 1
         sizes.append(count)
-    encoded = vocab.encode_sentences(lines)
+    encoded = vocab.encode_sentences([preprocess_text(line, lowercase=lowercase) for line in lines])
     stats = Statistics(options.ngram)
     documents, keys = [], []
     offset = 0
@@ -78,13 +78,13 @@ def _process_chunk(task):
             stats.counts["sentences"] += len(sentences)
             stats.counts["input_tokens"] += sum(len(ids) for ids in sentences)
     stats.counts["documents"] += len(documents)
-    records = []
+    instances = []
     seed = settings["seed"]
     nondeterministic = options.official_nondeterministic
     for local_index, key in enumerate(keys):
         rng = document_rng(seed, dupe_pass, key, nondeterministic)
-        for instance in maker.document_instances(documents, local_index, rng, stats):
-            records.append(serialize_instance(instance, options.max_seq_length, options.max_predictions_per_seq))
+        instances += maker.document_instances(documents, local_index, rng, stats)
+    records = serialize_instances(instances, options.max_seq_length, options.max_predictions_per_seq)
     return records, stats, peak_rss_mb()
 
 

@@ -287,8 +287,7 @@ class InstanceMaker:
         segment_ids = np.zeros(length, np.int8)
         segment_ids[len_a + 2 :] = 1
         boundary = self._is_start[tokens]
-        special_positions = (0, len_a + 1, length - 1)
-        boundary[list(special_positions)] = True
+        boundary[[0, len_a + 1, length - 1]] = True
         positions, original_ids = self._mask(tokens, boundary, len_a, rng, stats)
         counts = stats.counts
         counts["instances"] += 1
@@ -297,22 +296,27 @@ class InstanceMaker:
         return TrainingInstance(tokens, segment_ids, boundary.astype(np.int8), positions, original_ids, label)
 
     def _mask(self, tokens, boundary, len_a, rng, stats):
-        """Official `create_masked_lm_predictions`; masks `tokens` in place, returns positions, ids."""
+        """Official `create_masked_lm_predictions`; masks `tokens` in place, returns positions, ids.
+
+        Candidates are every position but `[CLS]` (0) and the two `[SEP]`s (`len_a + 1`, last);
+        candidate index c is token position `c + 1 + (c >= len_a)`, so word spans are kept as
+        candidate-index ranges and no candidate array is built.
+        """
         options = self.options
         length = len(tokens)
-        # Candidates: every position except [CLS] and the two [SEP]s.
-        candidates = np.concatenate(
-            [np.arange(1, len_a + 1), np.arange(len_a + 2, length - 1)]
-        )
+        num_candidates = length - 3
+        sep = len_a + 1
         if options.do_whole_word_mask:
-            word_start = boundary[candidates].copy()
-            word_start[0] = True  # the first candidate always opens a group
+            word_start = boundary.copy()
+            word_start[[0, sep, length - 1]] = False
+            word_start[1] = True  # the first candidate always opens a group
             starts = np.flatnonzero(word_start)
+            starts -= 1 + (starts > sep)  # token positions -> candidate indices
+            bounds = starts.tolist()
         else:
-            starts = np.arange(len(candidates))
-        num_words = len(starts)
-        bounds = starts.tolist()
-        bounds.append(len(candidates))
+            bounds = list(range(num_candidates))
+        num_words = len(bounds)
+        bounds.append(num_candidates)
         num_to_predict = min(
             options.max_predictions_per_seq, max(1, int(round(length * options.masked_lm_prob)))
         )
@@ -320,20 +324,19 @@ class InstanceMaker:
         cumulative = self._cumulative
         covered = bytearray(num_words)
         order = list(range(num_words))
-        picked = []  # (first, last) slices of `candidates`
+        picked = []  # (first, end) candidate-index ranges
         masked = 0
-        counts = stats.counts
         drawn = stats.ngram_drawn
         masked_hist = stats.ngram_masked
+        randrange, random_ = rng.randrange, rng.random
         for k in range(num_words):
             if masked >= num_to_predict:
                 break
             # Lazy Fisher-Yates: the same distribution as shuffling all n-gram starts up front.
-            j = rng.randrange(k, num_words)
+            j = randrange(k, num_words)
             order[k], order[j] = order[j], order[k]
             word = order[k]
-            n = bisect.bisect_right(cumulative, rng.random()) + 1
-            n = min(n, ngram)
+            n = min(bisect.bisect_right(cumulative, random_()) + 1, ngram)
             drawn[n - 1] += 1
             # Fall back to shorter n-grams while the longer one would exceed the budget.
             while n >= 1:
@@ -351,25 +354,27 @@ class InstanceMaker:
             masked_hist[end_word - word - 1] += 1
             picked.append((bounds[word], bounds[end_word]))
             masked += span
+        counts = stats.counts
         if masked < num_to_predict:
             counts["instances_short_of_target"] += 1
         picked.sort()
-        positions = np.concatenate([candidates[a:b] for a, b in picked]) if picked else np.zeros(0, np.int64)
-        original = tokens[positions].copy()
+        positions = [c + 1 if c < len_a else c + 2 for first, end in picked for c in range(first, end)]
+        original = tokens[positions] if positions else np.zeros(0, np.int32)
         replacement_ids = self._replacement_ids
+        num_replacements = len(replacement_ids)
         mask_id = self.vocab.mask_id
         num_mask = num_kept = num_random = 0
-        for p in positions.tolist():
-            if rng.random() < 0.8:
+        for p in positions:
+            if random_() < 0.8:
                 tokens[p] = mask_id
                 num_mask += 1
-            elif rng.random() < 0.5:
+            elif random_() < 0.5:
                 num_kept += 1
             else:
-                tokens[p] = replacement_ids[rng.randrange(len(replacement_ids))]
+                tokens[p] = replacement_ids[randrange(num_replacements)]
                 num_random += 1
         counts["masked_tokens"] += len(positions)
         counts["mask_token"] += num_mask
         counts["kept_token"] += num_kept
         counts["random_token"] += num_random
-        return positions.astype(np.int32), original
+        return np.asarray(positions, np.int32), original

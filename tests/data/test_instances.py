@@ -176,3 +176,4 @@ def test_official_nondeterministic_flag_gives_different_runs(vocab, documents):
                 for x in maker.document_instances(documents, i, rngs[i], Statistics())]
 
     assert run() != run()
+

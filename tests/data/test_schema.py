@@ -77,3 +77,21 @@ def test_serializer_rejects_instances_that_do_not_fit():
             assert "does not fit" in str(error)
         else:
             raise AssertionError("expected ValueError")
+
+
+def test_batch_serialization_equals_one_by_one():
+    rng = np.random.default_rng(0)
+    instances = []
+    for length in (3, 40, 17, 5, 40, 9):
+        ids = rng.integers(0, 20000, length)
+        ids[0], ids[-1] = 2, 3
+        count = min(10, max(1, length // 4))
+        instances.append(_instance(ids, np.sort(rng.choice(np.arange(1, length), count, replace=False)), length % 2))
+    batch = schema.serialize_instances(instances, 40, 10)
+    assert batch == [schema.serialize_instance(x, 40, 10) for x in instances]
+    spec = schema.official_feature_spec(40, 10)
+    parsed = tf.io.parse_example(batch, spec)
+    reference = tf.io.parse_example([_tf_example(x, 40, 10) for x in instances], spec)
+    for name in schema.FEATURE_NAMES:
+        np.testing.assert_array_equal(parsed[name].numpy(), reference[name].numpy(), err_msg=name)
+    assert schema.serialize_instances([], 40, 10) == []
