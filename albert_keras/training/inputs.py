@@ -6,6 +6,11 @@ of workers or replicas: every input pipeline reads the same stream of global bat
 own rows of each. The cost is that each worker parses the whole global batch (parsing is a small
 fraction of an ALBERT step); the gain is that a run on 1 device, N replicas or N workers computes
 the same losses, and that resuming at step `s` only has to skip `s` batches.
+
+Why not `albert_keras.data.pipeline.pretraining_dataset` (the general-purpose reader): it shards
+files per input pipeline (so results depend on the worker count) and reshuffles on every new
+iterator, while Keras opens an extra iterator to build the model under a strategy; both break the
+exact equalities above, which pretraining here guarantees and tests.
 """
 
 import gzip
@@ -37,7 +42,8 @@ def match_files(file_pattern):
     # A directory means the TFRecords `albert-keras create-data` wrote into it.
     patterns = [os.path.join(p, "*.tfrecord*") if tf.io.gfile.isdir(p) else p for p in patterns]
     files = sorted({path for pattern in patterns for path in tf.io.gfile.glob(pattern)})
-    files = [path for path in files if not tf.io.gfile.isdir(path)]
+    # Absolute local paths: a rerun from another directory is the same run (see pretrain's resume check).
+    files = [path if "://" in path else os.path.abspath(path) for path in files if not tf.io.gfile.isdir(path)]
     if not files:
         raise AlbertInputError(f"{file_pattern}: no TFRecord files match")
     return files
