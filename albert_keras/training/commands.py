@@ -6,6 +6,15 @@ TensorFlow is imported inside the run function only, so `albert-keras --help` st
 import argparse
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None/False ones (their help text says what happens)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def register(subparsers):
     parser = subparsers.add_parser(
         "pretrain",
@@ -17,7 +26,7 @@ def register(subparsers):
             "OUTPUT_DIR/pretrained (a pretrained directory), OUTPUT_DIR/logs (TensorBoard) and "
             "OUTPUT_DIR/summary.json."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     parser.add_argument("--config", required=True, help="preset name, albert_config.json, or a pretrained directory to continue from")
     parser.add_argument("--train-files", required=True, help="TFRecord glob(s), comma-separated, or a create-data output directory")
@@ -30,7 +39,7 @@ def register(subparsers):
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"), default="float32")
     xla = parser.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="xla", action="store_true", default=None, help="compile with XLA (default on GPU/TPU)")
-    xla.add_argument("--no-xla", dest="xla", action="store_false", help="do not compile with XLA (default on CPU)")
+    xla.add_argument("--no-xla", dest="xla", action="store_false", default=None, help="do not compile with XLA (default on CPU)")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="checkpoint interval in steps")
     parser.add_argument("--keep-checkpoints", type=int, default=3, help="complete checkpoints kept")
     parser.add_argument("--eval-files", default=None, help="TFRecord glob for evaluation")
