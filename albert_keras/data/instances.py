@@ -114,7 +114,7 @@ class Statistics:
 class TrainingInstance:
     """One pretraining example before padding.
 
-    `input_ids`, `segment_ids` and `token_boundary` have the instance's real length;
+    `input_ids`, `segment_ids` and `token_boundary` (bool or 0/1 ints) have the real length;
     `masked_lm_positions` ascend and `masked_lm_ids` hold the original ids at those positions.
     """
 
@@ -293,7 +293,7 @@ class InstanceMaker:
         counts["instances"] += 1
         counts["tokens"] += length
         counts["sop_label_1" if label else "sop_label_0"] += 1
-        return TrainingInstance(tokens, segment_ids, boundary.astype(np.int8), positions, original_ids, label)
+        return TrainingInstance(tokens, segment_ids, boundary, positions, original_ids, label)
 
     def _mask(self, tokens, boundary, len_a, rng, stats):
         """Official `create_masked_lm_predictions`; masks `tokens` in place, returns positions, ids.
@@ -307,12 +307,13 @@ class InstanceMaker:
         num_candidates = length - 3
         sep = len_a + 1
         if options.do_whole_word_mask:
-            word_start = boundary.copy()
-            word_start[[0, sep, length - 1]] = False
-            word_start[1] = True  # the first candidate always opens a group
-            starts = np.flatnonzero(word_start)
-            starts -= 1 + (starts > sep)  # token positions -> candidate indices
+            # Word starts among the candidates: boundary pieces of A and B, plus the first one.
+            starts = np.flatnonzero(boundary[1:-1])  # candidate-ish index p - 1, [SEP] included
+            starts = starts[starts != len_a]  # drop the middle [SEP]
+            starts[starts > len_a] -= 1  # positions after [SEP] shift down by one
             bounds = starts.tolist()
+            if not bounds or bounds[0] != 0:
+                bounds.insert(0, 0)  # the first candidate always opens a group
         else:
             bounds = list(range(num_candidates))
         num_words = len(bounds)
@@ -322,8 +323,8 @@ class InstanceMaker:
         )
         ngram = options.ngram
         cumulative = self._cumulative
-        covered = bytearray(num_words)
-        order = list(range(num_words))
+        covered = set()
+        swapped = {}  # sparse Fisher-Yates: only the displaced entries of range(num_words)
         picked = []  # (first, end) candidate-index ranges
         masked = 0
         drawn = stats.ngram_drawn
@@ -334,8 +335,8 @@ class InstanceMaker:
                 break
             # Lazy Fisher-Yates: the same distribution as shuffling all n-gram starts up front.
             j = randrange(k, num_words)
-            order[k], order[j] = order[j], order[k]
-            word = order[k]
+            word = swapped.get(j, j)
+            swapped[j] = swapped.get(k, k)
             n = min(bisect.bisect_right(cumulative, random_()) + 1, ngram)
             drawn[n - 1] += 1
             # Fall back to shorter n-grams while the longer one would exceed the budget.
@@ -347,10 +348,10 @@ class InstanceMaker:
                 n -= 1
             if n == 0:
                 continue
-            if any(covered[word:end_word]):
+            words = range(word, end_word)
+            if not covered.isdisjoint(words):
                 continue
-            for w in range(word, end_word):
-                covered[w] = 1
+            covered.update(words)
             masked_hist[end_word - word - 1] += 1
             picked.append((bounds[word], bounds[end_word]))
             masked += span
@@ -359,20 +360,24 @@ class InstanceMaker:
             counts["instances_short_of_target"] += 1
         picked.sort()
         positions = [c + 1 if c < len_a else c + 2 for first, end in picked for c in range(first, end)]
-        original = tokens[positions] if positions else np.zeros(0, np.int32)
+        if not positions:
+            return np.zeros(0, np.int32), np.zeros(0, np.int32)
+        original = tokens[positions]
+        values = original.tolist()
         replacement_ids = self._replacement_ids
         num_replacements = len(replacement_ids)
         mask_id = self.vocab.mask_id
         num_mask = num_kept = num_random = 0
-        for p in positions:
+        for i in range(len(values)):
             if random_() < 0.8:
-                tokens[p] = mask_id
+                values[i] = mask_id
                 num_mask += 1
             elif random_() < 0.5:
                 num_kept += 1
             else:
-                tokens[p] = replacement_ids[randrange(num_replacements)]
+                values[i] = replacement_ids[randrange(num_replacements)]
                 num_random += 1
+        tokens[positions] = values
         counts["masked_tokens"] += len(positions)
         counts["mask_token"] += num_mask
         counts["kept_token"] += num_kept
