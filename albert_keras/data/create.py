@@ -168,7 +168,7 @@ def _acquire_lock(lock_path):
 
 
 def _fingerprint(settings, spm_sha256, inputs):
-    return {"settings": settings, "spm_sha256": spm_sha256, "inputs": [p[:2] + [p[2]] for p in inputs]}
+    return {"settings": settings, "spm_sha256": spm_sha256, "inputs": [list(p) for p in inputs]}
 
 
 def _existing_manifest(output_dir):
