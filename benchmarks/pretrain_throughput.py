@@ -3,12 +3,14 @@
 
 ALBERT-base (V=30000, E=128, H=768, 12 layers, one shared group), sequence 128, batch 8, 20 masked
 positions, random ids with some padding, float32 and mixed_bfloat16, no XLA (slower on CPU: see
-docs/training.md). Each configuration runs in a fresh child process; a step's time is measured
-between Keras batch callbacks, the first `--warmup` steps (tracing) are dropped, and the median of
-the rest is reported as examples per second.
+docs/training.md). Each precision runs in a fresh child process that builds both Keras models and
+alternates one `fit` step of each, so the load of a shared machine
+hits both alike; a step's time is measured between Keras batch callbacks, the first `--warmup`
+steps (tracing) are dropped, and the median of the rest is reported as examples per second.
 
     python benchmarks/pretrain_throughput.py --steps 8 --warmup 3
     python benchmarks/pretrain_throughput.py --precisions mixed_bfloat16 --impls ours keras_hub --xla
+    python benchmarks/pretrain_throughput.py --hf-python /tmp/hfvenv/bin/python
 
 Hugging Face's `AlbertForPreTraining` is added when `--hf-python` names an interpreter with torch and
 transformers (or when they import here). Prints a table; writes
@@ -64,7 +66,7 @@ class _StepTimer:
         self.callback = Callback()
 
 
-def _child_ours(precision, steps, xla):
+def _build_ours(precision, xla):
     import tensorflow as tf
 
     from albert_keras.config import AlbertConfig
@@ -75,22 +77,18 @@ def _child_ours(precision, steps, xla):
     dtype = None if precision == "float32" else precision
     model = AlbertPretrainer(AlbertEncoder(AlbertConfig.from_preset("albert-base-v2"), dtype=dtype))
     model.compile(optimizer=create_optimizer("lamb", 1e-4, num_train_steps=1000, num_warmup_steps=10), jit_compile=xla)
-    data = tf.data.Dataset.from_tensors(_random_batch()).repeat()
-    timer = _StepTimer()
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback])
-    return timer.times
+    return model, tf.data.Dataset.from_tensors(_random_batch()).repeat()
 
 
-def _child_keras_hub(precision, steps, xla):
+def _build_keras_hub(precision, xla):
     import keras
     import keras_hub
     import tensorflow as tf
 
-    if precision != "float32":
-        keras.mixed_precision.set_global_policy(precision)
+    dtype = None if precision == "float32" else precision
     backbone = keras_hub.models.AlbertBackbone(
         vocabulary_size=VOCAB, num_layers=12, num_heads=12, embedding_dim=128, hidden_dim=768,
-        intermediate_dim=3072, num_groups=1, num_inner_repetitions=1, max_sequence_length=512,
+        intermediate_dim=3072, num_groups=1, num_inner_repetitions=1, max_sequence_length=512, dtype=dtype,
     )
     model = keras_hub.models.AlbertMaskedLM(backbone, preprocessor=None)
     model.compile(
@@ -106,10 +104,20 @@ def _child_keras_hub(precision, steps, xla):
         "padding_mask": batch["input_mask"],
         "mask_positions": batch["masked_lm_positions"],
     }
-    data = tf.data.Dataset.from_tensors((x, batch["masked_lm_ids"], batch["masked_lm_weights"])).repeat()
-    timer = _StepTimer()
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback])
-    return timer.times
+    return model, tf.data.Dataset.from_tensors((x, batch["masked_lm_ids"], batch["masked_lm_weights"])).repeat()
+
+
+BUILDERS = {"ours": _build_ours, "keras_hub": _build_keras_hub}
+
+
+def _child_keras(impls, precision, steps, xla):
+    """Time `steps` fit steps of each Keras implementation, alternating one step of each."""
+    built = {impl: BUILDERS[impl](precision, xla) for impl in impls}
+    timers = {impl: _StepTimer() for impl in impls}
+    for _ in range(steps):
+        for impl, (model, data) in built.items():
+            model.fit(data, steps_per_epoch=1, epochs=1, verbose=0, callbacks=[timers[impl].callback])
+    return {impl: timers[impl].times for impl in impls}
 
 
 def _child_hf(precision, steps, xla):
@@ -141,7 +149,7 @@ def _child_hf(precision, steps, xla):
     return times
 
 
-CHILDREN = {"ours": _child_ours, "keras_hub": _child_keras_hub, "hf": _child_hf}
+IMPLS = ("ours", "keras_hub", "hf")
 LABELS = {
     "ours": "albert-keras AlbertPretrainer.fit (MLM+SOP, LAMB)",
     "keras_hub": "keras-hub AlbertMaskedLM.fit (MLM, AdamW)",
@@ -149,8 +157,8 @@ LABELS = {
 }
 
 
-def _run_child(impl, precision, steps, xla, python):
-    command = [python, os.path.abspath(__file__), "--child", impl, precision, str(steps), str(int(xla))]
+def _run_child(kind, precision, steps, xla, python, impls=()):
+    command = [python, os.path.abspath(__file__), "--child", kind, precision, str(steps), str(int(xla)), *impls]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
@@ -158,7 +166,7 @@ def _run_child(impl, precision, steps, xla, python):
     for line in result.stdout.splitlines():
         if line.startswith("TIMES "):
             return json.loads(line[len("TIMES "):])
-    raise RuntimeError(f"{impl} {precision} failed:\n{result.stderr[-3000:]}")
+    raise RuntimeError(f"{kind} {precision} failed:\n{result.stderr[-3000:]}")
 
 
 def _hf_available(python):
@@ -174,34 +182,41 @@ def _hf_available(python):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=3, help="untimed first steps (tracing)")
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
-    parser.add_argument("--impls", nargs="+", default=["ours", "keras_hub", "hf"], choices=list(CHILDREN))
+    parser.add_argument("--impls", nargs="+", default=["ours", "keras_hub", "hf"], choices=IMPLS)
     parser.add_argument("--xla", action="store_true", help="jit_compile=True (default off: slower on CPU)")
     parser.add_argument("--hf-python", default=sys.executable, help="interpreter with torch + transformers")
     args = parser.parse_args(argv)
 
     if args.child:
-        impl, precision, steps, xla = args.child
-        print("TIMES " + json.dumps(CHILDREN[impl](precision, int(steps), bool(int(xla)))), flush=True)
+        kind, precision, steps, xla, *impls = args.child
+        if kind == "hf":
+            times = {"hf": _child_hf(precision, int(steps), bool(int(xla)))}
+        else:
+            times = _child_keras(impls, precision, int(steps), bool(int(xla)))
+        print("TIMES " + json.dumps(times), flush=True)
         return 0
 
     rows = []
+    keras_impls = [impl for impl in args.impls if impl != "hf"]
     for precision in args.precisions:
-        for impl in args.impls:
-            python = sys.executable
-            if impl == "hf":
-                python = args.hf_python
-                if not _hf_available(python):
-                    print("hf: torch/transformers not importable; skipped", file=sys.stderr)
-                    continue
-            times = _run_child(impl, precision, args.warmup + args.steps, args.xla, python)[args.warmup:]
-            median = statistics.median(times)
+        times = {}
+        if keras_impls:
+            times.update(_run_child("keras", precision, args.warmup + args.steps, args.xla, sys.executable, keras_impls))
+        if "hf" in args.impls:
+            if _hf_available(args.hf_python):
+                times.update(_run_child("hf", precision, args.warmup + args.steps, args.xla, args.hf_python))
+            else:
+                print("hf: torch/transformers not importable; skipped", file=sys.stderr)
+        for impl, all_times in times.items():
+            timed = all_times[args.warmup:]
+            median = statistics.median(timed)
             rows.append({"impl": impl, "precision": precision, "xla": args.xla, "median_step_s": round(median, 4),
-                         "min_step_s": round(min(times), 4), "examples_per_s": round(BATCH / median, 3),
-                         "steps": len(times)})
+                         "min_step_s": round(min(timed), 4), "examples_per_s": round(BATCH / median, 3),
+                         "steps": len(timed)})
             print(f"{impl:10s} {precision:15s} median {median:.3f} s/step  {BATCH / median:6.2f} ex/s", file=sys.stderr)
 
     print(f"\nALBERT-base pretraining step, batch {BATCH}, seq {SEQ}, {PREDICTIONS} predictions, xla={args.xla}")
