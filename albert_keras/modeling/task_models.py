@@ -9,6 +9,7 @@ import keras
 
 from albert_keras.modeling.encoder import albert_initializer
 from albert_keras.modeling.pretrained import PretrainedMixin
+from albert_keras.training.distributed import MultiWorkerTrainerMixin
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -40,8 +41,12 @@ class FoldChoices(keras.layers.Layer):
         return (None, input_shape[-1])
 
 
-class _AlbertTaskModel(PretrainedMixin, keras.Model):
-    """Shared serialization for task models: the encoder plus the constructor's own arguments."""
+class _AlbertTaskModel(PretrainedMixin, MultiWorkerTrainerMixin, keras.Model):
+    """Shared serialization for task models: the encoder plus the constructor's own arguments.
+
+    `MultiWorkerTrainerMixin` makes `fit` work under MultiWorkerMirroredStrategy, as for the
+    pretrainer.
+    """
 
     def pretrained_arguments(self):
         return dict(self._arguments)
