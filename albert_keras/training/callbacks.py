@@ -55,6 +55,13 @@ class PretrainingLogger(keras.callbacks.Callback):
         self.seconds = 0.0
         self.last_logs = {}
         self.last_eval_logs = {}
+        # Throughput accumulators live across `fit` calls (one per evaluation interval), and must
+        # exist when no `fit` runs at all (a resumed run that had already reached its last step).
+        self._rate_seconds = 0.0
+        self._rate_examples = 0
+        self._first_seconds = 0.0
+        self._first_examples = 0
+        self._first_interval = True
 
     @property
     def examples_per_second(self):
@@ -65,12 +72,6 @@ class PretrainingLogger(keras.callbacks.Callback):
         return self._first_examples / self._first_seconds if self._first_seconds else 0.0
 
     def on_train_begin(self, logs=None):
-        if not hasattr(self, "_rate_seconds"):
-            self._rate_seconds = 0.0
-            self._rate_examples = 0
-            self._first_seconds = 0.0
-            self._first_examples = 0
-            self._first_interval = True
         self._mark = (time.perf_counter(), self._step())
         self._run_start = time.perf_counter()
 

@@ -212,6 +212,9 @@ def pretrain(
         if int(model.optimizer.iterations.numpy()) != start_step:
             raise AlbertInputError(f"{checkpointer.latest()[1]}: optimizer step does not match state.json")
         print(f"pretrain: resuming from step {start_step} ({checkpointer.latest()[1]})", file=sys.stderr)
+        if start_step >= num_train_steps:
+            print(f"pretrain: the checkpoint already reached --num-train-steps {num_train_steps}; nothing to "
+                  "train (raise --num-train-steps to continue)", file=sys.stderr)
 
     # --- data and callbacks -------------------------------------------------------------------
     def make_train():
