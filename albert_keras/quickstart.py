@@ -127,15 +127,11 @@ def quickstart(
     }
     if export:
         from albert_keras.export.exporter import export_model
-        from albert_keras.modeling.encoder import AlbertEncoder
 
-        # Serving wants the encoder (pooled output and sentence embedding), not the MLM/SOP heads.
-        encoder_dir = os.path.join(output_dir, "encoder")
-        AlbertEncoder.from_pretrained(pretrained_dir).save_pretrained(encoder_dir, spm_model=spm_model)
-        result["encoder_dir"] = encoder_dir
+        # A pretrainer's directory exports its encoder: pooled output and sentence embedding.
         _stage(4, "Export: versioned SavedModel for TF Serving, raw-text signature",
-               f"albert-keras export --model {encoder_dir} --output {saved_model} --version 1")
-        export_model(encoder_dir, saved_model, version=1, overwrite=True, verbose=bool(verbose))
+               f"albert-keras export --model {pretrained_dir} --output {saved_model} --version 1")
+        export_model(pretrained_dir, saved_model, version=1, overwrite=True, verbose=bool(verbose))
         result["saved_model"] = os.path.join(saved_model, "1")
     _stage(5, "Done", f"see {output_dir}")
     result["seconds"] = round(time.time() - start, 1)

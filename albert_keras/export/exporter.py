@@ -79,6 +79,10 @@ def export_model(
         raise FileExistsError(f"{version_dir}: already exists (pass --overwrite, or a new --version)")
 
     model = load_pretrained(model_dir)
+    if type(model).__name__ == "AlbertPretrainer":
+        # A pretraining run's directory serves its encoder (pooled output, sentence embedding):
+        # the MLM and SOP heads are training objectives, not a serving task.
+        model = model.encoder
     report = {"format": format, "model_dir": os.path.abspath(os.fspath(model_dir)), "version": version}
     if format == "saved_model":
         from albert_keras.export.inference import choose_precision
