@@ -17,6 +17,7 @@ import re
 
 from albert_keras.convert import common
 from albert_keras.convert.common import Rule
+from albert_keras.convert.official import CheckpointArrays
 from albert_keras.errors import AlbertInputError
 
 _OURS = "group_0_inner_layer_0/"
@@ -63,30 +64,22 @@ def _normalize(full_name):
     return _UNIQUIFIED.sub(r"\1\2", name)
 
 
-class ObjectCheckpointArrays:
+class ObjectCheckpointArrays(CheckpointArrays):
     """A lazy mapping over an object-based checkpoint, keyed by each variable's saved name."""
 
-    def __init__(self, prefix):
-        import tensorflow as tf
+    kind = "object-based checkpoint"
+
+    def _index(self, shapes):
         from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-        self.prefix = prefix
-        self._errors = tf.errors
-        try:
-            self._reader = tf.train.load_checkpoint(prefix)
-            shapes = self._reader.get_variable_to_shape_map()
-            graph = trackable_object_graph_pb2.TrackableObjectGraph()
-            graph.ParseFromString(self._reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
-        except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as error:
-            raise AlbertInputError(
-                f"{prefix}: unreadable object-based checkpoint ({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__})"
-            ) from None
+        graph = trackable_object_graph_pb2.TrackableObjectGraph()
+        graph.ParseFromString(self._reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
         slot_keys = set()
         for node in graph.nodes:
             for slot in node.slot_variables:
                 for attribute in graph.nodes[slot.slot_variable_node_id].attributes:
                     slot_keys.add(attribute.checkpoint_key)
-        self._names = {}
+        names = {}
         self.skipped = []
         for node in graph.nodes:
             for attribute in node.attributes:
@@ -97,21 +90,10 @@ class ObjectCheckpointArrays:
                     self.skipped.append(key)
                     continue
                 name = _normalize(attribute.full_name or key)
-                if name in self._names:
-                    raise AlbertInputError(f"{prefix}: two variables are both named '{name}'")
-                self._names[name] = (key, tuple(shapes[key]))
-
-    def keys(self):
-        return self._names.keys()
-
-    def shape_of(self, name):
-        return self._names[name][1]
-
-    def __getitem__(self, name):
-        try:
-            return self._reader.get_tensor(self._names[name][0])
-        except (self._errors.OpError, ValueError, IndexError, RuntimeError):
-            raise AlbertInputError(f"{self.prefix}: cannot read variable '{name}' (truncated or corrupt checkpoint)") from None
+                if name in names:
+                    raise AlbertInputError(f"{self.prefix}: two variables are both named '{name}'")
+                names[name] = (key, tuple(shapes[key]))
+        return names
 
 
 def _is_counter(name):

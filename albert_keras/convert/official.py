@@ -100,12 +100,21 @@ class CheckpointArrays:
         try:
             self._reader = tf.train.load_checkpoint(prefix)
             shapes = self._reader.get_variable_to_shape_map()
+            self._names = self._index(shapes)
+        except AlbertInputError:
+            raise
         except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as error:
-            raise AlbertInputError(f"{prefix}: unreadable checkpoint ({_first_line(error)})") from None
-        self._names = {}
+            raise AlbertInputError(f"{prefix}: unreadable {self.kind} ({_first_line(error)})") from None
+
+    kind = "checkpoint"
+
+    def _index(self, shapes):
+        """`{name used for mapping: (key in the checkpoint, shape)}`."""
+        names = {}
         for name, shape in shapes.items():
             short = name[len("module/"):] if name.startswith("module/") else name
-            self._names[short] = (name, tuple(shape))
+            names[short] = (name, tuple(shape))
+        return names
 
     def keys(self):
         return self._names.keys()
