@@ -4,9 +4,8 @@ import keras
 from keras_hub.layers import MaskedLMHead
 
 from albert_keras.modeling.activations import get_activation
+from albert_keras.modeling.base import AlbertEncoderModel
 from albert_keras.modeling.encoder import albert_initializer
-from albert_keras.modeling.pretrained import PretrainedMixin
-from albert_keras.training.distributed import MultiWorkerTrainerMixin
 
 # The official TFRecord features the model reads; the label features ride along in the same dict.
 PRETRAINING_INPUTS = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions")
@@ -24,7 +23,7 @@ def _cross_replica_sum(value):
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertPretrainer(PretrainedMixin, MultiWorkerTrainerMixin, keras.Model):
+class AlbertPretrainer(AlbertEncoderModel):
     """ALBERT with the masked-LM and sentence-order-prediction (SOP) heads, trained with `fit`.
 
     The MLM head is dense H -> E with the config's activation, LayerNorm (epsilon 1e-12), then a
@@ -153,21 +152,3 @@ class AlbertPretrainer(PretrainedMixin, MultiWorkerTrainerMixin, keras.Model):
         self.sentence_order_accuracy.update_state(sop, y_pred["sop_logits"])
         self.sentence_order_loss.update_state(sop_losses)
         return self.get_metrics_result()
-
-    # --- serialization ------------------------------------------------------------------------
-
-    def pretrained_arguments(self):
-        return {}
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

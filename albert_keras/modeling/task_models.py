@@ -7,9 +7,8 @@ Each is a functional `keras.Model` that takes the encoder's input dict (`token_i
 
 import keras
 
+from albert_keras.modeling.base import AlbertEncoderModel
 from albert_keras.modeling.encoder import albert_initializer
-from albert_keras.modeling.pretrained import PretrainedMixin
-from albert_keras.training.distributed import MultiWorkerTrainerMixin
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -41,33 +40,30 @@ class FoldChoices(keras.layers.Layer):
         return (None, input_shape[-1])
 
 
-class _AlbertTaskModel(PretrainedMixin, MultiWorkerTrainerMixin, keras.Model):
-    """Shared serialization for task models: the encoder plus the constructor's own arguments.
+class _DenseOutputModel(AlbertEncoderModel):
+    """Dropout and a dense output layer on one of the encoder's outputs (`output_key`)."""
 
-    `MultiWorkerTrainerMixin` makes `fit` work under MultiWorkerMirroredStrategy, as for the
-    pretrainer.
-    """
+    output_key = None
 
-    def pretrained_arguments(self):
-        return dict(self._arguments)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            **self._arguments,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+        self.encoder = encoder
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=albert_initializer(encoder.config),
+            dtype=encoder.dtype_policy,
+            name="logits",
+        )
+        inputs = _encoder_inputs()
+        features = encoder(inputs)[self.output_key]
+        logits = self.output_dense(self.output_dropout(features))
+        super().__init__(inputs=inputs, outputs=keras.ops.cast(logits, "float32"), **kwargs)
+        self.num_classes = num_classes
+        self._arguments = {"num_classes": num_classes, "dropout": dropout}
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertClassifier(_AlbertTaskModel):
+class AlbertClassifier(_DenseOutputModel):
     """Sentence (pair) classification or regression on the pooled output.
 
     Args:
@@ -93,25 +89,11 @@ class AlbertClassifier(_AlbertTaskModel):
     ```
     """
 
-    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
-        self.encoder = encoder
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            num_classes,
-            kernel_initializer=albert_initializer(encoder.config),
-            dtype=encoder.dtype_policy,
-            name="logits",
-        )
-        inputs = _encoder_inputs()
-        pooled = encoder(inputs)["pooled_output"]
-        logits = self.output_dense(self.output_dropout(pooled))
-        super().__init__(inputs=inputs, outputs=keras.ops.cast(logits, "float32"), **kwargs)
-        self.num_classes = num_classes
-        self._arguments = {"num_classes": num_classes, "dropout": dropout}
+    output_key = "pooled_output"
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertTokenClassifier(_AlbertTaskModel):
+class AlbertTokenClassifier(_DenseOutputModel):
     """Per-token classification (named entities, tagging) on the sequence output.
 
     Args:
@@ -128,25 +110,11 @@ class AlbertTokenClassifier(_AlbertTaskModel):
     ```
     """
 
-    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
-        self.encoder = encoder
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            num_classes,
-            kernel_initializer=albert_initializer(encoder.config),
-            dtype=encoder.dtype_policy,
-            name="logits",
-        )
-        inputs = _encoder_inputs()
-        sequence = encoder(inputs)["sequence_output"]
-        logits = self.output_dense(self.output_dropout(sequence))
-        super().__init__(inputs=inputs, outputs=keras.ops.cast(logits, "float32"), **kwargs)
-        self.num_classes = num_classes
-        self._arguments = {"num_classes": num_classes, "dropout": dropout}
+    output_key = "sequence_output"
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertQuestionAnswerer(_AlbertTaskModel):
+class AlbertQuestionAnswerer(AlbertEncoderModel):
     """Extractive question answering (SQuAD): start and end logits for every token.
 
     The input is `[CLS] question [SEP] context [SEP]`. The `[CLS]` position's logits score "no
@@ -185,7 +153,7 @@ class AlbertQuestionAnswerer(_AlbertTaskModel):
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertMultipleChoice(_AlbertTaskModel):
+class AlbertMultipleChoice(AlbertEncoderModel):
     """Multiple choice (RACE, SWAG): one score per `[CLS] context [SEP] choice [SEP]` sequence.
 
     Args:
