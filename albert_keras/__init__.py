@@ -4,7 +4,7 @@ Public names are imported lazily, so `import albert_keras` (and the CLI's `--hel
 for importing TensorFlow until a model, tokenizer or pipeline is used.
 """
 
-import importlib
+from albert_keras.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -23,11 +23,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'albert_keras' has no attribute '{name}'")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

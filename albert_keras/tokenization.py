@@ -25,6 +25,7 @@ import sys
 import unicodedata
 
 from albert_keras.errors import AlbertInputError
+from albert_keras.lazy import lazy_exports
 
 PAD_ID = 0
 UNK_ID = 1
@@ -416,15 +417,9 @@ def encode_for_albert(sp, text, lowercase=True):
     return out
 
 
-def __getattr__(name):
-    # The Keras layer needs TensorFlow; keep `import albert_keras.tokenization` light. Training
-    # lives in its own module to keep this one short; both stay importable from here.
-    if name == "AlbertTokenizer":
-        from albert_keras.tokenization_layer import AlbertTokenizer
-
-        return AlbertTokenizer
-    if name == "train_sentencepiece":
-        from albert_keras.tokenization_training import train_sentencepiece
-
-        return train_sentencepiece
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The Keras layer needs TensorFlow; keep `import albert_keras.tokenization` light. Training lives in
+# its own module to keep this one short; both stay importable from here.
+__getattr__, _ = lazy_exports(__name__, {
+    "AlbertTokenizer": "albert_keras.tokenization_layer",
+    "train_sentencepiece": "albert_keras.tokenization_training",
+})

@@ -13,7 +13,7 @@ convert.to_huggingface("albert_base_v2", "albert_base_v2_hf")
 ```
 """
 
-import importlib
+from albert_keras.lazy import lazy_exports
 
 _EXPORTS = {
     "from_official": "albert_keras.convert.official",
@@ -28,11 +28,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'albert_keras.convert' has no attribute '{name}'")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
