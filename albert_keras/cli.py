@@ -14,7 +14,7 @@ from albert_keras.errors import AlbertInputError
 
 # Each module defines `register(subparsers)`, which adds its subcommands and sets `func`.
 COMMAND_MODULES = (
-    "albert_keras.tokenizer_commands",
+    "albert_keras.tokenization.commands",
     "albert_keras.data.commands",
     "albert_keras.training.commands",
     "albert_keras.export.commands",

@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 
-from albert_keras import tokenization
+from albert_keras.tokenization import sentencepiece as tokenization
 
 # The official special-character set of `_is_start_piece_sp` (the apostrophe, `<`, `=` and `>` are
 # not in it; the code also adds "€"/"£" as *bytes*, which never match a Python 3 str).

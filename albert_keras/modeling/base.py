@@ -8,7 +8,7 @@ under every tf.distribute strategy, MultiWorkerMirroredStrategy included.
 import keras
 
 from albert_keras.modeling.pretrained import PretrainedMixin
-from albert_keras.training.distributed import MultiWorkerTrainerMixin
+from albert_keras.compat import MultiWorkerTrainerMixin
 
 
 class AlbertEncoderModel(PretrainedMixin, MultiWorkerTrainerMixin, keras.Model):

@@ -7,6 +7,7 @@ my_model/
   model.json           {"class": "AlbertClassifier", "arguments": {"num_classes": 3, ...}}
   model.weights.h5     the whole model's weights (absent for a bare encoder)
   spiece.model         the SentencePiece model, when there is one
+  tokenizer.json       how to tokenize for this model: {"lowercase": true, "sequence_length": 128}
 ```
 
 Any model class can start from any directory: `AlbertClassifier.from_pretrained(dir)` on a
@@ -26,6 +27,8 @@ ENCODER_WEIGHTS_FILE = "encoder.weights.h5"
 MODEL_FILE = "model.json"
 MODEL_WEIGHTS_FILE = "model.weights.h5"
 SPM_FILE = "spiece.model"
+TOKENIZER_FILE = "tokenizer.json"
+DEFAULT_TOKENIZER_SETTINGS = {"lowercase": True, "sequence_length": None}
 
 
 def _model_classes():
@@ -44,7 +47,7 @@ def _model_classes():
     return {cls.__name__: cls for cls in classes}
 
 
-def save_pretrained(model, directory, spm_model=None, overwrite=True):
+def save_pretrained(model, directory, spm_model=None, overwrite=True, tokenizer_settings=None):
     """Write `model` (an encoder, pretrainer or task model) as a pretrained directory.
 
     The directory is written under a temporary name and renamed when complete.
@@ -55,6 +58,8 @@ def save_pretrained(model, directory, spm_model=None, overwrite=True):
         spm_model: optional path of the SentencePiece model to copy in as `spiece.model`. When not
             given and `directory` already holds one, it is kept.
         overwrite: replace an existing directory.
+        tokenizer_settings: `{"lowercase": bool, "sequence_length": int or None}` written as
+            `tokenizer.json`. When not given, the directory's existing settings are kept.
 
     Example:
     ```python
@@ -77,6 +82,8 @@ def save_pretrained(model, directory, spm_model=None, overwrite=True):
         spm_model = previous_spm
     if spm_model is not None and not os.path.isfile(spm_model):
         raise AlbertInputError(f"{spm_model}: SentencePiece model not found")
+    if tokenizer_settings is None and os.path.isfile(os.path.join(directory, TOKENIZER_FILE)):
+        tokenizer_settings = read_tokenizer_settings(directory)
     with atomic_directory(directory, overwrite=overwrite) as tmp:
         encoder.config.to_json_file(os.path.join(tmp, CONFIG_FILE))
         encoder.save_weights(os.path.join(tmp, ENCODER_WEIGHTS_FILE))
@@ -87,7 +94,40 @@ def save_pretrained(model, directory, spm_model=None, overwrite=True):
             model.save_weights(os.path.join(tmp, MODEL_WEIGHTS_FILE))
         if spm_model is not None:
             shutil.copyfile(spm_model, os.path.join(tmp, SPM_FILE))
+        if tokenizer_settings is not None:
+            settings = {**DEFAULT_TOKENIZER_SETTINGS, **tokenizer_settings}
+            with open(os.path.join(tmp, TOKENIZER_FILE), "w") as f:
+                json.dump({key: settings[key] for key in DEFAULT_TOKENIZER_SETTINGS}, f, indent=2, sort_keys=True)
     return directory
+
+
+def read_tokenizer_settings(directory):
+    """The directory's `tokenizer.json` merged over the defaults (lowercase, no sequence length).
+
+    Example:
+    ```python
+    read_tokenizer_settings("runs/quickstart/pretrain/pretrained")  # {"lowercase": True, ...}
+    ```
+    """
+    path = os.path.join(os.fspath(directory), TOKENIZER_FILE)
+    if not os.path.isfile(path):
+        return dict(DEFAULT_TOKENIZER_SETTINGS)
+    try:
+        with open(path) as f:
+            settings = json.load(f)
+    except (OSError, ValueError) as error:
+        raise AlbertInputError(f"{path}: unreadable tokenizer settings ({error})") from None
+    if not isinstance(settings, dict):
+        raise AlbertInputError(f"{path}: expected a JSON object")
+    unknown = sorted(set(settings) - set(DEFAULT_TOKENIZER_SETTINGS))
+    if unknown:
+        raise AlbertInputError(f"{path}: unknown key {unknown[0]!r}")
+    if not isinstance(settings.get("lowercase", True), bool):
+        raise AlbertInputError(f"{path}: 'lowercase' must be true or false")
+    length = settings.get("sequence_length")
+    if length is not None and (not isinstance(length, int) or length < 2):
+        raise AlbertInputError(f"{path}: 'sequence_length' must be an integer >= 2 or null")
+    return {**DEFAULT_TOKENIZER_SETTINGS, **settings}
 
 
 def read_model_description(directory):

@@ -73,7 +73,7 @@ def run(args):
         pretrain(
             config=args.config,
             train_files=args.train_files,
-            output_dir=args.output_dir,
+            settings=args.output_dir,
             global_batch_size=args.global_batch_size,
             num_train_steps=args.num_train_steps,
             num_warmup_steps=args.num_warmup_steps,

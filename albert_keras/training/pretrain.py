@@ -1,18 +1,15 @@
 """`pretrain`: ALBERT pretraining (MLM + SOP) with `fit`, under any tf.distribute strategy,
 resumable at the exact step after a crash."""
 
+import dataclasses
 import json
 import os
 import sys
 import time
-import warnings
 
 from albert_keras.errors import AlbertInputError
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-CHECKPOINT_DIR = "checkpoints"
 PRETRAINED_DIR = "pretrained"
-LOG_DIR = "logs"
 SUMMARY_FILE = "summary.json"
 
 
@@ -26,52 +23,8 @@ def _build_model(config, init_from, precision):
     return AlbertPretrainer(AlbertEncoder(config, dtype=dtype))
 
 
-def _segments(start, total, period):
-    """Split steps [start, total) into `fit` calls whose epochs end on multiples of `period`.
-
-    Returns `(initial_epoch, epochs, steps_per_epoch)` triples (epochs counted in `period`s, so
-    Keras' progress bar and validation line up with the evaluation interval across restarts).
-    """
-    segments = []
-    step = start
-    if step % period and step < total:
-        end = min((step // period + 1) * period, total)
-        segments.append((step // period, step // period + 1, end - step))
-        step = end
-    full_end = (total // period) * period
-    if full_end > step:
-        segments.append((step // period, full_end // period, period))
-        step = full_end
-    if total > step:
-        segments.append((step // period, step // period + 1, total - step))
-    return segments
-
-
-def pretrain(
-    config,
-    train_files,
-    output_dir,
-    global_batch_size=64,
-    num_train_steps=10000,
-    num_warmup_steps=None,
-    learning_rate=0.00176,
-    optimizer="lamb",
-    precision="float32",
-    xla=None,
-    checkpoint_every=1000,
-    keep_checkpoints=3,
-    eval_files=None,
-    eval_every=None,
-    eval_steps=100,
-    gradient_accumulation_steps=1,
-    strategy="auto",
-    tpu=None,
-    max_seq_length=None,
-    seed=12345,
-    log_every=100,
-    spm_model=None,
-    verbose="auto",
-):
+def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max_seq_length=None, spm_model=None,
+             **overrides):
     """Pretrain ALBERT on official-schema TFRecords and write a pretrained directory.
 
     Rerunning the same call after a crash (or preemption) resumes from the newest checkpoint in
@@ -82,30 +35,16 @@ def pretrain(
         config: an `AlbertConfig`, a preset name, a JSON path, or a pretrained directory (whose
             weights then initialize the model: continued pretraining).
         train_files: TFRecord glob(s), comma-separated (`albert-keras create-data` output).
-        output_dir: receives `checkpoints/`, `logs/` (TensorBoard), `pretrained/` and
-            `summary.json`.
-        global_batch_size: examples per optimizer step over all replicas and accumulation steps.
-        num_train_steps: optimizer steps (the schedule decays to 0 here).
-        num_warmup_steps: linear warmup steps (default: 2.5% of `num_train_steps`, the official
-            3125/125000 ratio).
-        learning_rate: peak learning rate (official 0.00176 at batch 4096).
-        optimizer: `"lamb"` (official) or `"adamw"`.
-        precision: `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"` (with dynamic loss scaling).
-        xla: compile steps with XLA; default on for GPU/TPU, off on CPU (where it measured slower).
-        checkpoint_every: checkpoint interval in steps.
-        keep_checkpoints: complete checkpoints kept.
-        eval_files: optional TFRecord glob for evaluation.
-        eval_every: evaluation interval in steps (default `checkpoint_every`).
+        settings: a `TrainingSettings` (see `albert_keras.training.loop`), or the output
+            directory, with the other settings as keyword arguments (`overrides`). The output
+            directory receives `checkpoints/`, `logs/` (TensorBoard), `pretrained/` and
+            `summary.json`. Pretraining's defaults are the official ones: LAMB at 0.00176,
+            warmup 2.5% of the steps.
+        eval_files: optional TFRecord glob for evaluation (every `settings.eval_every` steps).
         eval_steps: evaluation batches (of `global_batch_size`) per evaluation.
-        gradient_accumulation_steps: micro-batches per optimizer step; each micro-batch holds
-            `global_batch_size / gradient_accumulation_steps` examples.
-        strategy: `auto`, `default`, `one-device`, `mirrored`, `multi-worker` or `tpu`.
-        tpu: TPU name/address for the `tpu` strategy.
         max_seq_length: expected record length (default: the records').
-        seed: weight initialization and data-order seed.
-        log_every: TensorBoard interval in steps.
         spm_model: SentencePiece model copied into the pretrained directory.
-        verbose: Keras progress output (`"auto"`, 0, 1, 2).
+        **overrides: `TrainingSettings` fields, applied over `settings`.
 
     Returns:
         A summary dict (also written to `output_dir/summary.json` by the chief).
@@ -118,22 +57,16 @@ def pretrain(
     ```
     """
     from albert_keras.config import AlbertConfig
+    from albert_keras.training.loop import TrainingLoop
+    from albert_keras.training.loop import TrainingSettings
 
-    # --- arguments and data: every check before any model is built ---------------------------
-    if precision not in PRECISIONS:
-        raise AlbertInputError(f"--precision: unknown {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    for name, value in (("global_batch_size", global_batch_size), ("num_train_steps", num_train_steps)):
-        if int(value) < 1:
-            raise AlbertInputError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    accumulation = max(int(gradient_accumulation_steps or 1), 1)
-    if global_batch_size % accumulation:
-        raise AlbertInputError(
-            f"--global-batch-size {global_batch_size} is not divisible by --gradient-accumulation-steps {accumulation}"
-        )
-    if num_warmup_steps is None:
-        num_warmup_steps = int(round(num_train_steps * 3125 / 125000))
-    checkpoint_every = int(checkpoint_every or num_train_steps)
-    eval_every = int(eval_every or checkpoint_every)
+    if isinstance(settings, TrainingSettings):
+        settings = dataclasses.replace(settings, **overrides)
+    else:
+        settings = TrainingSettings(output_dir=os.fspath(settings), **overrides)
+    settings.validate()
+
+    # --- data: every check before any model is built -----------------------------------------
     init_from = None
     if isinstance(config, (str, os.PathLike)) and os.path.isdir(config):
         init_from = os.fspath(config)
@@ -156,69 +89,18 @@ def pretrain(
                 f"{eval_file_list[0]}: evaluation records have length {eval_shape}, training records {(seq_length, predictions)}"
             )
 
-    # --- strategy, model, optimizer -----------------------------------------------------------
-    import keras
-    import tensorflow as tf
-
+    # --- strategy, model, optimizer, resume ---------------------------------------------------
     from albert_keras.training.callbacks import PretrainingLogger
-    from albert_keras.training.checkpointing import StepCheckpointCallback
-    from albert_keras.training.checkpointing import StepCheckpointer
-    from albert_keras.training.optimization import create_optimizer
-    from albert_keras.training.strategy import is_chief
-    from albert_keras.training.strategy import resolve_strategy
 
-    distribution = resolve_strategy(strategy, tpu=tpu)
-    chief = is_chief(distribution)
-    if xla is None:
-        xla = bool(tf.config.list_physical_devices("GPU")) or isinstance(distribution, tf.distribute.TPUStrategy)
-    micro_batch = global_batch_size // accumulation
-    keras.utils.set_random_seed(seed)
-    with distribution.scope():
-        model = _build_model(config, init_from, precision)
-        opt = create_optimizer(
-            optimizer,
-            learning_rate,
-            num_train_steps=num_train_steps,
-            num_warmup_steps=num_warmup_steps,
-            gradient_accumulation_steps=accumulation,
-        )
-        if precision == "mixed_float16":
-            opt = keras.optimizers.LossScaleOptimizer(opt)
-        model.compile(optimizer=opt, jit_compile=bool(xla))
-        opt.build(model.trainable_variables)
-
-    output_dir = os.fspath(output_dir)
-    checkpointer = StepCheckpointer(
-        os.path.join(output_dir, CHECKPOINT_DIR), model, opt, keep=keep_checkpoints, is_chief=chief
-    )
-    run = {
-        "global_batch_size": int(global_batch_size),
-        "gradient_accumulation_steps": accumulation,
-        "seed": int(seed),
-        "train_files": files,
-        "optimizer": optimizer,
-        "precision": precision,
-    }
-    start_step = 0
-    state = checkpointer.restore_latest()
-    if state is not None:
-        changed = [key for key, value in run.items() if state.get("run", {}).get(key) != value]
-        if changed:
-            raise AlbertInputError(
-                f"{checkpointer.latest()[1]}: the checkpoint was made with other {', '.join(changed)}; "
-                "rerun with the original settings or use a new output directory"
-            )
-        start_step = int(state["step"])
-        if int(model.optimizer.iterations.numpy()) != start_step:
-            raise AlbertInputError(f"{checkpointer.latest()[1]}: optimizer step does not match state.json")
-        print(f"pretrain: resuming from step {start_step} ({checkpointer.latest()[1]})", file=sys.stderr)
-        if start_step >= num_train_steps:
-            print(f"pretrain: the checkpoint already reached --num-train-steps {num_train_steps}; nothing to "
-                  "train (raise --num-train-steps to continue)", file=sys.stderr)
+    loop = TrainingLoop(settings, {"train_files": files}, name="pretrain")
+    distribution = loop.strategy
+    model = loop.build(lambda: _build_model(config, init_from, settings.precision))
+    start_step = loop.start_step
+    micro_batch = settings.micro_batch_size
 
     # --- data and callbacks -------------------------------------------------------------------
     def make_train():
-        return inputs.global_batches(files, micro_batch, seq_length, predictions, seed=seed)
+        return inputs.global_batches(files, micro_batch, seq_length, predictions, seed=settings.seed)
 
     validation = None
     if eval_file_list:
@@ -229,42 +111,25 @@ def pretrain(
             ).take(eval_steps),
             micro_batch,
         )
-
-    checkpoint_callback = StepCheckpointCallback(
-        checkpointer, checkpoint_every, batches_per_step=accumulation, final_step=num_train_steps, extra_state={"run": run}
-    )
-    checkpoint_callback.last_saved = start_step
     logger = PretrainingLogger(
-        os.path.join(output_dir, LOG_DIR) if chief else None, global_batch_size, every_steps=min(log_every, checkpoint_every)
+        loop.log_dir, settings.global_batch_size, every_steps=min(settings.log_every, settings.checkpoint_every)
     )
-    callbacks = [checkpoint_callback, logger]
-    history_logs = {}
     started = time.perf_counter()
-    for initial_epoch, epochs, steps in _segments(start_step, num_train_steps, eval_every):
-        # Each segment starts where the model is: skip exactly the batches already trained on.
-        consumed = int(model.optimizer.iterations.numpy()) * accumulation
-        data = inputs.distributed_batches(distribution, make_train, micro_batch, skip_batches=consumed)
-        with warnings.catch_warnings():
-            # The evaluation set is finite by design (the same batches every time); Keras warns
-            # each time it reaches its end.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            history = model.fit(
-                data,
-                initial_epoch=initial_epoch,
-                epochs=epochs,
-                steps_per_epoch=steps * accumulation,
-                validation_data=validation,
-                callbacks=callbacks,
-                shuffle=False,  # the input pipeline shuffles, with its own seed
-                verbose=verbose,
-            )
-        history_logs = {key: values[-1] for key, values in history.history.items()}
+    history_logs = loop.fit(
+        lambda skip: inputs.distributed_batches(distribution, make_train, micro_batch, skip_batches=skip),
+        validation_data=validation,
+        callbacks=[logger],
+    )
     elapsed = time.perf_counter() - started
+    output_dir = settings.output_dir
+    num_train_steps = settings.num_train_steps
+    global_batch_size = settings.global_batch_size
+    precision = settings.precision
+    chief = loop.chief
+    xla = settings.xla
 
     # --- outputs ------------------------------------------------------------------------------
-    final_step = int(model.optimizer.iterations.numpy())
-    if checkpoint_callback.last_saved != final_step:
-        checkpoint_callback.save(final_step)
+    final_step = loop.finish()
     pretrained_dir = os.path.join(output_dir, PRETRAINED_DIR)
     summary = {
         "step": final_step,

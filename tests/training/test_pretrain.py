@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from albert_keras.errors import AlbertInputError
-from albert_keras.training.pretrain import _segments
+from albert_keras.training.loop import epoch_segments as _segments
 from albert_keras.training.pretrain import pretrain
 
 

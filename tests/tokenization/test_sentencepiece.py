@@ -3,7 +3,7 @@ import unicodedata
 
 import pytest
 
-from albert_keras import tokenization
+from albert_keras.tokenization import sentencepiece as tokenization
 from albert_keras.errors import AlbertInputError
 from albert_keras.tokenization import (
     CLS_ID,

@@ -4,14 +4,14 @@ ALBERT's English models use a unigram SentencePiece model with fixed special ids
 (`<pad>`=0, `<unk>`=1, `[CLS]`=2, `[SEP]`=3, `[MASK]`=4) and normalise every line before
 tokenizing it (`preprocess_text`). This module provides:
 
-- `train_sentencepiece`: train such a model from files or strings, deterministically (defined
-  in `albert_keras.tokenization_training`, imported from here lazily).
+- `train_sentencepiece` (in `albert_keras.tokenization.training`): train such a model from
+  files or strings, deterministically.
 - `preprocess_text` (Python) and `preprocess_text_tf` (in-graph, TensorFlow + tensorflow-text),
   which agree exactly, character for character.
 - `load_sentencepiece`, `sentencepiece_checksum`, `tokenize_for_albert` (with the official
   digit-comma re-encoding) and id conversion.
-- `AlbertTokenizer`, a Keras layer that does all of it in-graph (defined in
-  `albert_keras.tokenization_layer`, imported from here lazily).
+- `AlbertTokenizer` (in `albert_keras.tokenization.layer`), a Keras layer that does all of it
+  in-graph.
 
 Importing this module does not import TensorFlow, so data-generation worker processes that only
 need `preprocess_text` and `tokenize_for_albert` start fast.
@@ -25,7 +25,6 @@ import sys
 import unicodedata
 
 from albert_keras.errors import AlbertInputError
-from albert_keras.lazy import lazy_exports
 
 PAD_ID = 0
 UNK_ID = 1
@@ -415,11 +414,3 @@ def encode_for_albert(sp, text, lowercase=True):
         else:
             out.extend(expansion)
     return out
-
-
-# The Keras layer needs TensorFlow; keep `import albert_keras.tokenization` light. Training lives in
-# its own module to keep this one short; both stay importable from here.
-__getattr__, _ = lazy_exports(__name__, {
-    "AlbertTokenizer": "albert_keras.tokenization_layer",
-    "train_sentencepiece": "albert_keras.tokenization_training",
-})

@@ -73,7 +73,7 @@ def test_training_errors(tmp_path):
 def test_long_lines_are_cut_not_skipped(tmp_path):
     # One document per line, all longer than max_sentence_length: SentencePiece alone would skip
     # every line (and fail for lack of text); they are cut into sentences and word runs instead.
-    from albert_keras.tokenization_training import _fit_line
+    from albert_keras.tokenization.training import _fit_line
 
     documents = [" ".join(doc) for doc in embedded_corpus()]
     long_documents = [d for d in documents if len(d.encode("utf-8")) > 300]
@@ -91,7 +91,7 @@ def test_long_lines_are_cut_not_skipped(tmp_path):
 
 
 def test_train_sentencepiece_is_importable_from_tokenization():
-    from albert_keras import tokenization_training
+    from albert_keras.tokenization import training as tokenization_training
 
     assert tokenization.train_sentencepiece is tokenization_training.train_sentencepiece
 

@@ -1,13 +1,69 @@
-"""`MultiWorkerTrainerMixin`: Keras 3 `fit`/`evaluate` under `MultiWorkerMirroredStrategy`.
+"""Every use of a private Keras, keras-hub or TensorFlow attribute, in one place.
 
-Keras 3.15's TensorFlow trainer fails under MultiWorkerMirroredStrategy in two places
-(keras-team/keras#20585, #20329): `_maybe_symbolic_build` calls `strategy.reduce("MEAN", batch)` on
-a per-replica batch, which the collective strategy cannot convert to a tensor, and
-`reduce_per_replica` reduces scalar logs with `strategy.reduce("MEAN", v, axis=0)`, which fails on
-rank-0 values. This mixin replaces exactly those two steps *for multi-worker runs only* in the
-model classes that inherit it; every other strategy keeps Keras' own code path. No Keras function
-is patched.
+albert-keras reaches below the public APIs only here, so a new Keras or keras-hub release breaks
+one module, not many. `check_versions()` runs on import and names the package whose installed
+version is outside the range these workarounds were tested with.
+
+`MultiWorkerTrainerMixin`: Keras 3.15's TensorFlow trainer fails under
+MultiWorkerMirroredStrategy in two places (keras-team/keras#20585, #20329): `_maybe_symbolic_build`
+calls `strategy.reduce("MEAN", batch)` on a per-replica batch, which the collective strategy cannot
+convert to a tensor, and `reduce_per_replica` reduces scalar logs with
+`strategy.reduce("MEAN", v, axis=0)`, which fails on rank-0 values. The mixin replaces exactly those
+two steps *for multi-worker runs only* in the model classes that inherit it; every other strategy
+keeps Keras' own code path. No Keras function is patched. It lives here, below `modeling` and
+`training`, because models inherit it and training relies on it.
 """
+
+import importlib.metadata
+
+from albert_keras.errors import AlbertInputError
+
+# Tested ranges: (package, lowest tested, first untested). Keep setup.cfg's pins the same.
+TESTED_VERSIONS = (
+    ("keras", (3, 15), (3, 16)),
+    ("keras-hub", (0, 32), (0, 33)),
+    ("tensorflow", (2, 20), (2, 22)),
+)
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def check_versions(installed=None):
+    """Raise `AlbertInputError` naming a package whose version is outside the tested range.
+
+    Args:
+        installed: `{package: version string}` to check instead of the installed packages.
+
+    Example:
+    ```python
+    check_versions({"keras": "3.15.1", "keras-hub": "0.32.0", "tensorflow": "2.21.0"})
+    ```
+    """
+    for package, low, high in TESTED_VERSIONS:
+        if installed is not None:
+            version = installed.get(package)
+        else:
+            try:
+                version = importlib.metadata.version(package)
+            except importlib.metadata.PackageNotFoundError:
+                version = None
+        if version is None:
+            continue
+        if not low <= _version_tuple(version) < high:
+            raise AlbertInputError(
+                f"{package} {version} is outside the range albert-keras was tested with "
+                f"(>={'.'.join(map(str, low))},<{'.'.join(map(str, high))}); install a version in that range "
+                f"(pip install \"{package}>={'.'.join(map(str, low))},<{'.'.join(map(str, high))}\")"
+            )
+
+
+check_versions()
 
 import tensorflow as tf
 from keras import tree

@@ -1,7 +1,7 @@
 """`AlbertTokenizer`: raw strings (or pairs) to ALBERT's packed model inputs, in-graph.
 
 Imported lazily as `albert_keras.tokenization.AlbertTokenizer`; it lives in its own module because
-it needs TensorFlow and Keras, which `albert_keras.tokenization` does not import.
+it needs TensorFlow and Keras, which `albert_keras.tokenization.sentencepiece` does not import.
 
 The packing is built with dense ops (gathers and `tf.where` over positions) rather than ragged
 concatenation: the result is the same, and it avoids `RaggedRange`, which TFLite cannot run, so the
@@ -18,8 +18,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from albert_keras import tokenization
-from albert_keras.tokenization import CLS_ID, PAD_ID, SEP_ID
+from albert_keras.tokenization import sentencepiece as tokenization
+from albert_keras.tokenization.sentencepiece import CLS_ID, PAD_ID, SEP_ID
 
 
 def _quirk_tables(sp):

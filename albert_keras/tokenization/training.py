@@ -10,7 +10,7 @@ import sys
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.io_utils import atomic_write
-from albert_keras.tokenization import (
+from albert_keras.tokenization.sentencepiece import (
     CLS_PIECE,
     MASK_PIECE,
     OFFICIAL_USER_DEFINED_SYMBOLS,

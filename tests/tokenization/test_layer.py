@@ -20,7 +20,7 @@ from albert_keras.tokenization import (
     tokenize_for_albert,
     train_sentencepiece,
 )
-from tests.test_tokenization import HARD_STRINGS
+from tests.tokenization.test_sentencepiece import HARD_STRINGS
 
 SEQ = 32
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from albert_keras import tokenizer_commands
+from albert_keras.tokenization import commands as tokenizer_commands
 from albert_keras.errors import AlbertInputError
 from albert_keras.tokenization import load_sentencepiece, sentencepiece_checksum
 

@@ -1,0 +1,71 @@
+"""`FinetuneTask`: what `finetune`, `evaluate` and `predict` need to know about one kind of task.
+
+`albert_keras.training.finetune` is one generic loop (the shared `TrainingLoop`: strategy,
+optimizer, schedule, step-exact checkpoints, best checkpoint by the validation metric, early
+stopping); everything task-specific sits behind this interface, one subclass per task family,
+registered by name in `albert_keras.tasks.registry`. `tasks/` never imports `training/`.
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class TaskData:
+    """Examples read from one file, with what was learned from it.
+
+    Args:
+        path: the file (or GLUE directory) they came from, for messages.
+        examples: a list of task-specific example objects (or, for files larger than memory, a
+            zero-argument function returning a fresh iterator over them).
+        metadata: what the model must remember (for example `{"labels": [...]}`); read from the
+            training file, stored in the pretrained directory, reused for evaluation files.
+        skipped: `{reason: count}` of records left out, reported at the end.
+    """
+
+    path: str
+    examples: object
+    metadata: dict = dataclasses.field(default_factory=dict)
+    skipped: dict = dataclasses.field(default_factory=dict)
+
+
+class FinetuneTask:
+    """One task family (`--task NAME`). Subclasses override every method that raises.
+
+    Attributes:
+        name: the `--task` value.
+        primary_metric: the validation metric that picks the best checkpoint (higher is better).
+
+    Example:
+    ```python
+    from albert_keras.tasks.registry import get_task
+    task = get_task("classification")
+    data = task.read("train.csv", options={"text_column": "sentence", "label_column": "label"})
+    ```
+    """
+
+    name = None
+    primary_metric = "accuracy"
+
+    def read(self, path, options, metadata=None):
+        """Read a file into `TaskData`; `metadata` is the training file's (None when reading it)."""
+        raise NotImplementedError
+
+    def build_model(self, init_dir, metadata, options, dtype=None):
+        """The Keras task model from a pretrained directory, carrying its preprocessor."""
+        raise NotImplementedError
+
+    def compile_kwargs(self, metadata):
+        """`compile` arguments other than the optimizer: `loss`, `metrics`."""
+        raise NotImplementedError
+
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+        """A `tf.data.Dataset` of `(x, y)` (or `(x, y, sample_weight)`) batches for `fit`/`evaluate`."""
+        raise NotImplementedError
+
+    def evaluate(self, model, data, options):
+        """The task's official metrics as `{name: float}` (JSON-serializable)."""
+        raise NotImplementedError
+
+    def predict(self, model, data, options):
+        """An iterable of JSON-serializable prediction records, one per example."""
+        raise NotImplementedError

@@ -1,0 +1,27 @@
+"""The fine-tuning tasks by `--task` name, each a `FinetuneTask` imported on first use."""
+
+import importlib
+
+from albert_keras.errors import AlbertInputError
+
+# name -> "module:attribute" of a `FinetuneTask` subclass. One line per task family.
+TASKS = {}
+
+
+def task_names():
+    """The registered `--task` names, sorted."""
+    return sorted(TASKS)
+
+
+def get_task(name):
+    """An instance of the `FinetuneTask` registered as `name`.
+
+    Example:
+    ```python
+    task = get_task("classification")
+    ```
+    """
+    if name not in TASKS:
+        raise AlbertInputError(f"--task: unknown {name!r}; choose one of {', '.join(task_names())}")
+    module_name, attribute = TASKS[name].split(":")
+    return getattr(importlib.import_module(module_name), attribute)()
