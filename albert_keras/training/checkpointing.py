@@ -161,6 +161,28 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and what to try."""
 
 
+# The warmup flag of each entry point's CLI (`albert-keras pretrain` / `albert-keras finetune`).
+_WARMUP_FLAGS = {"pretrain": "--num-warmup-steps", "finetune": "--warmup"}
+
+
+def divergence_advice(entry_point="pretrain"):
+    """What to try after a diverged run, naming only flags that `albert-keras ENTRY_POINT` has.
+
+    Gradients are always clipped to global norm 1.0 (`create_optimizer`), so clipping is not a
+    flag to suggest.
+
+    Example:
+    ```python
+    divergence_advice("finetune")  # "lower --learning-rate, raise --warmup, ..."
+    ```
+    """
+    warmup = _WARMUP_FLAGS.get(entry_point, "--num-warmup-steps")
+    return (
+        f"lower --learning-rate, raise {warmup} (gradients are already clipped to global norm 1.0), "
+        "or use --precision float32 or mixed_bfloat16 instead of mixed_float16"
+    )
+
+
 class StepCheckpointCallback(keras.callbacks.Callback):
     """Checks the loss and writes a `StepCheckpointer` checkpoint every `every_steps` optimizer steps.
 
@@ -173,6 +195,7 @@ class StepCheckpointCallback(keras.callbacks.Callback):
         batches_per_step: input batches per optimizer step (gradient accumulation).
         final_step: the run's last step; always saved.
         extra_state: dict stored in every `state.json`.
+        entry_point: `"pretrain"` or `"finetune"`: whose flags the divergence error names.
 
     Example:
     ```python
@@ -181,8 +204,10 @@ class StepCheckpointCallback(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, checkpointer, every_steps, batches_per_step=1, final_step=None, extra_state=None):
+    def __init__(self, checkpointer, every_steps, batches_per_step=1, final_step=None, extra_state=None,
+                 entry_point="pretrain"):
         super().__init__()
+        self.entry_point = entry_point
         self.checkpointer = checkpointer
         self.every_steps = int(every_steps or 0)
         self.batches_per_step = int(batches_per_step)
@@ -198,8 +223,7 @@ class StepCheckpointCallback(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             raise TrainingDivergedError(
-                f"loss became {float(loss)} at step {step}: lower --learning-rate, raise --warmup-steps, "
-                "keep --clip-norm 1.0, or use --precision float32 / mixed_bfloat16 instead of mixed_float16; "
+                f"loss became {float(loss)} at step {step}: {divergence_advice(self.entry_point)}; "
                 f"the run can restart from the last checkpoint (step {self.last_saved or 0})"
             )
         boundary = self.every_steps and step % self.every_steps == 0

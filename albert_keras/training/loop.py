@@ -247,6 +247,7 @@ class TrainingLoop:
             batches_per_step=s.gradient_accumulation_steps,
             final_step=s.num_train_steps,
             extra_state={"run": self.fingerprint},
+            entry_point=self.name,
         )
         self.checkpoint_callback.last_saved = self.start_step
         return model

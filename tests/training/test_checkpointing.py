@@ -63,3 +63,19 @@ def test_incomplete_checkpoints_are_never_listed(tmp_path):
     (tmp_path / "ckpt-000000009").mkdir()  # no state.json: not a complete checkpoint
     assert checkpointer.latest()[0] == 1
     assert json.load(open(tmp_path / "ckpt-000000001" / "state.json"))["format"] == "albert-keras-checkpoint-1"
+
+
+@pytest.mark.parametrize("entry_point", ["pretrain", "finetune"])
+def test_divergence_advice_names_real_flags(entry_point):
+    import re
+
+    from albert_keras.cli import build_parser
+    from albert_keras.training.checkpointing import divergence_advice
+
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if a.dest == "command").choices
+    if entry_point not in subcommands:
+        pytest.skip(f"`albert-keras {entry_point}` is not registered in this tree")
+    known = {flag for action in subcommands[entry_point]._actions for flag in action.option_strings}
+    named = set(re.findall(r"--[a-z][a-z0-9-]*", divergence_advice(entry_point)))
+    assert named and named <= known, named - known
