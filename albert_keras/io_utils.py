@@ -1,9 +1,208 @@
-"""Atomic file and directory writes: nothing half-written ever sits under a final name."""
+"""File I/O for every filesystem, and atomic writes: nothing half-written ever sits under a final name.
+
+Paths with a scheme (`gs://bucket/run`, `ram://x`, `hdfs://...`) go through `tf.io.gfile`, so data,
+checkpoints, pretrained directories and exports can live where TPU and cloud jobs need them;
+local paths use `os`/`shutil` directly. Why not `tf.io.gfile` for local paths too: it cannot
+`fsync`, its `readline` has no length limit (the text reader bounds line length), and the
+create-data worker processes must not import TensorFlow. TensorFlow is imported only when a path
+with a scheme is used.
+
+Atomicity: locally a completed file or directory is renamed onto its final name (`os.replace`).
+On object stores a rename is a copy, so `atomic_directory` moves the files one by one and the
+file named `marker` last: readers treat a directory without its marker as incomplete.
+"""
 
 import contextlib
+import glob as _glob
+import io
 import os
 import shutil
 import tempfile
+import uuid
+
+
+def is_url(path):
+    """Whether `path` names a non-local filesystem (`scheme://...`), read through `tf.io.gfile`.
+
+    Example:
+    ```python
+    is_url("gs://bucket/run"), is_url("/tmp/run")  # (True, False)
+    ```
+    """
+    return "://" in os.fspath(path) and not os.fspath(path).startswith("file://")
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def _local(path):
+    path = os.fspath(path)
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def absolute(path):
+    """`os.path.abspath` for local paths; URLs unchanged.
+
+    Example:
+    ```python
+    absolute("data/x.txt")  # "/home/me/data/x.txt"
+    ```
+    """
+    return os.fspath(path) if is_url(path) else os.path.abspath(_local(path))
+
+
+def exists(path):
+    """Whether `path` exists (any filesystem)."""
+    return _gfile().exists(path) if is_url(path) else os.path.exists(_local(path))
+
+
+def isdir(path):
+    """Whether `path` is a directory (any filesystem)."""
+    return _gfile().isdir(path) if is_url(path) else os.path.isdir(_local(path))
+
+
+def listdir(path):
+    """Names in directory `path` (no trailing slashes)."""
+    if is_url(path):
+        return [name.rstrip("/") for name in _gfile().listdir(path)]
+    return os.listdir(_local(path))
+
+
+def makedirs(path):
+    """Create `path` and its parents; no error when it exists."""
+    if is_url(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(_local(path), exist_ok=True)
+
+
+def remove(path):
+    """Delete the file `path` if it exists."""
+    if is_url(path):
+        if _gfile().exists(path):
+            _gfile().remove(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(_local(path))
+
+
+def rmtree(path):
+    """Delete the directory tree `path` if it exists (errors ignored, like `ignore_errors=True`)."""
+    if is_url(path):
+        with contextlib.suppress(Exception):  # noqa: BLE001 - gfile raises tf.errors.* for races
+            if _gfile().exists(path):
+                _gfile().rmtree(path)
+    else:
+        shutil.rmtree(_local(path), ignore_errors=True)
+
+
+def getsize(path):
+    """Size of the file `path` in bytes."""
+    return _gfile().stat(path).length if is_url(path) else os.path.getsize(_local(path))
+
+
+def glob(pattern):
+    """Sorted paths matching `pattern` (`*`, `?`, `[...]`), on any filesystem."""
+    if is_url(pattern):
+        return sorted(_gfile().glob(pattern))
+    return sorted(_glob.glob(_local(pattern)))
+
+
+def has_magic(pattern):
+    """Whether `pattern` holds glob characters."""
+    return _glob.has_magic(os.fspath(pattern))
+
+
+def rename(source, target, overwrite=False):
+    """Rename a file (atomically where the filesystem can)."""
+    if is_url(source) or is_url(target):
+        _gfile().rename(source, target, overwrite=overwrite)
+    elif overwrite:
+        os.replace(_local(source), _local(target))
+    else:
+        if os.path.exists(_local(target)):
+            raise FileExistsError(f"{target}: already exists")
+        os.rename(_local(source), _local(target))
+
+
+def copy(source, target, overwrite=False):
+    """Copy one file between any two filesystems."""
+    if is_url(source) or is_url(target):
+        _gfile().copy(source, target, overwrite=overwrite)
+    else:
+        if not overwrite and os.path.exists(_local(target)):
+            raise FileExistsError(f"{target}: already exists")
+        shutil.copyfile(_local(source), _local(target))
+
+
+def walk_files(directory):
+    """Relative paths of every file under `directory`, sorted."""
+    found = []
+    if is_url(directory):
+        for root, _, files in _gfile().walk(directory):
+            rel = os.path.relpath(root.rstrip("/"), directory.rstrip("/")) if root.rstrip("/") != directory.rstrip("/") else ""
+            found += [os.path.join(rel, name) if rel else name for name in files]
+    else:
+        for root, _, files in os.walk(_local(directory)):
+            rel = os.path.relpath(root, _local(directory))
+            found += [name if rel == "." else os.path.join(rel, name) for name in files]
+    return sorted(found)
+
+
+def copytree(source, target):
+    """Copy the directory tree `source` to `target` (created), between any filesystems."""
+    makedirs(target)
+    for rel in walk_files(source):
+        parent = os.path.dirname(os.path.join(target, rel))
+        makedirs(parent)
+        copy(os.path.join(source, rel), os.path.join(target, rel), overwrite=True)
+
+
+class _GFileRaw(io.RawIOBase):
+    """A `tf.io.gfile.GFile` as a raw stream, so `io.BufferedReader` gives it a bounded `readline`."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self):
+        self._handle.close()
+        super().close()
+
+
+def open_file(path, mode="rb"):
+    """Open a file on any filesystem (`"rb"`, `"r"`, `"wb"`, `"w"`).
+
+    Binary reads of URLs are buffered streams whose `readline(limit)` honours the limit.
+
+    Example:
+    ```python
+    with open_file("gs://bucket/corpus.txt") as f:
+        first = f.readline(1 << 20)
+    ```
+    """
+    if not is_url(path):
+        return open(_local(path), mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+    handle = _gfile().GFile(path, mode)
+    if mode == "rb":
+        return io.BufferedReader(_GFileRaw(handle), buffer_size=1 << 20)
+    return handle
+
+
+def read_bytes(path):
+    """The whole file `path` as bytes."""
+    with open_file(path, "rb") as f:
+        return f.read()
 
 
 @contextlib.contextmanager
@@ -11,7 +210,7 @@ def atomic_write(path, mode="wb"):
     """Open a temporary file next to `path`; rename it onto `path` only if the block succeeds.
 
     Args:
-        path: final file path.
+        path: final file path (local or a URL such as `gs://...`).
         mode: `"wb"` or `"w"`.
 
     Example:
@@ -21,11 +220,24 @@ def atomic_write(path, mode="wb"):
     ```
     """
     path = os.fspath(path)
+    if is_url(path):
+        directory, name = os.path.split(path)
+        makedirs(directory)
+        tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with _gfile().GFile(tmp, mode) as f:
+                yield f
+            _gfile().rename(tmp, path, overwrite=True)
+        except BaseException:
+            remove(tmp)
+            raise
+        return
+    path = _local(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -36,14 +248,27 @@ def atomic_write(path, mode="wb"):
         raise
 
 
+def _move_tree(source, target, marker):
+    """Move every file of `source` under `target` (URLs: one rename per file), `marker` last."""
+    files = walk_files(source)
+    if marker in files:
+        files = [rel for rel in files if rel != marker] + [marker]
+    for rel in files:
+        makedirs(os.path.dirname(os.path.join(target, rel)))
+        rename(os.path.join(source, rel), os.path.join(target, rel), overwrite=True)
+    rmtree(source)
+
+
 @contextlib.contextmanager
-def atomic_directory(path, overwrite=False):
+def atomic_directory(path, overwrite=False, marker=None):
     """Yield a temporary directory next to `path`; rename it onto `path` if the block succeeds.
 
     Args:
-        path: final directory path. Its parent is created if needed.
+        path: final directory path (local or a URL). Its parent is created if needed.
         overwrite: replace an existing `path` (the old one is removed only after the new one is
             complete). Without it an existing non-empty `path` is an error.
+        marker: on filesystems without directory renames (object stores, `ram://`), the file
+            (relative path) moved last, so its presence means the directory is complete.
 
     Example:
     ```python
@@ -51,11 +276,28 @@ def atomic_directory(path, overwrite=False):
         open(os.path.join(tmp, "file.txt"), "w").write("hi")
     ```
     """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and os.listdir(path) and not overwrite:
+    path = absolute(path)
+    if exists(path) and listdir(path) and not overwrite:
         raise FileExistsError(f"{path}: already exists and is not empty (pass overwrite=True)")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
+    parent = os.path.dirname(path.rstrip("/"))
+    makedirs(parent)
+    if is_url(path):
+        tmp = os.path.join(parent, f".{os.path.basename(path.rstrip('/'))}.{uuid.uuid4().hex[:8]}.tmp")
+        makedirs(tmp)
+        try:
+            yield tmp
+            old = None
+            if exists(path):
+                # Not `tmp + ".old"`: `ram://` lists by name prefix, so it would show inside `tmp`.
+                old = os.path.join(parent, f".{os.path.basename(path.rstrip('/'))}.{uuid.uuid4().hex[:8]}.old")
+                _move_tree(path, old, None)
+            _move_tree(tmp, path, marker)
+            if old:
+                rmtree(old)
+        except BaseException:
+            rmtree(tmp)
+            raise
+        return
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
     try:
         yield tmp

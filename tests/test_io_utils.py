@@ -36,3 +36,43 @@ def test_atomic_directory_replaces_only_when_complete(tmp_path):
     with atomic_directory(target, overwrite=True) as tmp:
         open(os.path.join(tmp, "b"), "w").write("2")
     assert sorted(os.listdir(target)) == ["b"]
+
+
+def test_the_same_operations_on_tensorflows_ram_filesystem():
+    import uuid
+
+    from albert_keras import io_utils
+
+    root = f"ram://io-utils-{uuid.uuid4().hex[:8]}"
+    target = root + "/model"
+    with pytest.raises(RuntimeError):
+        with io_utils.atomic_write(root + "/out.txt", "w") as f:
+            f.write("half")
+            raise RuntimeError("crash")
+    assert not io_utils.exists(root + "/out.txt") and io_utils.listdir(root) == []
+    with io_utils.atomic_write(root + "/out.txt", "w") as f:
+        f.write("whole")
+    with io_utils.open_file(root + "/out.txt", "rb") as f:
+        assert f.readline(3) == b"who"  # bounded readline, as the text reader needs
+    with io_utils.atomic_directory(target, marker="done") as tmp:
+        assert not io_utils.exists(target)
+        for rel in ("sub/a", "done", "b"):
+            io_utils.makedirs(os.path.dirname(f"{tmp}/{rel}"))
+            with io_utils.open_file(f"{tmp}/{rel}", "w") as f:
+                f.write(rel)
+    assert io_utils.walk_files(target) == ["b", "done", "sub/a"]
+    with pytest.raises(FileExistsError):
+        with io_utils.atomic_directory(target):
+            pass
+    with pytest.raises(RuntimeError):
+        with io_utils.atomic_directory(target, overwrite=True) as tmp:
+            raise RuntimeError("crash")
+    assert io_utils.walk_files(target) == ["b", "done", "sub/a"]
+    with io_utils.atomic_directory(target, overwrite=True) as tmp:
+        with io_utils.open_file(f"{tmp}/c", "w") as f:
+            f.write("c")
+    assert io_utils.walk_files(target) == ["c"]
+    assert sorted(io_utils.listdir(root)) == ["model", "out.txt"]
+    assert io_utils.glob(root + "/*.txt") == [root + "/out.txt"] and io_utils.getsize(root + "/out.txt") == 5
+    io_utils.rmtree(root)
+    assert not io_utils.exists(target)
