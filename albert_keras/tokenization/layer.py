@@ -213,6 +213,32 @@ class AlbertTokenizer(keras.layers.Layer):
         ragged = tf.RaggedTensor.from_tensor(ids, lengths=lengths)
         return ragged[0] if scalar else ragged
 
+    def tokenize_with_offsets(self, texts):
+        """`tokenize` plus each piece's character span in the ORIGINAL texts.
+
+        See `albert_keras.tokenization.offsets` for the alignment (the same as
+        `encode_with_offsets` in Python); needs ragged ops, so SavedModel only (not TFLite).
+
+        Returns:
+            `(ids, starts, ends)`: `tf.RaggedTensor`s `[B, None]`, ids int32, offsets int64.
+
+        Example:
+        >>> ids, starts, ends = tokenizer.tokenize_with_offsets(["Café au lait"])  # doctest: +SKIP
+        """
+        from albert_keras.tokenization import offsets
+
+        sentencepiece = self._sentencepiece
+        if self.use_fast_tokenizer:  # FastSentencepieceTokenizer reports no offsets
+            if getattr(self, "_offset_sentencepiece", None) is None:
+                with tf.init_scope():
+                    self._offset_sentencepiece = tf_text.SentencepieceTokenizer(
+                        model=self._proto, out_type=tf.int32
+                    )
+            sentencepiece = self._offset_sentencepiece
+        tables = offsets.offset_tables(self._sp) if self.split_digit_comma else None
+        texts = tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1])
+        return offsets.encode_with_offsets_tf(sentencepiece, texts, self.lowercase, tables)
+
     def call(self, inputs):
         if isinstance(inputs, dict):
             raise ValueError("AlbertTokenizer takes a string tensor or a tuple (texts_a, texts_b)")
