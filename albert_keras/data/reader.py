@@ -4,17 +4,23 @@ Input format (official): one sentence per line, documents separated by blank lin
 `"paragraphs"` mode each line is a paragraph that the worker splits into sentences
 (`corpus.split_sentences`). Files are read as bytes, line by line, with a cap on the line length,
 so a file with a 50 MB line or no newlines at all cannot exhaust memory.
+
+A line longer than the cap is read in cap-sized blocks and cut at sentence boundaries
+(`corpus.split_sentences`), its sentences staying in one document: a whole book written as one
+line is still usable text. Only a stretch of more than the cap without any sentence boundary
+(minified data, a dump) is skipped. Inputs may be on any filesystem (`io_utils`: `gs://...`).
 """
 
+import codecs
 import collections
-import glob
 import hashlib
 import os
 
+from albert_keras import io_utils
 from albert_keras.errors import AlbertInputError
 
-# Lines longer than this are skipped (counted as "line_too_long"): a sentence or paragraph this
-# long is almost certainly not prose (minified data, a dump), and bounding it bounds memory.
+# Lines longer than this are cut at sentence boundaries; a stretch this long without one is
+# skipped (counted as "line_too_long"): it is almost certainly not prose, and the cap bounds memory.
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 # A "document" without blank lines larger than this is cut into several (counted), so one huge
 # document cannot hold the whole corpus in memory.
@@ -34,6 +40,7 @@ class SkipLog:
         self.examples = collections.defaultdict(list)
         self.empty_files = []
         self.split_documents = 0
+        self.split_lines = 0
 
     def skip(self, reason, path, line_number):
         self.counts[reason] += 1
@@ -46,6 +53,7 @@ class SkipLog:
             "skipped_line_examples": dict(self.examples),
             "empty_files": list(self.empty_files),
             "documents_split_for_size": self.split_documents,
+            "long_lines_split_into_sentences": self.split_lines,
         }
 
 
@@ -58,8 +66,8 @@ def expand_inputs(paths):
     files = []
     for path in paths:
         path = os.fspath(path)
-        if glob.has_magic(path):
-            matches = sorted(glob.glob(path))
+        if io_utils.has_magic(path):
+            matches = io_utils.glob(path)
             if not matches:
                 raise AlbertInputError(f"{path}: no input file matches this pattern")
             files.extend(matches)
@@ -80,23 +88,31 @@ def check_input_files(paths):
     fingerprints = []
     for path in paths:
         path = os.fspath(path)
-        if not os.path.exists(path):
+        if not io_utils.exists(path):
             raise AlbertInputError(f"{path}: input file not found")
-        if os.path.isdir(path):
+        if io_utils.isdir(path):
             raise AlbertInputError(f"{path}: is a directory; pass text files (one sentence per line)")
-        with open(path, "rb") as f:
+        with io_utils.open_file(path, "rb") as f:
             head = f.read(_SNIFF_BYTES)
         if b"\x00" in head:
             raise AlbertInputError(f"{path}: looks like a binary file (NUL byte in the first 8 KiB); expected UTF-8 text")
-        stat = os.stat(path)
-        fingerprints.append([os.path.abspath(path), stat.st_size, stat.st_mtime_ns])
+        fingerprints.append([io_utils.absolute(path), io_utils.getsize(path), _mtime_ns(path)])
     return fingerprints
+
+
+def _mtime_ns(path):
+    if io_utils.is_url(path):
+        import tensorflow as tf
+
+        return int(tf.io.gfile.stat(path).mtime_nsec)
+    return os.stat(path).st_mtime_ns
 
 
 def _read_lines(path, max_line_bytes, skips, on_bad_line, digest):
     """Yield (line_number, text) of one file; a blank text means "document break"."""
-    good = bad = 0
-    with open(path, "rb") as f:
+    good = 0
+    bad = collections.Counter()
+    with io_utils.open_file(path, "rb") as f:
         line_number = 0
         while True:
             raw = f.readline(max_line_bytes + 1)
@@ -105,30 +121,106 @@ def _read_lines(path, max_line_bytes, skips, on_bad_line, digest):
             line_number += 1
             digest.update(raw)
             if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
-                # Drain the rest of the over-long line in bounded reads.
-                while True:
-                    rest = f.readline(1 << 20)
-                    digest.update(rest)
-                    if not rest or rest.endswith(b"\n"):
+                sentences = 0
+                for sentence in _long_line_sentences(f, raw, max_line_bytes, digest):
+                    if sentence is None:  # no sentence boundary within max_line_bytes
+                        _bad_line(skips, on_bad_line, "line_too_long", path, line_number,
+                                  f"longer than {max_line_bytes} bytes without a sentence boundary")
+                        bad["line_too_long"] += 1
                         break
-                _bad_line(skips, on_bad_line, "line_too_long", path, line_number,
-                          f"longer than {max_line_bytes} bytes")
-                bad += 1
+                    if isinstance(sentence, UnicodeDecodeError):
+                        _bad_line(skips, on_bad_line, "undecodable", path, line_number,
+                                  f"not UTF-8 ({sentence.reason})")
+                        bad["undecodable"] += 1
+                        break
+                    sentences += 1
+                    good += 1
+                    yield line_number, sentence
+                if sentences:
+                    skips.split_lines += 1
                 continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 _bad_line(skips, on_bad_line, "undecodable", path, line_number, f"not UTF-8 ({error.reason} at byte {error.start})")
-                bad += 1
+                bad["undecodable"] += 1
                 continue
             if "\x00" in text:
                 _bad_line(skips, on_bad_line, "nul_byte", path, line_number, "contains a NUL byte")
-                bad += 1
+                bad["nul_byte"] += 1
                 continue
             good += 1
             yield line_number, text
     if bad and not good:
-        raise AlbertInputError(f"{path}: none of its {bad} lines is usable UTF-8 text (binary file?)")
+        raise AlbertInputError(f"{path}: none of its {line_number} lines is usable: {_describe(bad, max_line_bytes)}")
+
+
+_REASONS = {
+    "undecodable": "not UTF-8 (a binary file?)",
+    "nul_byte": "with a NUL byte (a binary file?)",
+    "line_too_long": "longer than {max_line_bytes} bytes without a sentence boundary (not prose; if it is, "
+    "break it into lines, one sentence or paragraph each, or raise max_line_bytes)",
+}
+
+
+def _describe(bad, max_line_bytes):
+    return "; ".join(
+        f"{count} {_REASONS[reason].format(max_line_bytes=max_line_bytes)}" for reason, count in sorted(bad.items())
+    )
+
+
+def _drain_line(f, digest):
+    while True:
+        rest = f.readline(1 << 20)
+        digest.update(rest)
+        if not rest or rest.endswith(b"\n"):
+            return
+
+
+def _long_line_sentences(f, first, max_line_bytes, digest):
+    """Sentences of an over-long line, read in blocks of `max_line_bytes`.
+
+    Yields sentence strings, then stops; yields None when more than `max_line_bytes` pass
+    without a sentence boundary, or the `UnicodeDecodeError` when the line is not UTF-8 (both
+    after draining the rest of the line). Memory stays within a few blocks.
+    """
+    from albert_keras.data.corpus import split_sentences
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    carry = ""  # the last, possibly unfinished, sentence
+    partial_word = ""  # text after the block's last whitespace: the next block continues it
+    block, done = first, False
+    while True:
+        try:
+            text = partial_word + decoder.decode(block, final=done)
+        except UnicodeDecodeError as error:
+            if not done:
+                _drain_line(f, digest)
+            yield error
+            return
+        if "\x00" in text:
+            if not done:
+                _drain_line(f, digest)
+            yield UnicodeDecodeError("utf-8", b"\x00", 0, 1, "a NUL byte")
+            return
+        if done:
+            partial_word = ""
+        else:
+            cut = max(text.rfind(" "), text.rfind("\t"))
+            text, partial_word = (text[:cut], text[cut:]) if cut >= 0 else ("", text)
+        sentences = split_sentences(carry + " " + text)
+        carry = sentences.pop() if sentences and not done else ""
+        yield from sentences
+        if len(carry.encode("utf-8")) + len(partial_word.encode("utf-8")) > max_line_bytes:
+            if not done:
+                _drain_line(f, digest)
+            yield None
+            return
+        if done:
+            return
+        block = f.readline(max_line_bytes)
+        digest.update(block)
+        done = not block or block.endswith(b"\n")
 
 
 def _bad_line(skips, on_bad_line, reason, path, line_number, message):
@@ -167,7 +259,7 @@ def iter_chunks(
     chunk, chunk_size = [], 0
     for path in paths:
         path = os.fspath(path)
-        if os.path.getsize(path) == 0:
+        if io_utils.getsize(path) == 0:
             skips.empty_files.append(path)
         digest = hashlib.sha256()
         if digests is not None:
