@@ -428,7 +428,8 @@ class PearsonCorrelation(keras.metrics.Metric):
     `keras.metrics.PearsonCorrelation`, the mean of per-batch correlations). The state is six
     sums (n, x, y, xx, yy, xy), so replicas add up under `tf.distribute`. They are float64 by
     default because sum(x*x) - sum(x)**2/n cancels badly in float32 when the mean is large
-    compared with the spread; TPUs have no float64: pass `dtype="float32"` there. `sample_weight`
+    compared with the spread (float64 keeps about 16 - 2 * log10(|mean| / spread) digits);
+    TPUs have no float64: pass `dtype="float32"` there. `sample_weight`
     weights the sums (0 leaves an example out).
 
     Args:
