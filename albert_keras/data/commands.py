@@ -53,6 +53,13 @@ def register(subparsers):
                         help="official behaviour: single-sentence chunks get a random-document segment B, label 1")
     parser.add_argument("--official-random-replacement", action="store_true",
                         help="official behaviour: random replacement tokens may be special pieces")
+    parser.add_argument("--runner", choices=("local", "beam"), default="local",
+                        help="local: --workers processes here; beam: an Apache Beam pipeline (same records)")
+    parser.add_argument("--beam-options", default="",
+                        help='Beam pipeline options, given with "=": --beam-options="--runner=DataflowRunner '
+                        '--project=P ..." (default: the DirectRunner); see docs/data.md')
+    parser.add_argument("--beam-split-mb", type=float, default=64.0,
+                        help="--runner beam: MB of text per work unit; larger files are split at blank lines")
     parser.set_defaults(func=run)
 
 
@@ -77,7 +84,12 @@ def run(args):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 shutil.copyfile(fresh, path)
         inputs = [path]
-    manifest = create_pretraining_data(
+    create, extra = create_pretraining_data, {"workers": args.workers, "progress": not args.no_progress}
+    if args.runner == "beam":
+        from albert_keras.data.beam import create_pretraining_data_beam as create
+
+        extra = {"beam_options": args.beam_options, "split_bytes": max(1, int(args.beam_split_mb * 1e6))}
+    manifest = create(
         inputs,
         args.spm_model,
         args.output,
@@ -89,7 +101,6 @@ def run(args):
         ngram=args.ngram,
         lowercase=not args.cased,
         seed=args.seed,
-        workers=args.workers,
         num_shards=args.num_shards,
         shuffle_buffer_size=args.shuffle_buffer,
         compression="gzip" if args.gzip else None,
@@ -99,7 +110,7 @@ def run(args):
         official_random_negatives=args.official_random_negatives,
         official_random_replacement=args.official_random_replacement,
         overwrite=args.overwrite,
-        progress=not args.no_progress,
+        **extra,
     )
     stats = manifest["statistics"]
     summary = {

@@ -1,0 +1,731 @@
+"""`create-data` on Apache Beam: the same records as the local run, from any number of machines.
+
+The local path (`create.py`) reads the input in one process. Here the same work is an Apache Beam
+pipeline, so it runs on the DirectRunner or on Dataflow, Flink and Spark:
+
+    plan ranges (driver)      every input file is cut into byte ranges of about `split_bytes`,
+                              each starting right after a blank line (see `range_bounds`)
+      -> count (per range)    `reader.iter_chunks` over the range: documents, skipped lines, errors
+      -> plan (one element)   global index of each range's first document (a prefix sum)
+      -> records (per range   `create._process_chunk`, the local workers' own function, with the
+         and dupe pass)       same per-document seeds; each record gets a seeded shard number
+      -> GroupByKey(shard) -> one temporary TFRecord file per shard (bounded shuffle buffer)
+      -> commit file          committed temporary names + statistics (a combiner)
+    finalize (driver)         rename the committed files to `part-NNNNN-of-MMMMM`, write
+                              manifest.json, rename the hidden directory onto the output.
+
+Why the records are the local run's: a document's records depend only on its text, the settings,
+the seed, the dupe pass and its global index (`instances.document_rng`). Ranges start after a
+blank line, where the reader's state is fresh (no open document), so reading a range alone gives
+exactly the documents the whole-file read gives there, and the count pass gives each range's
+first global index. Which shard a record lands in, and the order within a shard, differ from the
+local run: the multiset of records is the same.
+
+Why a failed or retried bundle never leaves a partial or duplicated shard: workers write shards
+under unique temporary names (`.part-...tfrecord.<uuid>.tmp`) inside the hidden
+`.<name>.partial` directory; only the names that reach the committed commit file are renamed,
+the rest (from retried or failed attempts) are deleted, and the output directory appears only
+when everything is complete. Input errors (no usable line, `on_bad_line="error"`) travel as data
+to the driver, which raises them as one `AlbertInputError` naming the file and line and removes
+the hidden directory.
+
+apache-beam is an optional dependency (`pip install -e ".[beam]"`); it is imported only here, on
+call.
+"""
+
+import contextlib
+import json
+import os
+import random
+import re
+import shlex
+import tempfile
+import time
+import uuid
+
+from albert_keras.data import create as create_lib
+from albert_keras.data import reader as reader_lib
+from albert_keras.data.instances import InstanceOptions
+from albert_keras.data.instances import Statistics
+from albert_keras.errors import AlbertInputError
+
+BEAM_INSTALL_HINT = 'pip install -e ".[beam]"'
+# Work unit of the count and record stages: big enough that per-element overhead vanishes, small
+# enough that a 100 GB corpus gives thousands of units.
+DEFAULT_SPLIT_BYTES = 64 << 20
+COMMIT_NAME = ".beam-commit.json"
+# bytes.strip() whitespace: a line of only these is a blank line for the reader too (str.strip()
+# removes them all), and it is always valid UTF-8 without NUL.
+_ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"
+_COPY_BLOCK = 8 << 20
+
+
+def import_beam():
+    """Import apache_beam, or raise a one-line `AlbertInputError` saying how to install it."""
+    try:
+        import apache_beam
+    except ImportError:
+        raise AlbertInputError(f"create-data --runner beam needs Apache Beam: {BEAM_INSTALL_HINT}") from None
+    return apache_beam
+
+
+def _is_url(path):
+    return "://" in path
+
+
+@contextlib.contextmanager
+def _open_input(path):
+    if _is_url(path):
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            yield f
+    else:
+        with open(path, "rb") as f:
+            yield f
+
+
+# ----------------------------------------------------------------------------- byte ranges
+
+
+def _finish_line(f):
+    """Read to the end of the current physical line in bounded pieces; returns bytes read."""
+    count = 0
+    while True:
+        rest = f.readline(1 << 20)
+        count += len(rest)
+        if not rest or rest.endswith(b"\n"):
+            return count
+
+
+def sync_offset(f, target, size, max_line_bytes=reader_lib.DEFAULT_MAX_LINE_BYTES):
+    """The first offset >= `target` that follows a blank line (or 0, or `size`).
+
+    Lines are `\\n`-terminated byte strings, as the reader reads them; a blank line here is one of
+    only ASCII whitespace, at most `max_line_bytes` long and newline-terminated, which the reader
+    always treats as a document break. After it no document is open, so a range starting there
+    reads exactly as it does within the whole file. Depends only on the file and `target`, so the
+    ranges on either side of a boundary agree on it without talking.
+
+    Args:
+        f: the file, opened in binary mode and seekable.
+        target: a byte offset.
+        size: the file's size in bytes.
+        max_line_bytes: the reader's line cap.
+
+    Example:
+    >>> import io
+    >>> sync_offset(io.BytesIO(b"a\\nb\\n\\nc\\n"), 1, 8)
+    5
+    """
+    if target <= 0:
+        return 0
+    if target >= size:
+        return size
+    f.seek(target - 1)
+    position = target - 1 + _finish_line(f)  # the first line start >= target
+    while position < size:
+        raw = f.readline(max_line_bytes + 1)
+        if not raw:
+            break
+        position += len(raw)
+        if not raw.endswith(b"\n"):
+            if len(raw) > max_line_bytes:
+                position += _finish_line(f)
+            continue
+        if not raw.strip(_ASCII_WHITESPACE):
+            return position
+    return size
+
+
+def num_ranges(size, split_bytes):
+    """How many ranges a file of `size` bytes is cut into (at least one)."""
+    return max(1, -(-size // max(1, int(split_bytes))))
+
+
+def range_bounds(f, size, index, count, split_bytes, max_line_bytes=reader_lib.DEFAULT_MAX_LINE_BYTES):
+    """`(start, end)` of range `index` of `count`: from the sync offset at `index * split_bytes` to
+    the one at `(index + 1) * split_bytes`. A document longer than `split_bytes` makes the next
+    range empty (start == end) rather than being cut.
+
+    Example:
+    >>> import io
+    >>> data = b"one.\\ntwo.\\n\\nthree.\\n"
+    >>> [range_bounds(io.BytesIO(data), len(data), k, 2, 8) for k in range(2)]
+    [(0, 11), (11, 18)]
+    """
+    start = sync_offset(f, index * split_bytes, size, max_line_bytes)
+    end = size if index + 1 >= count else sync_offset(f, (index + 1) * split_bytes, size, max_line_bytes)
+    return start, end
+
+
+@contextlib.contextmanager
+def _range_file(path, start, end, size, count_newlines=False):
+    """A local path holding bytes [start, end) of `path` (the file itself when it is local and
+    whole), and the number of newlines in it when asked. The reader reads whole local files, so
+    a range is copied to a temporary file rather than re-implementing the reader on offsets."""
+    newlines = None
+    if start == 0 and end == size and not _is_url(path):
+        if count_newlines:
+            newlines = 0
+            with open(path, "rb") as f:
+                while block := f.read(_COPY_BLOCK):
+                    newlines += block.count(b"\n")
+        yield path, newlines
+        return
+    fd, temporary = tempfile.mkstemp(prefix="albert-keras-range-", suffix=".txt")
+    try:
+        newlines = 0
+        with os.fdopen(fd, "wb") as out, _open_input(path) as f:
+            f.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                block = f.read(min(remaining, _COPY_BLOCK))
+                if not block:
+                    break
+                out.write(block)
+                newlines += block.count(b"\n")
+                remaining -= len(block)
+        yield temporary, newlines
+    finally:
+        os.remove(temporary)
+
+
+def _reader_kwargs(settings):
+    return {k: settings[k] for k in ("max_line_bytes", "max_document_bytes", "chunk_bytes", "on_bad_line")}
+
+
+def count_range(file_index, path, size, index, count, settings, split_bytes):
+    """Count pass over one range: its bounds, documents, newlines, skipped lines, error.
+
+    A plain function (no Beam) so tests can check ranges against the whole-file read.
+
+    Returns:
+        A JSON-able dict; `skips` is `SkipLog.to_dict()` with line numbers local to the range.
+    """
+    info = {"file": file_index, "index": index, "documents": 0, "newlines": 0, "error": None, "sha256": None}
+    try:
+        with _open_input(path) as f:
+            if index == 0:
+                if b"\x00" in f.read(8192):
+                    raise AlbertInputError(
+                        f"{path}: looks like a binary file (NUL byte in the first 8 KiB); expected UTF-8 text")
+            start, end = range_bounds(f, size, index, count, split_bytes, settings["max_line_bytes"])
+        info.update(start=start, end=end)
+        skips = reader_lib.SkipLog()
+        if start < end:
+            with _range_file(path, start, end, size, count_newlines=True) as (local, newlines):
+                digests = {}
+                try:
+                    for _, documents, _ in reader_lib.iter_chunks([local], skips, digests=digests, **_reader_kwargs(settings)):
+                        info["documents"] += len(documents)
+                except AlbertInputError as error:
+                    raise AlbertInputError(str(error).replace(local, path)) from None
+                info["newlines"] = newlines
+                if count == 1:
+                    info["sha256"] = digests[local].hexdigest()
+                skips = skips.to_dict()
+                skips["skipped_line_examples"] = {
+                    reason: [example.replace(local, path) for example in examples]
+                    for reason, examples in skips["skipped_line_examples"].items()
+                }
+        else:
+            skips = skips.to_dict()
+            if size == 0:
+                skips["empty_files"] = [path]
+                info["sha256"] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        info["skips"] = skips
+    except AlbertInputError as error:
+        info["error"] = str(error)
+    return info
+
+
+def _shift_line(text, path, offset):
+    """`path:LINE` -> `path:LINE+offset` (range-local line numbers -> file line numbers)."""
+    if not offset:
+        return text
+    return re.sub(re.escape(path) + r":(\d+)", lambda m: f"{path}:{int(m.group(1)) + offset}", text, count=1)
+
+
+def merge_range_counts(paths, infos):
+    """Combine count-pass results into what the local run computes in one sequential read.
+
+    Args:
+        paths: the input files, in order.
+        infos: `count_range` results, any order.
+
+    Returns:
+        `(first_documents, skips, digests, error)`: `first_documents[(file, index)]` is the global
+        index of that range's first document; `skips` is a `SkipLog.to_dict()` for the whole input
+        (first examples in file order, file line numbers); `digests[path]` is the SHA-256 of files
+        read as one range (None otherwise); `error` is the first error in input order or None.
+    """
+    infos = sorted(infos, key=lambda i: (i["file"], i["index"]))
+    first_documents, digests = {}, {}
+    merged = reader_lib.SkipLog().to_dict()
+    total = lines = 0
+    last_file = None
+    for info in infos:
+        path = paths[info["file"]]
+        if info["file"] != last_file:
+            last_file, lines = info["file"], 0
+        if info["error"] is not None:
+            return first_documents, merged, digests, _shift_line(info["error"], path, lines)
+        first_documents[(info["file"], info["index"])] = total
+        total += info["documents"]
+        digests[path] = info["sha256"] if info["index"] == 0 else None
+        for key, value in info["skips"].items():
+            if key == "skipped_line_examples":
+                for reason, examples in value.items():
+                    kept = merged[key].setdefault(reason, [])
+                    kept.extend(_shift_line(e, path, lines) for e in examples[: max(0, 5 - len(kept))])
+            elif key == "skipped_lines":
+                for reason, n in value.items():
+                    merged[key][reason] = merged[key].get(reason, 0) + n
+            elif isinstance(value, list):
+                merged[key] = merged.get(key, []) + value
+            else:
+                merged[key] = merged.get(key, 0) + value
+        lines += info["newlines"]
+    return first_documents, merged, digests, None
+
+
+# ----------------------------------------------------------------------------- pipeline stages
+# Plain callables (not DoFn subclasses) so this module imports without apache_beam.
+
+
+class _CountRanges:
+    def __init__(self, settings, split_bytes):
+        self.settings, self.split_bytes = settings, split_bytes
+
+    def __call__(self, element):
+        file_index, path, size, index, count = element
+        yield count_range(file_index, path, size, index, count, self.settings, self.split_bytes)
+
+
+class _PlanRecords:
+    """The single plan element -> one work item per (range, dupe pass); nothing after an error."""
+
+    def __init__(self, paths, sizes, dupe_factor):
+        self.paths, self.sizes, self.dupe_factor = paths, sizes, dupe_factor
+
+    def __call__(self, infos):
+        first_documents, _, _, error = merge_range_counts(self.paths, infos)
+        if error is not None:
+            return
+        for info in infos:
+            if info["documents"]:
+                base = first_documents[(info["file"], info["index"])]
+                path, size = self.paths[info["file"]], self.sizes[info["file"]]
+                for dupe_pass in range(self.dupe_factor):
+                    yield (path, size, info["start"], info["end"], base, dupe_pass)
+
+
+class _MakeRecords:
+    """One range, one dupe pass -> (shard, serialized record)s and a (Statistics, peak MB) output,
+    through the local path's own `_process_chunk` with the same per-document seeds."""
+
+    def __init__(self, spm_proto, options, settings, num_shards):
+        self.spm_proto, self.options, self.settings, self.num_shards = spm_proto, options, settings, num_shards
+        # Which pipeline set up this process's worker state: an in-process runner shares the
+        # module with local runs and other pipelines.
+        self.key = uuid.uuid4().hex
+
+    def __call__(self, element):
+        from apache_beam import pvalue
+
+        if create_lib._WORKER.get("beam_key") != self.key:  # once per worker process
+            worker_settings = {k: self.settings[k] for k in ("lowercase", "input_format", "seed", "official_random_replacement")}
+            create_lib._init_worker(self.spm_proto, self.options, worker_settings)
+            create_lib._WORKER["beam_key"] = self.key
+        path, size, start, end, base, dupe_pass = element
+        stats, peak = Statistics(self.options.ngram), 0.0
+        seed = self.settings["seed"]
+        with _range_file(path, start, end, size) as (local, _):
+            chunks = reader_lib.iter_chunks([local], reader_lib.SkipLog(), **_reader_kwargs(self.settings))
+            for first, documents, _ in chunks:
+                records, chunk_stats, peak = create_lib._process_chunk((dupe_pass, base + first, documents))
+                stats.merge(chunk_stats)
+                # Seeded by the chunk's first global document: the same shards on every retry.
+                rng = random.Random(f"albert-keras/beam-shards/{seed}/{dupe_pass}/{base + first}")
+                for record in records:
+                    yield (rng.randrange(self.num_shards), record)
+        yield pvalue.TaggedOutput("stats", (stats, peak))
+
+
+class _MergeStats:
+    def __init__(self, ngram):
+        self.ngram = ngram
+
+    def __call__(self, values):
+        total, peak = Statistics(self.ngram), 0.0
+        for stats, value in values:
+            total.merge(stats)
+            peak = max(peak, value)
+        return total, peak
+
+
+class _WriteShard:
+    """(shard, records) -> one temporary TFRecord file with a unique name; yields its name."""
+
+    def __init__(self, directory, num_shards, compression, shuffle_buffer_size, seed):
+        self.directory, self.num_shards, self.compression = directory, num_shards, compression
+        self.shuffle_buffer_size, self.seed = shuffle_buffer_size, seed
+
+    def __call__(self, element):
+        import tensorflow as tf
+
+        from albert_keras.data.writer import ShuffleBuffer
+        from albert_keras.data.writer import shard_file_name
+
+        shard, records = element
+        name = shard_file_name(shard, self.num_shards, self.compression == "GZIP")
+        temporary = f"{self.directory}/.{name}.{uuid.uuid4().hex}.tmp"
+        buffer = ShuffleBuffer(self.shuffle_buffer_size, f"{self.seed}/shard{shard}")
+        count = 0
+        options = tf.io.TFRecordOptions(compression_type=self.compression or "")
+        with tf.io.TFRecordWriter(temporary, options) as writer:
+            for record in records:
+                out = buffer.push(record)
+                if out is not None:
+                    writer.write(out)
+                    count += 1
+            for out in buffer.drain():
+                writer.write(out)
+                count += 1
+        yield (shard, temporary, count)
+
+
+class _WriteCommit:
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self, _, shards, stats, infos):
+        import tensorflow as tf
+
+        total, peak = stats
+        commit = {"shards": sorted(shards), "statistics": total.to_dict(), "peak_rss_mb_worker": peak, "ranges": infos}
+        with tf.io.gfile.GFile(self.path, "w") as f:
+            f.write(json.dumps(commit))
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def _expand_inputs(patterns):
+    """Input patterns -> [(path, size, fingerprint)]: local ones as the local run does (same
+    fingerprints), others through Beam's filesystems (gs://, s3://, hdfs:// with their extras)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    files = []
+    for pattern in patterns:
+        pattern = os.fspath(pattern)
+        if not _is_url(pattern):
+            paths = reader_lib.expand_inputs([pattern])
+            for path, fingerprint in zip(paths, reader_lib.check_input_files(paths)):
+                files.append((fingerprint[0], fingerprint[1], fingerprint))
+            continue
+        try:
+            metadata = FileSystems.match([pattern])[0].metadata_list
+        except Exception as error:  # Beam raises BeamIOError; its message names the pattern
+            raise AlbertInputError(f"{pattern}: cannot list it ({str(error).splitlines()[0]})") from None
+        if not metadata:
+            what = "no input file matches this pattern" if re.search(r"[*?\[]", pattern) else "input file not found"
+            raise AlbertInputError(f"{pattern}: {what}")
+        for m in sorted(metadata, key=lambda m: m.path):
+            files.append((m.path, m.size_in_bytes, [m.path, m.size_in_bytes, m.last_updated_in_seconds]))
+    if not files:
+        raise AlbertInputError("create-data: no input files given")
+    return files
+
+
+def _read_spm(spm_model):
+    path = os.fspath(spm_model)
+    if _is_url(path):
+        import tensorflow as tf
+
+        if not tf.io.gfile.exists(path):
+            raise AlbertInputError(f"{path}: SentencePiece model not found")
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return path, f.read()
+    if not os.path.isfile(path):
+        raise AlbertInputError(f"{path}: SentencePiece model not found")
+    with open(path, "rb") as f:
+        return os.path.abspath(path), f.read()
+
+
+def _read_manifest(output_dir):
+    import tensorflow as tf
+
+    path = f"{output_dir}/{create_lib.MANIFEST_NAME}"
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return json.load(f)
+    except (tf.errors.OpError, ValueError):
+        return None
+
+
+def create_pretraining_data_beam(
+    input_files,
+    spm_model,
+    output_dir,
+    beam_options=None,
+    max_seq_length=128,
+    max_predictions_per_seq=20,
+    dupe_factor=1,
+    masked_lm_prob=0.15,
+    short_seq_prob=0.1,
+    ngram=3,
+    favor_shorter_ngram=True,
+    do_whole_word_mask=True,
+    lowercase=True,
+    seed=12345,
+    num_shards=8,
+    shuffle_buffer_size=20000,
+    compression=None,
+    input_format="sentences",
+    on_bad_line="skip",
+    max_line_bytes=reader_lib.DEFAULT_MAX_LINE_BYTES,
+    max_document_bytes=reader_lib.DEFAULT_MAX_DOCUMENT_BYTES,
+    chunk_bytes=reader_lib.DEFAULT_CHUNK_BYTES,
+    split_bytes=DEFAULT_SPLIT_BYTES,
+    official_nondeterministic=False,
+    official_random_negatives=False,
+    official_random_replacement=False,
+    overwrite=False,
+):
+    """`create_pretraining_data` as an Apache Beam pipeline: the same multiset of records.
+
+    Takes the local function's arguments (minus `workers` and `progress`; parallelism is the
+    runner's) and writes the same layout: `output_dir/part-NNNNN-of-MMMMM.tfrecord[.gz]` and
+    `manifest.json`. The records equal the local run's as a multiset; which shard holds a record
+    and the order inside a shard differ. `official_random_negatives` is not offered: it draws from
+    the local run's work chunks, which span files and are not reproduced here.
+
+    Args:
+        input_files: file paths or patterns, local or on any filesystem Beam reads (`gs://...`).
+        spm_model: the ALBERT SentencePiece model (local or `gs://`); its bytes travel with the
+            pipeline, so workers need no copy of it.
+        output_dir: the output directory, local or `gs://` (written with `tf.io.gfile`). With a
+            distributed runner it must be on storage every worker can write.
+        beam_options: Beam pipeline options, a string (`"--runner=DataflowRunner --project=..."`)
+            or a list; default: the DirectRunner.
+        split_bytes: target size of one work unit; a file larger than this is split at blank lines.
+        max_seq_length, ..., overwrite: as in `create_pretraining_data`.
+
+    Returns:
+        The manifest dict (also written to `output_dir/manifest.json`).
+
+    Raises:
+        AlbertInputError: apache-beam missing, no file matching a pattern, binary or unusable
+            input, a bad SentencePiece model, no instances, or an existing output with other
+            settings (without `overwrite`).
+
+    Example:
+    ```python
+    from albert_keras.data.beam import create_pretraining_data_beam
+    manifest = create_pretraining_data_beam(
+        ["corpus/*.txt"], "spiece.model", "tfrecords/demo",
+        beam_options="--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing")
+    ```
+    """
+    beam = import_beam()
+    if official_random_negatives:
+        raise AlbertInputError(
+            "create-data --runner beam: --official-random-negatives draws from the local run's work "
+            "chunks, which span files; use the local runner for it")
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from albert_keras.tokenization import load_sentencepiece
+    from albert_keras.tokenization import sentencepiece_checksum
+
+    if input_format not in create_lib.INPUT_FORMATS:
+        raise AlbertInputError(f"input_format must be one of {create_lib.INPUT_FORMATS}, got {input_format!r}")
+    if on_bad_line not in ("skip", "error"):
+        raise AlbertInputError(f"on_bad_line must be 'skip' or 'error', got {on_bad_line!r}")
+    compression = (compression or "").upper() or None
+    if compression not in (None, "GZIP"):
+        raise AlbertInputError(f"compression must be None or 'gzip', got {compression!r}")
+    for name, value in (("num_shards", num_shards), ("dupe_factor", dupe_factor), ("split_bytes", split_bytes)):
+        if int(value) < 1:
+            raise AlbertInputError(f"{name} must be >= 1, got {value}")
+    try:
+        options = InstanceOptions(
+            max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
+            masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob, ngram=ngram,
+            favor_shorter_ngram=favor_shorter_ngram, do_whole_word_mask=do_whole_word_mask,
+            official_nondeterministic=official_nondeterministic,
+        )
+    except ValueError as error:
+        raise AlbertInputError(f"create-data: {error}") from None
+    if isinstance(beam_options, str):
+        beam_options = shlex.split(beam_options)
+    beam_options = list(beam_options or [])
+    if not any(o.startswith("--runner") for o in beam_options):
+        beam_options.insert(0, "--runner=DirectRunner")
+
+    files = _expand_inputs(input_files)
+    paths = [f[0] for f in files]
+    sizes = [f[1] for f in files]
+    spm_path, spm_proto = _read_spm(spm_model)
+    sp = load_sentencepiece(spm_proto)  # a clear error for an invalid or non-ALBERT model, here
+    spm_sha256 = sentencepiece_checksum(spm_proto)
+    # The local run's settings (the same keys, so manifests compare), plus the split size.
+    settings = {
+        "max_seq_length": max_seq_length, "max_predictions_per_seq": max_predictions_per_seq,
+        "dupe_factor": dupe_factor, "masked_lm_prob": masked_lm_prob, "short_seq_prob": short_seq_prob,
+        "ngram": ngram, "favor_shorter_ngram": favor_shorter_ngram, "do_whole_word_mask": do_whole_word_mask,
+        "lowercase": lowercase, "seed": seed, "num_shards": num_shards,
+        "shuffle_buffer_size": shuffle_buffer_size, "compression": compression,
+        "input_format": input_format, "on_bad_line": on_bad_line, "max_line_bytes": max_line_bytes,
+        "max_document_bytes": max_document_bytes, "chunk_bytes": chunk_bytes,
+        "official_nondeterministic": official_nondeterministic, "official_random_negatives": False,
+        "official_random_replacement": official_random_replacement, "split_bytes": split_bytes,
+    }
+    fingerprint = create_lib._fingerprint(settings, spm_sha256, [f[2] for f in files])
+
+    import tensorflow as tf
+
+    gfile = tf.io.gfile
+    output_dir = os.fspath(output_dir).rstrip("/")
+    if not _is_url(output_dir):
+        output_dir = os.path.abspath(output_dir)
+    existing = _read_manifest(output_dir)
+    if existing is not None and existing.get("fingerprint") == fingerprint and not official_nondeterministic:
+        return existing
+    if gfile.isdir(output_dir) and gfile.listdir(output_dir) and not overwrite:
+        what = "made with other inputs, model or settings" if existing else "not a create-data output"
+        raise AlbertInputError(f"{output_dir}: already exists and is {what}; pass --overwrite to replace it")
+    if gfile.exists(output_dir) and not gfile.isdir(output_dir):
+        raise AlbertInputError(f"{output_dir}: exists and is not a directory")
+
+    parent, name = output_dir.rsplit("/", 1)
+    gfile.makedirs(parent)
+    lock_path = f"{parent}/.{name}.lock"
+    local = not _is_url(output_dir)
+    if local:  # an exclusive-create lock needs a local filesystem
+        create_lib._acquire_lock(lock_path)
+    partial = f"{parent}/.{name}.partial"
+    started = time.monotonic()
+    try:
+        if gfile.exists(partial):
+            gfile.rmtree(partial)  # left over from a killed run
+        gfile.makedirs(partial)
+        count_items = [
+            (i, path, size, k, num_ranges(size, split_bytes))
+            for i, (path, size) in enumerate(zip(paths, sizes))
+            for k in range(num_ranges(size, split_bytes))
+        ]
+        commit_path = f"{partial}/{COMMIT_NAME}"
+        with beam.Pipeline(options=PipelineOptions(beam_options)) as pipeline:
+            infos = (
+                pipeline
+                | "Ranges" >> beam.Create(count_items)
+                | "SpreadRanges" >> beam.Reshuffle()
+                | "Count" >> beam.FlatMap(_CountRanges(settings, split_bytes))
+                | "Plan" >> beam.combiners.ToList()
+            )
+            made = (
+                infos
+                | "WorkItems" >> beam.FlatMap(_PlanRecords(paths, sizes, dupe_factor))
+                | "SpreadWork" >> beam.Reshuffle()
+                | "Records" >> beam.FlatMap(_MakeRecords(spm_proto, options, settings, num_shards)).with_outputs("stats", main="records")
+            )
+            stats = made.stats | "Statistics" >> beam.CombineGlobally(_MergeStats(options.ngram))
+            shards = (
+                made.records
+                | "ByShard" >> beam.GroupByKey()
+                | "WriteShards" >> beam.FlatMap(_WriteShard(partial, num_shards, compression, shuffle_buffer_size, seed))
+            )
+            _ = (
+                pipeline
+                | "One" >> beam.Create([None])
+                | "Commit" >> beam.Map(
+                    _WriteCommit(commit_path), beam.pvalue.AsList(shards), beam.pvalue.AsSingleton(stats),
+                    beam.pvalue.AsSingleton(infos))
+            )
+        manifest = _finalize(
+            partial, commit_path, paths, files, settings, options, num_shards, compression,
+            fingerprint, spm_path, spm_sha256, sp.get_piece_size(), beam_options, started)
+        if gfile.exists(output_dir):
+            old = f"{parent}/.{name}.old"
+            if gfile.exists(old):
+                gfile.rmtree(old)
+            gfile.rename(output_dir, old)
+            gfile.rename(partial, output_dir)
+            gfile.rmtree(old)
+        else:
+            gfile.rename(partial, output_dir)
+    except BaseException:
+        if gfile.exists(partial):
+            gfile.rmtree(partial)
+        raise
+    finally:
+        if local and os.path.exists(lock_path):
+            os.remove(lock_path)
+    return manifest
+
+
+def _finalize(partial, commit_path, paths, files, settings, options, num_shards, compression,
+              fingerprint, spm_path, spm_sha256, vocab_size, beam_options, started):
+    """Raise input errors; rename committed shards, write empty ones, delete orphans; manifest."""
+    import tensorflow as tf
+
+    from albert_keras.data.schema import FEATURE_NAMES
+    from albert_keras.data.writer import shard_file_name
+
+    gfile = tf.io.gfile
+    with gfile.GFile(commit_path) as f:
+        commit = json.load(f)
+    _, skips, digests, error = merge_range_counts(paths, commit["ranges"])
+    if error is not None:
+        raise AlbertInputError(error)
+    statistics = commit["statistics"]
+    if statistics["instances"] == 0:
+        raise AlbertInputError(
+            f"{', '.join(paths)}: no training instances could be made (empty input, or every line "
+            "skipped; see the skipped-line counts)")
+    names = [shard_file_name(i, num_shards, compression == "GZIP") for i in range(num_shards)]
+    counts = [0] * num_shards
+    committed = set()
+    for shard, temporary, count in commit["shards"]:
+        gfile.rename(temporary, f"{partial}/{names[shard]}", overwrite=True)
+        counts[shard] = count
+        committed.add(shard)
+    for shard in set(range(num_shards)) - committed:  # a shard no record was drawn for
+        with tf.io.TFRecordWriter(f"{partial}/{names[shard]}", tf.io.TFRecordOptions(compression_type=compression or "")):
+            pass
+    for leftover in gfile.glob(f"{partial}/.*"):  # retried or failed attempts, the commit file
+        gfile.remove(leftover)
+    elapsed = time.monotonic() - started
+    statistics.update(skips)
+    input_bytes = sum(f[1] for f in files)
+    statistics["input_bytes"] = input_bytes
+    manifest = {
+        "format_version": create_lib.MANIFEST_VERSION,
+        "created_by": "albert-keras create-data (Apache Beam)",
+        "settings": settings,
+        "schema": {
+            "features": list(FEATURE_NAMES),
+            "max_seq_length": options.max_seq_length,
+            "max_predictions_per_seq": options.max_predictions_per_seq,
+        },
+        "shards": [{"file": n, "instances": c} for n, c in zip(names, counts)],
+        "statistics": statistics,
+        "run": {
+            "seconds": round(elapsed, 3),
+            "mb_per_second": round(input_bytes * settings["dupe_factor"] / 1e6 / max(elapsed, 1e-9), 3),
+            "runner": "beam",
+            "beam_options": beam_options,
+            "peak_rss_mb_main": round(create_lib.peak_rss_mb(), 1),
+            "peak_rss_mb_worker": round(commit["peak_rss_mb_worker"], 1),
+        },
+        "fingerprint": fingerprint,
+        "spm_model": {"path": spm_path, "sha256": spm_sha256, "vocab_size": vocab_size},
+        "inputs": [{"path": f[0], "bytes": f[1], "sha256": digests.get(f[0])} for f in files],
+    }
+    with gfile.GFile(f"{partial}/{create_lib.MANIFEST_NAME}", "w") as f:
+        f.write(json.dumps(manifest, indent=2))
+    return manifest
+
