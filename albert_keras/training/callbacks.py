@@ -1,8 +1,11 @@
-"""`PretrainingLogger`: TensorBoard scalars and throughput for `pretrain`."""
+"""Callbacks for `pretrain`: `PretrainingLogger` (TensorBoard scalars and throughput) and
+`CollapseWatch` (warns when the representations collapse)."""
 
+import sys
 import time
 
 import keras
+import numpy as np
 
 
 def write_scalar(name, value, step):
@@ -19,6 +22,17 @@ def write_scalar(name, value, step):
         plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
     ).SerializeToString()
     tf.summary.write(name, tf.constant(float(value), tf.float32), step=step, metadata=metadata)
+
+
+def write_text(name, text, step):
+    """Write a TensorBoard text summary (the "text" plugin's event), without needing `tensorboard`."""
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="text")
+    ).SerializeToString()
+    tf.summary.write(name, tf.constant(str(text)), step=step, metadata=metadata)
 
 
 class PretrainingLogger(keras.callbacks.Callback):
@@ -128,3 +142,182 @@ class PretrainingLogger(keras.callbacks.Callback):
             for name, value in eval_logs.items():
                 write_scalar(name, value, step)
         self._eval_writer.flush()
+
+
+def representation_spread(vectors, mask):
+    """How different the token vectors are: RMS distance to their mean over their RMS norm.
+
+    Args:
+        vectors: `[batch, seq, hidden]` token vectors.
+        mask: `[batch, seq]`, 1 for real tokens.
+
+    Returns:
+        A float in [0, 1]: about 1 for unrelated vectors, 0 when every token has the same vector.
+
+    Example:
+    >>> v = np.ones((2, 3, 4)); float(representation_spread(v, np.ones((2, 3))))
+    0.0
+    """
+    tokens = np.asarray(vectors, np.float64)[np.asarray(mask).astype(bool)]
+    if len(tokens) < 2:
+        return 1.0
+    centered = tokens - tokens.mean(axis=0)
+    norm = np.sqrt(np.mean(np.sum(tokens**2, axis=-1)))
+    return float(np.sqrt(np.mean(np.sum(centered**2, axis=-1))) / max(norm, 1e-12))
+
+
+def top_prediction_share(mlm_logits, weights):
+    """The share of the (weighted) masked positions whose top prediction is the most common one.
+
+    Returns `(share, piece_id)`: 1.0 when the masked LM predicts one piece everywhere.
+
+    Example:
+    >>> logits = np.zeros((1, 2, 5)); logits[..., 3] = 1.0
+    >>> top_prediction_share(logits, np.ones((1, 2)))
+    (1.0, 3)
+    """
+    predictions = np.argmax(np.asarray(mlm_logits), axis=-1)[np.asarray(weights) > 0]
+    if not len(predictions):
+        return 0.0, -1
+    ids, counts = np.unique(predictions, return_counts=True)
+    best = int(np.argmax(counts))
+    return float(counts[best] / len(predictions)), int(ids[best])
+
+
+class CollapseWatch(keras.callbacks.Callback):
+    """Warns when pretraining collapses: every token gets the same vector, or the MLM predicts one piece.
+
+    A collapsed model can still report a normal-looking loss (the masked LM falls back to the
+    pieces' unigram frequencies, the SOP head to chance), so every `every_steps` optimizer steps
+    this runs the model on a fixed probe batch and measures two things:
+
+    - the token vectors' spread (`representation_spread`: RMS distance of the real tokens'
+      `sequence_output` vectors to their mean, over their RMS norm; about 1 when healthy). Below
+      `spread_threshold` the tokens are indistinguishable.
+    - the share of masked positions whose top MLM prediction is one and the same piece
+      (`top_prediction_share`). Early in every run the masked LM predicts mostly the most frequent
+      pieces, so this counts only after warmup, and only when `patience` checks in a row are at or
+      above `top_share_threshold` (and well above the labels' own share of that piece): the
+      masked LM is not reading the context.
+
+    Each kind is reported once, with the step and the likely cause, on stderr, in `warnings`
+    (which `pretrain` copies into `summary.json`) and as TensorBoard text `collapse/warning`;
+    both measures are TensorBoard scalars (`collapse/token_spread`, `collapse/top_prediction_share`)
+    under `log_dir/train`. Between checks it does no work and no host synchronization: steps are
+    counted from the batches seen, not read from the optimizer.
+
+    Args:
+        probe: a batch in the official pretraining schema (dict of arrays; `AlbertPretrainer`'s
+            inputs, `masked_lm_ids` and `masked_lm_weights`).
+        every_steps: check interval in optimizer steps.
+        log_dir: TensorBoard directory or None.
+        learning_rate: the peak learning rate (named in the warning).
+        num_warmup_steps: warmup steps (named in the warning; the one-piece check waits for them).
+        batches_per_step: `fit` batches per optimizer step (gradient accumulation).
+        spread_threshold: spread below which the representations count as collapsed.
+        top_share_threshold: top-prediction share at or above which the MLM counts as collapsed.
+        patience: consecutive post-warmup checks the MLM must stay collapsed before the warning.
+        verbose: print warnings on stderr.
+
+    Example:
+    ```python
+    watch = CollapseWatch(probe_batch, every_steps=100, learning_rate=1e-3, num_warmup_steps=100)
+    pretrainer.fit(data, steps_per_epoch=1000, callbacks=[watch])
+    watch.warnings  # [] when healthy
+    ```
+    """
+
+    def __init__(self, probe, every_steps=100, log_dir=None, learning_rate=None, num_warmup_steps=0,
+                 batches_per_step=1, spread_threshold=0.01, top_share_threshold=0.9, patience=3, verbose=True):
+        super().__init__()
+        import tensorflow as tf
+
+        self.probe = {name: np.asarray(value) for name, value in probe.items()}
+        self.every_steps = max(int(every_steps), 1)
+        self.learning_rate = learning_rate
+        self.num_warmup_steps = int(num_warmup_steps or 0)
+        self.batches_per_step = max(int(batches_per_step), 1)
+        self.spread_threshold = float(spread_threshold)
+        self.top_share_threshold = float(top_share_threshold)
+        self.patience = max(int(patience), 1)
+        self._one_piece_checks = 0
+        self.verbose = verbose
+        self._writer = tf.summary.create_file_writer(f"{log_dir}/train") if log_dir else None
+        self.warnings = []
+        self.history = []  # (step, spread, top share) of every check
+        self._reported = set()
+        self._begin_step = 0
+        self._batches = 0
+        self._last_checked = None
+
+    def on_train_begin(self, logs=None):
+        # One read per `fit` call; afterwards steps are counted from the batches.
+        self._begin_step = int(self.model.optimizer.iterations.numpy())
+        self._batches = 0
+        if self._last_checked is None:
+            self._last_checked = self._begin_step
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        step = self._begin_step + self._batches // self.batches_per_step
+        if step - self._last_checked >= self.every_steps:
+            self._last_checked = step
+            self.check(step)
+
+    def measure(self):
+        """Run the model on the probe: returns `(spread, top_share, top_piece, label_share)`."""
+        p = self.probe
+        encoded = self.model.encoder(
+            {"token_ids": p["input_ids"], "segment_ids": p["segment_ids"], "padding_mask": p["input_mask"]},
+            training=False,
+        )
+        sequence = encoded["sequence_output"]
+        logits = self.model.masked_lm_head(sequence, mask_positions=p["masked_lm_positions"])
+        spread = representation_spread(keras.ops.convert_to_numpy(sequence), p["input_mask"])
+        weights = p["masked_lm_weights"]
+        share, piece = top_prediction_share(keras.ops.convert_to_numpy(logits), weights)
+        labels = p["masked_lm_ids"][weights > 0]
+        label_share = float(np.mean(labels == piece)) if len(labels) else 0.0
+        return spread, share, piece, label_share
+
+    def _cause(self):
+        lr = f" ({self.learning_rate:.3g})" if self.learning_rate else ""
+        return (
+            f"likely cause: learning rate too high{lr} or warmup too short ({self.num_warmup_steps} steps); "
+            "lower --learning-rate (e.g. by half) or raise --num-warmup-steps"
+        )
+
+    def check(self, step):
+        """Measure at `step` and warn if collapsed; returns the new warnings."""
+        spread, share, piece, label_share = self.measure()
+        self.history.append((step, round(spread, 6), round(share, 4)))
+        found = []
+        if spread < self.spread_threshold and "representations" not in self._reported:
+            found.append((
+                "representations",
+                f"step {step}: representation collapse: the token vectors of the probe batch spread only "
+                f"{spread:.2g} of their norm (threshold {self.spread_threshold:g}): every token looks the same; "
+                + self._cause(),
+            ))
+        one_piece = step >= self.num_warmup_steps and share >= self.top_share_threshold and share > 2 * label_share
+        self._one_piece_checks = self._one_piece_checks + 1 if one_piece else 0
+        if self._one_piece_checks >= self.patience and "masked_lm" not in self._reported:
+            found.append((
+                "masked_lm",
+                f"step {step}: masked-LM collapse: piece id {piece} is the top prediction at {share:.0%} of the "
+                f"masked positions (it is {label_share:.0%} of the labels), {self._one_piece_checks} checks in a "
+                "row after warmup; " + self._cause(),
+            ))
+        for kind, message in found:
+            self._reported.add(kind)
+            self.warnings.append(message)
+            if self.verbose:
+                print(f"\nWARNING pretrain: {message}", file=sys.stderr, flush=True)
+        if self._writer is not None:
+            with self._writer.as_default(step=step):
+                write_scalar("collapse/token_spread", spread, step)
+                write_scalar("collapse/top_prediction_share", share, step)
+                for _, message in found:
+                    write_text("collapse/warning", message, step)
+            self._writer.flush()
+        return [message for _, message in found]

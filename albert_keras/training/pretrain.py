@@ -90,6 +90,7 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
             )
 
     # --- strategy, model, optimizer, resume ---------------------------------------------------
+    from albert_keras.training.callbacks import CollapseWatch
     from albert_keras.training.callbacks import PretrainingLogger
 
     loop = TrainingLoop(settings, {"train_files": files}, name="pretrain")
@@ -114,11 +115,18 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
     logger = PretrainingLogger(
         loop.log_dir, settings.global_batch_size, every_steps=min(settings.log_every, settings.checkpoint_every)
     )
+    # A fixed probe batch (the first training records) for the collapse watch.
+    probe = next(iter(inputs.global_batches(files, 8, seq_length, predictions, shuffle=False).take(1)))
+    watch = CollapseWatch(
+        {name: value.numpy() for name, value in probe.items()}, every_steps=settings.log_every, log_dir=loop.log_dir,
+        learning_rate=settings.learning_rate, num_warmup_steps=settings.num_warmup_steps,
+        batches_per_step=settings.gradient_accumulation_steps, verbose=loop.chief,
+    )
     started = time.perf_counter()
     history_logs = loop.fit(
         lambda skip: inputs.distributed_batches(distribution, make_train, micro_batch, skip_batches=skip),
         validation_data=validation,
-        callbacks=[logger],
+        callbacks=[logger, watch],
     )
     elapsed = time.perf_counter() - started
     output_dir = settings.output_dir
@@ -146,6 +154,8 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         "train": {k: float(v) for k, v in (history_logs or logger.last_logs).items() if not k.startswith("val_")},
         "eval": {k[4:]: float(v) for k, v in history_logs.items() if k.startswith("val_")},
         "pretrained_dir": pretrained_dir,
+        "warnings": list(watch.warnings),
+        "collapse_watch": [list(check) for check in watch.history],
     }
     if chief:
         model.save_pretrained(pretrained_dir, spm_model=spm_model)
