@@ -69,9 +69,107 @@ import tensorflow as tf
 from keras import tree
 
 
+def in_multi_worker_mode(strategy):
+    """Whether any `tf.distribute` strategy spans several worker processes (False for others).
+
+    Example:
+    ```python
+    in_multi_worker_mode(tf.distribute.get_strategy())  # False
+    ```
+    """
+    extended = getattr(strategy, "extended", None)
+    check = getattr(extended, "_in_multi_worker_mode", None)
+    return bool(check()) if check is not None else False
+
+
 def is_multi_worker(strategy):
     """Whether `strategy` is a MultiWorkerMirroredStrategy spanning several workers."""
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and in_multi_worker_mode(strategy)
+
+
+def set_attention_probs_dropout(block, rate):
+    """Set the attention-probability dropout of a keras-hub `TransformerEncoder` block.
+
+    keras-hub has one dropout rate for attention probabilities and residual branches; ALBERT
+    configs may set them apart. The dropout layer is weightless, so changing its rate after the
+    block is built changes nothing else.
+
+    Example:
+    ```python
+    block = keras_hub.layers.TransformerEncoder(64, 2, dropout=0.1)
+    block.build((None, 8, 32))
+    set_attention_probs_dropout(block, 0.0)
+    ```
+    """
+    attention = block._self_attention_layer
+    attention._dropout = rate
+    attention._dropout_layer.rate = rate
+
+
+def attention_probs_dropout(block):
+    """The attention-probability dropout rate of a keras-hub `TransformerEncoder` block."""
+    return block._self_attention_layer._dropout_layer.rate
+
+
+def optimizer_micro_steps(optimizer):
+    """Micro-batches an optimizer has seen (with gradient accumulation, `iterations` counts
+    updates only); None when the optimizer keeps no separate counter.
+
+    Example:
+    ```python
+    optimizer_micro_steps(keras.optimizers.Adam(gradient_accumulation_steps=4))  # 0
+    ```
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    raw = getattr(inner, "_iterations", None)
+    return None if raw is None else int(raw.numpy())
+
+
+class SummedGradientClippingMixin:
+    """Mix into a `keras.optimizers.Optimizer` (before it in the bases) for two official behaviours.
+
+    1. Global-norm clipping (`global_clipnorm`) of the *all-replica summed* gradient, as
+       `tf.clip_by_global_norm` in the official `optimization.py`: Keras clips each replica's
+       partial gradient before the all-reduce, which under a strategy is not what one device does.
+    2. A learning-rate schedule evaluated at the optimizer-update count: Keras feeds it the
+       micro-batch counter, but with gradient accumulation the official schedule counts updates.
+
+    Example:
+    ```python
+    class MyOptimizer(SummedGradientClippingMixin, keras.optimizers.SGD):
+        pass
+
+    optimizer = MyOptimizer(learning_rate=0.1, global_clipnorm=1.0)
+    ```
+    """
+
+    def _clip_gradients(self, grads):
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            return grads  # Done on the summed gradient in `_backend_update_step`.
+        return super()._clip_gradients(grads)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        import keras
+
+        tf_variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
+        grads_and_vars = self._all_reduce_sum_gradients(list(zip(grads, tf_variables)))
+        grads = [g for g, _ in grads_and_vars]
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+            grads, _ = tf.clip_by_global_norm(grads, self.global_clipnorm)
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            self._distributed_tf_update_step,
+            self._distribution_strategy,
+            list(zip(grads, tf_variables)),
+            learning_rate,
+        )
+
+    def _get_current_learning_rate(self):
+        import keras
+
+        if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            return self._learning_rate(self.iterations)
+        return super()._get_current_learning_rate()
 
 
 class MultiWorkerTrainerMixin:

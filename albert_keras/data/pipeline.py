@@ -1,6 +1,7 @@
 """tf.data input for ALBERT pretraining from official-schema TFRecords.
 
-`pretraining_dataset` yields exactly the dict `AlbertPretrainer` trains on (official names):
+`pretraining_dataset` yields exactly the dict `AlbertPretrainer` trains on (official names, the
+schema and conversions of `data.schema`, shared with `data.batches`, the reader `pretrain` uses):
 `input_ids`, `input_mask`, `segment_ids`, `masked_lm_positions`, `masked_lm_ids` (int32
 [B, T] / [B, P]), `masked_lm_weights` (float32 [B, P]) and `next_sentence_labels` (int32 [B]).
 
@@ -19,10 +20,16 @@ every example, every epoch, from the stored `token_boundary` (the same algorithm
 import numpy as np
 import tensorflow as tf
 
+from albert_keras.data.schema import compression_of
 from albert_keras.data.schema import official_feature_spec
+from albert_keras.data.schema import to_model_inputs
+from albert_keras.tokenization.sentencepiece import CLS_ID
+from albert_keras.tokenization.sentencepiece import MASK_ID
+from albert_keras.tokenization.sentencepiece import SEP_ID
+from albert_keras.tokenization.sentencepiece import SPECIAL_IDS
 
-CLS_ID, SEP_ID, MASK_ID = 2, 3, 4
-_NUM_SPECIAL_IDS = 5
+# Random replacements never draw a special piece: they are the first ids (0-4).
+_NUM_SPECIAL_IDS = len(SPECIAL_IDS)
 
 
 def _list_files(file_pattern):
@@ -36,7 +43,7 @@ def _list_files(file_pattern):
 def _compression_of(files, compression):
     if compression != "auto":
         return compression or ""
-    return "GZIP" if all(f.endswith(".gz") for f in files) else ""
+    return "GZIP" if all(compression_of(f) for f in files) else ""
 
 
 def pretraining_dataset(
@@ -134,7 +141,7 @@ def pretraining_dataset(
 
         def parse_and_mask(record, seed_pair):
             example = tf.io.parse_single_example(record, spec)
-            return masker(_cast(example), seed_pair)
+            return masker(to_model_inputs(example), seed_pair)
 
         dataset = tf.data.Dataset.zip((dataset, seeds))
         dataset = dataset.map(parse_and_mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -142,23 +149,12 @@ def pretraining_dataset(
     else:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         dataset = dataset.map(
-            lambda records: _cast(tf.io.parse_example(records, spec)),
+            lambda records: to_model_inputs(tf.io.parse_example(records, spec)),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=deterministic,
         )
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     return dataset.with_options(options)
-
-
-def _cast(example):
-    out = {}
-    for name, value in example.items():
-        if value.dtype == tf.int64:
-            value = tf.cast(value, tf.int32)
-        out[name] = value
-    if "next_sentence_labels" in out:
-        out["next_sentence_labels"] = tf.squeeze(out["next_sentence_labels"], -1)
-    return out
 
 
 def pretraining_dataset_fn(file_pattern, global_batch_size, max_seq_length, max_predictions_per_seq, **kwargs):

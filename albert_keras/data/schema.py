@@ -8,11 +8,22 @@ Eight features per `tf.train.Example` (official-albert.md §1.6): `input_ids`, `
 `serialize_instance` writes the `tf.train.Example` protobuf wire format directly with numpy. Building
 `tf.train.Example` objects costs about 250 µs per 512-token instance on our CPUs, more than all of
 instance creation, so the bytes are laid out here instead; tests check that TensorFlow parses them
-to exactly the values a `tf.train.Example` would carry. This module does not import TensorFlow
-(worker processes use it); `official_feature_spec` imports it on call.
+to exactly the values a `tf.train.Example` would carry.
+
+Reading: `official_feature_spec` (the parse spec), `to_model_inputs` (parsed features -> the dtypes
+and shapes `AlbertPretrainer` trains on), `check_features` (a record's schema, with an error naming
+the file) and `read_records` (a TFRecord file's records in plain Python, on any filesystem) are
+the one definition both readers (`data.pipeline`, `data.batches`) use. This module does not
+import TensorFlow at module level (worker processes use it).
 """
 
+import gzip
+import struct
+
 import numpy as np
+
+from albert_keras import io_utils
+from albert_keras.errors import AlbertInputError
 
 FEATURE_NAMES = (
     "input_ids",
@@ -28,6 +39,9 @@ FEATURE_NAMES = (
 # Sequence-length int64 features, then prediction-length int64 features.
 SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids", "token_boundary")
 PREDICTION_FEATURES = ("masked_lm_positions", "masked_lm_ids")
+# What training reads; `token_boundary` only for dynamic masking.
+INT_FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids", "next_sentence_labels")
+REQUIRED_FEATURES = INT_FEATURES + ("masked_lm_weights",)
 
 
 def official_feature_spec(max_seq_length, max_predictions_per_seq, include_token_boundary=True):
@@ -58,6 +72,123 @@ def official_feature_spec(max_seq_length, max_predictions_per_seq, include_token
     spec["masked_lm_weights"] = tf.io.FixedLenFeature([max_predictions_per_seq], tf.float32)
     spec["next_sentence_labels"] = tf.io.FixedLenFeature([1], tf.int64)
     return spec
+
+
+def to_model_inputs(features):
+    """Parsed features (one record or a batch) -> what `AlbertPretrainer` trains on.
+
+    int64 features become int32, `next_sentence_labels` loses its last axis ([B, 1] -> [B]).
+
+    Example:
+    ```python
+    batch = to_model_inputs(tf.io.parse_example(records, official_feature_spec(128, 20)))
+    ```
+    """
+    import tensorflow as tf
+
+    out = {name: tf.cast(value, tf.int32) if value.dtype == tf.int64 else value for name, value in features.items()}
+    if "next_sentence_labels" in out:
+        out["next_sentence_labels"] = tf.squeeze(out["next_sentence_labels"], -1)
+    return out
+
+
+def check_features(path, features, expected=None, require_token_boundary=False):
+    """Check one record's `tf.train.Example` features against the schema.
+
+    Args:
+        path: the file, for messages.
+        features: `example.features.feature` (a protobuf map).
+        expected: `(max_seq_length, max_predictions_per_seq)` other files had, or None.
+        require_token_boundary: dynamic masking needs `token_boundary`.
+
+    Returns:
+        `(max_seq_length, max_predictions_per_seq)` of the record.
+
+    Raises:
+        AlbertInputError: naming the file and the feature.
+
+    Example:
+    ```python
+    example = tf.train.Example.FromString(next(read_records(path)))
+    seq, predictions = check_features(path, example.features.feature)
+    ```
+    """
+    required = REQUIRED_FEATURES + (("token_boundary",) if require_token_boundary else ())
+    missing = [name for name in required if name not in features]
+    if missing:
+        hint = (
+            " (dynamic masking needs the word boundaries create-data writes)"
+            if missing == ["token_boundary"]
+            else " (make them with `albert-keras create-data`)"
+        )
+        raise AlbertInputError(f"{path}: records lack the ALBERT pretraining feature(s) {', '.join(missing)}{hint}")
+    for name in INT_FEATURES + (("token_boundary",) if require_token_boundary else ()):
+        if features[name].WhichOneof("kind") != "int64_list":
+            raise AlbertInputError(f"{path}: feature '{name}' must be int64")
+    if features["masked_lm_weights"].WhichOneof("kind") != "float_list":
+        raise AlbertInputError(f"{path}: feature 'masked_lm_weights' must be float")
+    seq_length = len(features["input_ids"].int64_list.value)
+    predictions = len(features["masked_lm_ids"].int64_list.value)
+    lengths = {"input_mask": seq_length, "segment_ids": seq_length, "masked_lm_positions": predictions,
+               "next_sentence_labels": 1}
+    if require_token_boundary:
+        lengths["token_boundary"] = seq_length
+    for name, length in lengths.items():
+        if len(features[name].int64_list.value) != length:
+            raise AlbertInputError(
+                f"{path}: feature '{name}' has length {len(features[name].int64_list.value)}, expected {length}"
+            )
+    if len(features["masked_lm_weights"].float_list.value) != predictions:
+        raise AlbertInputError(f"{path}: feature 'masked_lm_weights' has the wrong length")
+    if expected is not None and (seq_length, predictions) != tuple(expected):
+        raise AlbertInputError(
+            f"{path}: records have sequence length {seq_length} and {predictions} predictions, other files "
+            f"{expected[0]} and {expected[1]}"
+        )
+    return seq_length, predictions
+
+
+class NotATFRecordFile(ValueError):
+    """The bytes are not TFRecord framing."""
+
+
+def compression_of(path):
+    """`"GZIP"` for `.gz` files, else `""` (the `tf.data.TFRecordDataset` argument)."""
+    return "GZIP" if str(path).endswith(".gz") else ""
+
+
+def read_records(path):
+    """Yield the records of a TFRecord file in plain Python (any filesystem; `.gz` = GZIP).
+
+    For checks that must run before TensorFlow ops may (a MultiWorkerMirroredStrategy must be
+    created first). Framing: u64 length, u32 crc, data, u32 crc; crcs are not verified here
+    (tf.data verifies them when training reads the file).
+
+    Raises:
+        NotATFRecordFile: truncated framing or an impossible length.
+
+    Example:
+    ```python
+    first = next(read_records("tfrecords/demo/part-00000-of-00008.tfrecord"))
+    ```
+    """
+    compressed = bool(compression_of(path))
+    size_limit = io_utils.getsize(path) * (1000 if compressed else 1)
+    with io_utils.open_file(path, "rb") as raw:
+        f = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        while True:
+            header = f.read(12)
+            if not header:
+                return
+            if len(header) < 12:
+                raise NotATFRecordFile("truncated record header")
+            (length,) = struct.unpack("<Q", header[:8])
+            if length > size_limit:
+                raise NotATFRecordFile(f"record length {length} exceeds the file size")
+            data = f.read(length)
+            if len(data) < length or len(f.read(4)) < 4:
+                raise NotATFRecordFile("truncated record")
+            yield data
 
 
 def _varint(value):

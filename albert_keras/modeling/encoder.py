@@ -4,6 +4,7 @@ import keras
 from keras_hub.layers import PositionEmbedding
 from keras_hub.layers import TransformerEncoder
 
+from albert_keras.compat import set_attention_probs_dropout
 from albert_keras.config import AlbertConfig
 from albert_keras.modeling.activations import get_activation
 from albert_keras.modeling.pretrained import PretrainedMixin
@@ -162,9 +163,7 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
         if config.attention_probs_dropout_prob != config.hidden_dropout_prob:
             for group in self.transformer_layers:
                 for block in group:
-                    attention = block._self_attention_layer
-                    attention._dropout = config.attention_probs_dropout_prob
-                    attention._dropout_layer.rate = config.attention_probs_dropout_prob
+                    set_attention_probs_dropout(block, config.attention_probs_dropout_prob)
 
         self.config = config
         self.output_encoder_outputs = output_encoder_outputs

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from albert_keras.compat import optimizer_micro_steps
 from albert_keras.errors import AlbertInputError
 from albert_keras.io_utils import atomic_directory
 from albert_keras.io_utils import atomic_write
@@ -234,9 +235,8 @@ class StepCheckpointCallback(keras.callbacks.Callback):
         # With gradient accumulation the counter only moves on the last micro-batch of a step.
         optimizer = self.model.optimizer
         accumulation = getattr(optimizer, "gradient_accumulation_steps", None) or 1
-        inner = getattr(optimizer, "inner_optimizer", optimizer)
-        raw = getattr(inner, "_iterations", None)
-        return raw is None or accumulation == 1 or int(raw.numpy()) % accumulation == 0
+        micro_steps = optimizer_micro_steps(optimizer)
+        return micro_steps is None or accumulation == 1 or micro_steps % accumulation == 0
 
     def save(self, step):
         self.checkpointer.save(step, step * self.batches_per_step, extra=self.extra_state)

@@ -55,6 +55,10 @@ def register(subparsers):
     parser.add_argument("--log-every", type=int, default=100, help="TensorBoard interval in steps")
     parser.add_argument("--spm-model", default=None, help="SentencePiece model to copy into the pretrained directory")
     parser.add_argument(
+        "--dynamic-masking", action="store_true",
+        help="draw new n-gram masks for every example each time it is read (default: the masks stored in the records)",
+    )
+    parser.add_argument(
         "--deterministic", action="store_true", help="enable TensorFlow's deterministic ops (bit-exact reruns, slower)"
     )
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="Keras progress output (default: auto)")
@@ -93,6 +97,7 @@ def run(args):
             seed=args.seed,
             log_every=args.log_every,
             spm_model=args.spm_model,
+            dynamic_masking=args.dynamic_masking,
             verbose="auto" if args.verbose is None else args.verbose,
         )
     except TrainingDivergedError as error:

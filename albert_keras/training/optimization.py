@@ -5,7 +5,8 @@ change the trajectory (Adam bias correction, trust ratio on every variable, deco
 applied outside the update, epsilon 1e-7), so `AlbertLamb` re-implements the official update in a
 small subclass. Both optimizers also move global-norm clipping *after* the cross-replica gradient
 sum: Keras clips each replica's partial gradient before the all-reduce, which under a
-`tf.distribute` strategy is not the clipping of the global gradient that a single device computes.
+`tf.distribute` strategy is not the clipping of the global gradient that a single device computes
+(`compat.SummedGradientClippingMixin`, which also evaluates the schedule at the update count).
 """
 
 import re
@@ -13,6 +14,8 @@ import re
 import keras
 import tensorflow as tf
 from keras import ops
+
+from albert_keras.compat import SummedGradientClippingMixin
 
 # The official `exclude_from_weight_decay` list, matched with `re.search` against the Keras variable
 # path (e.g. "albert_encoder/embeddings_layer_norm/gamma", ".../pooled_dense/bias").
@@ -69,7 +72,7 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertLamb(keras.optimizers.Optimizer):
+class AlbertLamb(SummedGradientClippingMixin, keras.optimizers.Optimizer):
     """LAMB as google-research/ALBERT's `lamb_optimizer.py` defines it.
 
     Per variable: `m = b1*m + (1-b1)*g`, `v = b2*v + (1-b2)*g^2`, `u = m / (sqrt(v) + eps)` (no
@@ -177,32 +180,6 @@ class AlbertLamb(keras.optimizers.Optimizer):
         self.assign(m, next_m)
         self.assign(v, next_v)
         self.assign_sub(variable, ops.multiply(lr, update))
-
-    def _clip_gradients(self, grads):
-        if self.global_clipnorm and self.global_clipnorm > 0:
-            return grads  # Done on the summed gradient in `_backend_update_step`.
-        return super()._clip_gradients(grads)
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        tf_variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
-        grads_and_vars = self._all_reduce_sum_gradients(list(zip(grads, tf_variables)))
-        grads = [g for g, _ in grads_and_vars]
-        if self.global_clipnorm and self.global_clipnorm > 0:
-            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
-            grads, _ = tf.clip_by_global_norm(grads, self.global_clipnorm)
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            self._distributed_tf_update_step,
-            self._distribution_strategy,
-            list(zip(grads, tf_variables)),
-            learning_rate,
-        )
-
-    def _get_current_learning_rate(self):
-        # Keras feeds the schedule the micro-batch counter; with gradient accumulation the
-        # official schedule is defined over optimizer updates.
-        if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            return self._learning_rate(self.iterations)
-        return super()._get_current_learning_rate()
 
     def get_config(self):
         config = super().get_config()

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+from albert_keras import io_utils
 from albert_keras.errors import AlbertInputError
 
 PRETRAINED_DIR = "pretrained"
@@ -24,7 +25,7 @@ def _build_model(config, init_from, precision):
 
 
 def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max_seq_length=None, spm_model=None,
-             **overrides):
+             dynamic_masking=False, **overrides):
     """Pretrain ALBERT on official-schema TFRecords and write a pretrained directory.
 
     Rerunning the same call after a crash (or preemption) resumes from the newest checkpoint in
@@ -44,6 +45,9 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         eval_steps: evaluation batches (of `global_batch_size`) per evaluation.
         max_seq_length: expected record length (default: the records').
         spm_model: SentencePiece model copied into the pretrained directory.
+        dynamic_masking: draw new masks for every example each time it is read (with the data's
+            `masked_lm_prob` and `ngram` from `manifest.json`), instead of the masks stored in
+            the records (static masking, the official behaviour). Evaluation keeps the stored masks.
         **overrides: `TrainingSettings` fields, applied over `settings`.
 
     Returns:
@@ -68,16 +72,24 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
 
     # --- data: every check before any model is built -----------------------------------------
     init_from = None
-    if isinstance(config, (str, os.PathLike)) and os.path.isdir(config):
+    if isinstance(config, (str, os.PathLike)) and io_utils.isdir(config):
         init_from = os.fspath(config)
     config = AlbertConfig.resolve(config)
 
-    from albert_keras.training import inputs
+    from albert_keras.data import batches as inputs
 
     files = inputs.match_files(train_files)
     seq_length, predictions = inputs.inspect_records(
-        files, config.vocab_size, max_seq_length=max_seq_length, max_position_embeddings=config.max_position_embeddings
+        files, config.vocab_size, max_seq_length=max_seq_length, max_position_embeddings=config.max_position_embeddings,
+        require_token_boundary=dynamic_masking,
     )
+    masking = {}
+    if dynamic_masking:
+        data_settings = inputs.manifest_settings(files)
+        masking = dict(
+            dynamic_masking=True, vocab_size=config.vocab_size,
+            masked_lm_prob=float(data_settings.get("masked_lm_prob", 0.15)), ngram=int(data_settings.get("ngram", 3)),
+        )
     eval_file_list = None
     if eval_files:
         eval_file_list = inputs.match_files(eval_files)
@@ -93,7 +105,10 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
     from albert_keras.training.callbacks import CollapseWatch
     from albert_keras.training.callbacks import PretrainingLogger
 
-    loop = TrainingLoop(settings, {"train_files": files}, name="pretrain")
+    fingerprint = {"train_files": files}
+    if dynamic_masking:  # static-mask runs keep the fingerprint they always had
+        fingerprint["dynamic_masking"] = True
+    loop = TrainingLoop(settings, fingerprint, name="pretrain")
     distribution = loop.strategy
     model = loop.build(lambda: _build_model(config, init_from, settings.precision))
     start_step = loop.start_step
@@ -101,7 +116,7 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
 
     # --- data and callbacks -------------------------------------------------------------------
     def make_train():
-        return inputs.global_batches(files, micro_batch, seq_length, predictions, seed=settings.seed)
+        return inputs.global_batches(files, micro_batch, seq_length, predictions, seed=settings.seed, **masking)
 
     validation = None
     if eval_file_list:
@@ -151,6 +166,7 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         "replicas": distribution.num_replicas_in_sync,
         "precision": precision,
         "xla": bool(xla),
+        "dynamic_masking": bool(dynamic_masking),
         "train": {k: float(v) for k, v in (history_logs or logger.last_logs).items() if not k.startswith("val_")},
         "eval": {k[4:]: float(v) for k, v in history_logs.items() if k.startswith("val_")},
         "pretrained_dir": pretrained_dir,
@@ -159,9 +175,7 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
     }
     if chief:
         model.save_pretrained(pretrained_dir, spm_model=spm_model)
-        from albert_keras.io_utils import atomic_write
-
-        with atomic_write(os.path.join(output_dir, SUMMARY_FILE), "w") as f:
+        with io_utils.atomic_write(os.path.join(output_dir, SUMMARY_FILE), "w") as f:
             json.dump(summary, f, indent=2, sort_keys=True)
     train = summary["train"]
     print(

@@ -90,8 +90,10 @@ def resolve_strategy(name="auto", tpu=None):
 
 def is_chief(strategy):
     """Whether this process writes outputs: always true except on non-chief multi-worker tasks."""
+    from albert_keras.compat import in_multi_worker_mode
+
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+    if resolver is None or not in_multi_worker_mode(strategy):
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     if task_type == "chief":
@@ -102,7 +104,9 @@ def is_chief(strategy):
 
 def worker_index(strategy):
     """This process's task index under multi-worker (0 otherwise)."""
+    from albert_keras.compat import in_multi_worker_mode
+
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+    if resolver is None or not in_multi_worker_mode(strategy):
         return 0
     return int(resolver.task_id or 0)

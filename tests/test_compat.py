@@ -1,0 +1,91 @@
+"""`compat`: the one module that reaches below Keras, keras-hub and TensorFlow's public APIs."""
+
+import ast
+import configparser
+import os
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from albert_keras import compat
+from albert_keras.errors import AlbertInputError
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "albert_keras")
+# Private names of Keras, keras-hub and TensorFlow objects that albert-keras uses (the issue's list).
+PRIVATE = ("_self_attention_layer", "_maybe_symbolic_build", "_in_multi_worker_mode", "_get_current_learning_rate",
+           "_clip_gradients", "_iterations", "_dropout_layer", "_backend_update_step", "_symbolic_build",
+           "_all_reduce_sum_gradients", "_distributed_tf_update_step", "_distribution_strategy", "_distribute_strategy")
+
+
+def test_no_other_module_touches_library_internals():
+    offenders = []
+    for root, _, names in os.walk(PACKAGE):
+        for name in names:
+            path = os.path.join(root, name)
+            if not name.endswith(".py") or path == compat.__file__:
+                continue
+            tree = ast.parse(open(path, encoding="utf-8").read())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and (node.attr in PRIVATE or node.attr == "__internal__"):
+                    offenders.append(f"{os.path.relpath(path, PACKAGE)}:{node.lineno}: .{node.attr}")
+                if isinstance(node, ast.FunctionDef) and node.name in PRIVATE:
+                    offenders.append(f"{os.path.relpath(path, PACKAGE)}:{node.lineno}: def {node.name}")
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                    if re.match(r"(keras|keras_hub)\.src\b|tensorflow\.python\b", module or ""):
+                        offenders.append(f"{os.path.relpath(path, PACKAGE)}:{node.lineno}: import {module}")
+    assert not offenders, offenders
+
+
+def test_version_check_names_the_package_and_matches_setup_cfg():
+    compat.check_versions({"keras": "3.15.1", "keras-hub": "0.32.0", "tensorflow": "2.21.0"})
+    with pytest.raises(AlbertInputError, match=r'keras 3\.16\.0 is outside .*pip install "keras>=3\.15,<3\.16"'):
+        compat.check_versions({"keras": "3.16.0"})
+    with pytest.raises(AlbertInputError, match=r"keras-hub 0\.31\.2 is outside"):
+        compat.check_versions({"keras-hub": "0.31.2"})
+    setup = configparser.ConfigParser()
+    setup.read(os.path.join(os.path.dirname(PACKAGE), "setup.cfg"))
+    pins = {}
+    for line in setup["options"]["install_requires"].strip().splitlines():
+        match = re.match(r"\s*([A-Za-z0-9_-]+)>=([\d.]+),<([\d.]+)", line)
+        if match:
+            pins[match.group(1)] = (match.group(2), match.group(3))
+    for package, low, high in compat.TESTED_VERSIONS:
+        assert pins[package] == (".".join(map(str, low)), ".".join(map(str, high))), package
+
+
+def test_attention_dropout_accessors():
+    from keras_hub.layers import TransformerEncoder
+
+    block = TransformerEncoder(16, 2, dropout=0.1)
+    block.build((None, 4, 8))
+    compat.set_attention_probs_dropout(block, 0.0)
+    assert compat.attention_probs_dropout(block) == 0.0
+    x = np.random.default_rng(0).normal(size=(2, 4, 8)).astype("float32")
+    # With the attention dropout off, training mode differs from inference only by residual dropout.
+    assert np.isfinite(np.asarray(block(x, training=True))).all()
+
+
+def test_strategy_and_optimizer_accessors():
+    assert compat.in_multi_worker_mode(tf.distribute.get_strategy()) is False
+    assert compat.in_multi_worker_mode(object()) is False
+    optimizer = keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)
+    variable = keras.Variable(np.ones(3, "float32"))
+    optimizer.build([variable])
+    for _ in range(3):
+        optimizer.apply([np.ones(3, "float32")], [variable])
+    assert compat.optimizer_micro_steps(optimizer) == 3 and int(optimizer.iterations.numpy()) == 1
+
+
+def test_summed_gradient_clipping_clips_the_sum_once():
+    class ClippedSGD(compat.SummedGradientClippingMixin, keras.optimizers.SGD):
+        pass
+
+    variable = keras.Variable(np.zeros(2, "float32"))
+    optimizer = ClippedSGD(learning_rate=1.0, global_clipnorm=1.0)
+    optimizer.build([variable])
+    optimizer.apply([np.array([3.0, 4.0], "float32")], [variable])
+    np.testing.assert_allclose(variable.numpy(), [-0.6, -0.8], rtol=1e-6)  # norm 5 -> 1
