@@ -1,5 +1,7 @@
 """`AlbertEncoder`: factorized embeddings and cross-layer-shared transformer blocks."""
 
+import os
+
 import keras
 from keras_hub.layers import PositionEmbedding
 from keras_hub.layers import TransformerEncoder
@@ -32,7 +34,8 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
 
     Args:
         config: an `AlbertConfig`, or anything `AlbertConfig.resolve` accepts (a preset name such as
-            `"albert-base-v2"`, a JSON path, a pretrained directory, a dict of official keys).
+            `"albert-base-v2"`, a JSON path, a dict of official keys), or a pretrained directory,
+            whose encoder weights are then loaded (an error if it has none).
         output_encoder_outputs: also return `encoder_outputs`, a list with the output of every
             transformer block applied (`num_hidden_layers x inner_group_num` tensors).
         dtype: a dtype or `keras.DTypePolicy` such as `"mixed_bfloat16"`; outputs are float32
@@ -59,6 +62,10 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
     """
 
     def __init__(self, config, output_encoder_outputs=False, dtype=None, **kwargs):
+        # A directory holds trained weights: building random ones from its config would lose them.
+        weights_dir = None
+        if not isinstance(config, (AlbertConfig, dict)) and os.path.isdir(os.fspath(config)):
+            weights_dir = os.fspath(config)
         config = AlbertConfig.resolve(config)
         initializer = albert_initializer(config)
         activation = get_activation(config.hidden_act)
@@ -167,6 +174,10 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
 
         self.config = config
         self.output_encoder_outputs = output_encoder_outputs
+        if weights_dir is not None:
+            from albert_keras.modeling.pretrained import load_encoder_weights
+
+            load_encoder_weights(self, weights_dir)
 
     @property
     def albert_config(self):

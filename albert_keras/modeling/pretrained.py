@@ -12,10 +12,18 @@ my_model/
 
 Any model class can start from any directory: `AlbertClassifier.from_pretrained(dir)` on a
 pretrainer's directory loads the encoder and starts a fresh classification head; on a
-classifier's directory with the same arguments it loads the head too.
+classifier's directory it loads the head too, whatever the weightless arguments (dropout, labels)
+given. A head whose weights cannot load (another class, another number of classes) starts fresh
+with a warning that names it.
+
+Settings travel: `save_pretrained` writes `spiece.model` and `tokenizer.json` from the model's
+preprocessor when it has one, else from the directory the model was loaded from, so
+`from_pretrained(a)` then `save_pretrained(b)` keeps the tokenizer, its casing and the labels.
 """
 
+import hashlib
 import json
+import logging
 import os
 import shutil
 
@@ -29,11 +37,20 @@ MODEL_WEIGHTS_FILE = "model.weights.h5"
 SPM_FILE = "spiece.model"
 TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_TOKENIZER_SETTINGS = {"lowercase": True, "sequence_length": None}
+# The files that define a pretrained directory's model, in fingerprint order.
+FINGERPRINT_FILES = (CONFIG_FILE, MODEL_FILE, ENCODER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, SPM_FILE, TOKENIZER_FILE)
+# Where `load_model_class` records the directory a model came from (outside Keras' tracking).
+SOURCE_ATTRIBUTE = "_pretrained_source"
+# Task classes whose head a directory may hold.
+TASK_CLASSES = ("AlbertClassifier", "AlbertTokenClassifier", "AlbertQuestionAnswerer", "AlbertMultipleChoice")
+
+logger = logging.getLogger("albert_keras.modeling")
 
 
 def _model_classes():
     from albert_keras.modeling import encoder
     from albert_keras.modeling import pretrainer
+    from albert_keras.modeling import sentence_encoder
     from albert_keras.modeling import task_models
 
     classes = [
@@ -43,23 +60,80 @@ def _model_classes():
         task_models.AlbertTokenClassifier,
         task_models.AlbertQuestionAnswerer,
         task_models.AlbertMultipleChoice,
+        sentence_encoder.AlbertSentenceEncoder,
     ]
     return {cls.__name__: cls for cls in classes}
+
+
+def _preprocessor_tokenizer(model):
+    """The `AlbertTokenizer` of the model's preprocessor (a task model's), or None."""
+    preprocessor = getattr(model, "preprocessor", None)
+    if preprocessor is None:
+        return None
+    tokenizer = getattr(preprocessor, "tokenizer", preprocessor)
+    return tokenizer if getattr(tokenizer, "proto", None) else None
+
+
+def source_directory(model):
+    """The pretrained directory `model` (or its encoder) was loaded from, or None.
+
+    Example:
+    ```python
+    source_directory(AlbertClassifier.from_pretrained("runs/sentiment"))  # "runs/sentiment"
+    ```
+    """
+    for candidate in (model, getattr(model, "encoder", None)):
+        if candidate is not None:
+            source = candidate.__dict__.get(SOURCE_ATTRIBUTE)
+            if source:
+                return source
+    return None
+
+
+def _remember_source(model, directory):
+    # `object.__setattr__` keeps a plain string out of Keras' attribute tracking.
+    object.__setattr__(model, SOURCE_ATTRIBUTE, os.fspath(directory))
+
+
+def _tokenizer_assets(model, directory, spm_model, tokenizer_settings):
+    """`(spm path or bytes or None, settings or None)` to write: explicit > preprocessor > source > existing."""
+    tokenizer = _preprocessor_tokenizer(model)
+    source = source_directory(model)
+    places = [d for d in (source, directory) if d is not None]
+    if spm_model is None:
+        if tokenizer is not None:
+            spm_model = bytes(tokenizer.proto)
+        else:
+            spm_model = next((spm_model_path(d) for d in places if spm_model_path(d)), None)
+    if tokenizer_settings is None:
+        if tokenizer is not None:
+            tokenizer_settings = {"lowercase": bool(tokenizer.lowercase), "sequence_length": int(tokenizer.sequence_length)}
+        else:
+            found = next((d for d in places if os.path.isfile(os.path.join(d, TOKENIZER_FILE))), None)
+            tokenizer_settings = read_tokenizer_settings(found) if found else None
+    if isinstance(spm_model, (bytes, bytearray)):
+        return bytes(spm_model), tokenizer_settings
+    if spm_model is not None and not os.path.isfile(spm_model):
+        raise AlbertInputError(f"{spm_model}: SentencePiece model not found")
+    if source is not None and spm_model is None and not os.path.isdir(source):
+        logger.warning("%s: the directory this model was loaded from is gone; no spiece.model is written", source)
+    return spm_model, tokenizer_settings
 
 
 def save_pretrained(model, directory, spm_model=None, overwrite=True, tokenizer_settings=None):
     """Write `model` (an encoder, pretrainer or task model) as a pretrained directory.
 
-    The directory is written under a temporary name and renamed when complete.
+    The directory is written under a temporary name and renamed when complete. The tokenizer
+    (`spiece.model`, `tokenizer.json`) comes from, in this order: the arguments, the model's
+    preprocessor, the directory the model was loaded from, the directory being replaced.
 
     Args:
         model: an `AlbertEncoder` or a model with an `.encoder` (pretrainer, task models).
         directory: the output directory.
-        spm_model: optional path of the SentencePiece model to copy in as `spiece.model`. When not
-            given and `directory` already holds one, it is kept.
+        spm_model: optional SentencePiece model (path or bytes) to write as `spiece.model`.
         overwrite: replace an existing directory.
         tokenizer_settings: `{"lowercase": bool, "sequence_length": int or None}` written as
-            `tokenizer.json`. When not given, the directory's existing settings are kept.
+            `tokenizer.json`.
 
     Example:
     ```python
@@ -77,13 +151,7 @@ def save_pretrained(model, directory, spm_model=None, overwrite=True, tokenizer_
     is_encoder = class_name == "AlbertEncoder"
     encoder = model if is_encoder else model.encoder
     directory = os.fspath(directory)
-    previous_spm = os.path.join(directory, SPM_FILE)
-    if spm_model is None and os.path.exists(previous_spm):
-        spm_model = previous_spm
-    if spm_model is not None and not os.path.isfile(spm_model):
-        raise AlbertInputError(f"{spm_model}: SentencePiece model not found")
-    if tokenizer_settings is None and os.path.isfile(os.path.join(directory, TOKENIZER_FILE)):
-        tokenizer_settings = read_tokenizer_settings(directory)
+    spm_model, tokenizer_settings = _tokenizer_assets(model, directory, spm_model, tokenizer_settings)
     with atomic_directory(directory, overwrite=overwrite) as tmp:
         encoder.config.to_json_file(os.path.join(tmp, CONFIG_FILE))
         encoder.save_weights(os.path.join(tmp, ENCODER_WEIGHTS_FILE))
@@ -92,13 +160,49 @@ def save_pretrained(model, directory, spm_model=None, overwrite=True, tokenizer_
             json.dump(description, f, indent=2, sort_keys=True)
         if not is_encoder:
             model.save_weights(os.path.join(tmp, MODEL_WEIGHTS_FILE))
-        if spm_model is not None:
+        if isinstance(spm_model, bytes):
+            with open(os.path.join(tmp, SPM_FILE), "wb") as f:
+                f.write(spm_model)
+        elif spm_model is not None:
             shutil.copyfile(spm_model, os.path.join(tmp, SPM_FILE))
         if tokenizer_settings is not None:
             settings = {**DEFAULT_TOKENIZER_SETTINGS, **tokenizer_settings}
             with open(os.path.join(tmp, TOKENIZER_FILE), "w") as f:
                 json.dump({key: settings[key] for key in DEFAULT_TOKENIZER_SETTINGS}, f, indent=2, sort_keys=True)
     return directory
+
+
+def file_sha256(path):
+    """Hex sha256 of a file, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pretrained_fingerprint(directory):
+    """What identifies a pretrained directory's model: sha256 of each defining file and of all.
+
+    The files are `FINGERPRINT_FILES` that exist (config, model description, weights, tokenizer),
+    so the same directory copied anywhere has the same fingerprint.
+
+    Returns:
+        `{"sha256": hex digest over the files' names and digests, "files": {name: hex digest}}`.
+
+    Example:
+    ```python
+    pretrained_fingerprint("runs/sentiment")["sha256"]
+    ```
+    """
+    directory = _check_directory(directory)
+    files = {}
+    for name in FINGERPRINT_FILES:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            files[name] = file_sha256(path)
+    total = hashlib.sha256("".join(f"{name}\0{digest}\n" for name, digest in files.items()).encode())
+    return {"sha256": total.hexdigest(), "files": files}
 
 
 def read_tokenizer_settings(directory):
@@ -171,7 +275,30 @@ def load_encoder(directory, **encoder_kwargs):
     config = AlbertConfig.from_json_file(os.path.join(directory, CONFIG_FILE))
     encoder = AlbertEncoder(config, **encoder_kwargs)
     _load_weights(encoder, os.path.join(directory, ENCODER_WEIGHTS_FILE))
+    _remember_source(encoder, directory)
     return encoder
+
+
+def load_encoder_weights(encoder, directory):
+    """Load a pretrained directory's `encoder.weights.h5` into `encoder` (what `AlbertEncoder(dir)` does).
+
+    Raises:
+        AlbertInputError: the directory has no encoder weights, or they do not fit.
+
+    Example:
+    ```python
+    encoder = AlbertEncoder("runs/quickstart/pretrain/pretrained")  # config and weights
+    ```
+    """
+    directory = os.fspath(directory)
+    path = os.path.join(directory, ENCODER_WEIGHTS_FILE)
+    if not os.path.isfile(path):
+        raise AlbertInputError(
+            f"{directory}: no {ENCODER_WEIGHTS_FILE} to load; for a fresh encoder with this config pass "
+            f"AlbertConfig.from_json_file('{os.path.join(directory, CONFIG_FILE)}')"
+        )
+    _load_weights(encoder, path)
+    _remember_source(encoder, directory)
 
 
 def _load_weights(model, path):
@@ -182,25 +309,65 @@ def _load_weights(model, path):
         raise AlbertInputError(f"{path}: weights do not fit the model ({message})") from None
 
 
+def _shape_differences(saved, model):
+    """`"name [saved shape] vs [wanted shape]"` for each weight whose shape differs."""
+    if len(saved.weights) != len(model.weights):
+        return [f"{len(saved.weights)} saved weights vs {len(model.weights)}"]
+    return [
+        f"{b.path} {list(a.shape)} saved, {list(b.shape)} wanted"
+        for a, b in zip(saved.weights, model.weights)
+        if tuple(a.shape) != tuple(b.shape)
+    ]
+
+
 def load_model_class(cls, directory, dtype=None, **arguments):
-    """Build `cls` from a pretrained directory; see `PretrainedMixin.from_pretrained`."""
+    """Build `cls` from a pretrained directory; see `PretrainedMixin.from_pretrained`.
+
+    The saved head loads whenever its weights fit: arguments that change no weight shape
+    (dropout, labels) never decide it. A saved head that cannot load is a warning naming it.
+    """
     directory = _check_directory(directory)
     description = read_model_description(directory)
     encoder_kwargs = {"dtype": dtype} if dtype is not None else {}
     if cls.__name__ == "AlbertEncoder":
         return load_encoder(directory, **arguments, **encoder_kwargs)
     encoder = load_encoder(directory, **encoder_kwargs)
-    saved_arguments = description["arguments"]
-    same_model = description["class"] == cls.__name__ and all(
-        saved_arguments.get(key) == value for key, value in arguments.items()
-    )
-    if same_model:
-        model = cls(encoder, **{**saved_arguments, **arguments})
-        weights = os.path.join(directory, MODEL_WEIGHTS_FILE)
-        if os.path.isfile(weights):
-            _load_weights(model, weights)
+    saved_class, saved_arguments = description["class"], dict(description["arguments"])
+    weights = os.path.join(directory, MODEL_WEIGHTS_FILE)
+    if saved_class != cls.__name__ or not os.path.isfile(weights):
+        if saved_class in TASK_CLASSES and saved_class != cls.__name__:
+            logger.warning(
+                "%s: holds an %s; its head is not used by %s, which starts a fresh head", directory, saved_class,
+                cls.__name__,
+            )
+        model = cls(encoder, **arguments)
+        _remember_source(model, directory)
         return model
-    return cls(encoder, **arguments)
+    if "num_classes" in arguments and "labels" not in arguments and "labels" in saved_arguments:
+        if len(saved_arguments["labels"]) != arguments["num_classes"]:
+            saved_labels = saved_arguments.pop("labels")
+            logger.warning("%s: num_classes=%s drops the saved labels %s", directory, arguments["num_classes"],
+                           saved_labels)
+    merged = {**saved_arguments, **arguments}
+    model = cls(encoder, **merged)
+    if merged == description["arguments"]:
+        _load_weights(model, weights)
+    else:
+        # Load into a model built exactly as saved, then copy what fits: only shapes decide.
+        saved = cls(encoder, **description["arguments"])
+        _load_weights(saved, weights)
+        differences = _shape_differences(saved, model)
+        if differences:
+            logger.warning(
+                "%s: the saved %s head does not fit %s (%s); it starts fresh", directory, saved_class,
+                ", ".join(f"{k}={v!r}" for k, v in sorted(arguments.items())), "; ".join(differences),
+            )
+        else:
+            for source, target in zip(saved.weights, model.weights):
+                if source is not target:
+                    target.assign(source)
+    _remember_source(model, directory)
+    return model
 
 
 def load_pretrained(directory, dtype=None):
@@ -228,16 +395,19 @@ def load_pretrained(directory, dtype=None):
 class PretrainedMixin:
     """Adds `save_pretrained(dir)` and `from_pretrained(dir)` to the ALBERT model classes."""
 
-    def save_pretrained(self, directory, spm_model=None, overwrite=True):
+    def save_pretrained(self, directory, spm_model=None, overwrite=True, tokenizer_settings=None):
         """Write this model as a pretrained directory; see `albert_keras.save_pretrained`."""
-        return save_pretrained(self, directory, spm_model=spm_model, overwrite=overwrite)
+        return save_pretrained(
+            self, directory, spm_model=spm_model, overwrite=overwrite, tokenizer_settings=tokenizer_settings
+        )
 
     @classmethod
     def from_pretrained(cls, directory, dtype=None, **arguments):
         """Build this class from a pretrained directory.
 
-        The encoder's weights always load. The rest of the model's weights load when the directory
-        holds the same class with the same arguments; otherwise the head starts fresh.
+        The encoder's weights always load. The head loads when the directory holds the same class
+        and its weights fit the arguments given (`dropout`, `labels` never prevent it); a saved head
+        that does not fit starts fresh, with a warning naming it.
 
         Args:
             directory: a pretrained directory.

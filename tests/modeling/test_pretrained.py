@@ -92,7 +92,9 @@ def test_pretrained_directory_round_trip_and_cross_class_loading(tmp_path, spm_m
     x = encoder_batch()
     np.testing.assert_array_equal(classifier.encoder(x)["pooled_output"], pretrainer.encoder(x)["pooled_output"])
     classifier_dir = classifier.save_pretrained(tmp_path / "classifier")
-    assert os.path.exists(os.path.join(classifier_dir, "spiece.model")) is False
+    # The tokenizer travels: from_pretrained then save_pretrained keeps spiece.model.
+    with open(spm_model_path, "rb") as a, open(os.path.join(classifier_dir, "spiece.model"), "rb") as b:
+        assert a.read() == b.read()
     same = AlbertClassifier.from_pretrained(classifier_dir)
     np.testing.assert_array_equal(same(x), classifier(x))
     other_head = AlbertClassifier.from_pretrained(classifier_dir, num_classes=5)
@@ -114,3 +116,88 @@ def test_bad_pretrained_directories_are_clear_errors(tmp_path):
     tiny_config(hidden_size=32).to_json_file(os.path.join(directory, "albert_config.json"))
     with pytest.raises(AlbertInputError, match="weights do not fit the model"):
         albert_keras.load_pretrained(directory)
+
+
+def test_settings_travel_through_from_pretrained_and_save_pretrained(tmp_path, spm_model_path):
+    """spiece.model and tokenizer.json survive every load/save, for every kind of model."""
+    keras.utils.set_random_seed(3)
+    settings = {"lowercase": False, "sequence_length": 24}
+    source = albert_keras.save_pretrained(
+        AlbertPretrainer(AlbertEncoder(tiny_config())), tmp_path / "source", spm_model=spm_model_path,
+        tokenizer_settings=settings,
+    )
+    spm_bytes = open(spm_model_path, "rb").read()
+    loaders = {
+        "encoder": lambda d: AlbertEncoder.from_pretrained(d),
+        "pretrainer": lambda d: albert_keras.load_pretrained(d),
+        "tagger": lambda d: AlbertTokenClassifier.from_pretrained(d, num_classes=2),
+        "classifier": lambda d: AlbertClassifier.from_pretrained(d, labels=["no", "yes"]),
+    }
+    for name, load in loaders.items():
+        out = load(source).save_pretrained(tmp_path / name)
+        assert open(os.path.join(out, "spiece.model"), "rb").read() == spm_bytes, name
+        assert albert_keras.modeling.pretrained.read_tokenizer_settings(out) == settings, name
+        # ... and again from the copy, which must be just as complete.
+        again = load(out).save_pretrained(tmp_path / (name + "_again"))
+        assert albert_keras.modeling.pretrained.read_tokenizer_settings(again) == settings, name
+    labels = albert_keras.modeling.pretrained.read_model_description(tmp_path / "classifier_again")["arguments"]
+    assert labels["labels"] == ["no", "yes"]
+
+
+def test_weightless_arguments_never_decide_whether_the_head_loads(tmp_path, caplog):
+    keras.utils.set_random_seed(4)
+    classifier = AlbertClassifier(AlbertEncoder(tiny_config()), num_classes=3, dropout=0.1)
+    directory = classifier.save_pretrained(tmp_path / "classifier")
+    x = encoder_batch()
+    with caplog.at_level("WARNING", logger="albert_keras"):
+        same_head = AlbertClassifier.from_pretrained(directory, num_classes=3, dropout=0.0)
+    assert not caplog.records
+    assert same_head.pretrained_arguments()["dropout"] == 0.0
+    np.testing.assert_array_equal(same_head(x), classifier(x))
+
+    # A head that cannot load says so, naming it; the encoder still loads.
+    with caplog.at_level("WARNING", logger="albert_keras"):
+        other = AlbertClassifier.from_pretrained(directory, num_classes=5)
+    message = " ".join(r.getMessage() for r in caplog.records)
+    hidden = tiny_config().hidden_size
+    assert "AlbertClassifier head does not fit" in message
+    assert f"logits/kernel [{hidden}, 3] saved, [{hidden}, 5] wanted" in message
+    np.testing.assert_array_equal(other.encoder(x)["pooled_output"], classifier.encoder(x)["pooled_output"])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="albert_keras"):
+        AlbertTokenClassifier.from_pretrained(directory, num_classes=3)
+    assert "holds an AlbertClassifier; its head is not used by AlbertTokenClassifier" in caplog.text
+
+
+def test_encoder_built_from_a_directory_has_its_weights(tmp_path):
+    keras.utils.set_random_seed(5)
+    trained = AlbertEncoder(tiny_config())
+    directory = trained.save_pretrained(tmp_path / "encoder")
+    x = encoder_batch()
+    np.testing.assert_array_equal(AlbertEncoder(directory)(x)["pooled_output"], trained(x)["pooled_output"])
+    config_only = tmp_path / "config_only"
+    config_only.mkdir()
+    tiny_config().to_json_file(str(config_only / "albert_config.json"))
+    with pytest.raises(AlbertInputError, match="no encoder.weights.h5 to load"):
+        AlbertEncoder(str(config_only))
+    # A config (or a JSON path) still builds a fresh encoder.
+    assert AlbertEncoder(str(config_only / "albert_config.json")).config == tiny_config()
+
+
+def test_fingerprint_names_every_defining_file(tmp_path, spm_model_path):
+    from albert_keras.modeling.pretrained import pretrained_fingerprint
+
+    directory = AlbertClassifier(AlbertEncoder(tiny_config()), num_classes=2).save_pretrained(
+        tmp_path / "a", spm_model=spm_model_path
+    )
+    first = pretrained_fingerprint(directory)
+    assert sorted(first["files"]) == sorted(
+        ["albert_config.json", "encoder.weights.h5", "model.json", "model.weights.h5", "spiece.model"]
+    )
+    import shutil
+
+    copy = shutil.copytree(directory, tmp_path / "elsewhere" / "b")
+    assert pretrained_fingerprint(copy) == first
+    with open(os.path.join(copy, "model.json"), "a") as f:
+        f.write(" ")
+    assert pretrained_fingerprint(copy)["sha256"] != first["sha256"]
