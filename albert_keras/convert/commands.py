@@ -25,6 +25,11 @@ def register(subparsers):
     parser.add_argument("--spm-model", default=None, help="SentencePiece model to carry over instead of the one found")
     parser.add_argument("--num-choices", type=int, default=None,
                         help="choices per example, for Hugging Face AlbertForMultipleChoice checkpoints")
+    casing = parser.add_mutually_exclusive_group()
+    casing.add_argument("--cased", dest="lowercase", action="store_false", default=None,
+                        help="the tokenizer does not lowercase (default: what the source records, else lowercase)")
+    casing.add_argument("--uncased", dest="lowercase", action="store_true", default=None,
+                        help="the tokenizer lowercases (the official --do_lower_case)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     parser.set_defaults(func=run)
 
@@ -37,13 +42,13 @@ def run(args):
     if args.from_format is not None:
         output = convert_from(
             args.from_format, args.source, args.output, overwrite=args.overwrite,
-            config=args.config, spm_model=args.spm_model, num_choices=args.num_choices,
+            config=args.config, spm_model=args.spm_model, num_choices=args.num_choices, lowercase=args.lowercase,
         )
     else:
-        if args.config or args.spm_model or args.num_choices:
+        if args.config or args.spm_model or args.num_choices or args.lowercase is not None:
             from albert_keras.errors import AlbertInputError
 
-            raise AlbertInputError("--config, --spm-model and --num-choices only apply with --from")
+            raise AlbertInputError("--config, --spm-model, --num-choices and --cased/--uncased only apply with --from")
         output = convert_to(args.to_format, args.source, args.output, overwrite=args.overwrite)
     print(f"wrote {output}")
     return 0

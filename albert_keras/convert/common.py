@@ -427,7 +427,56 @@ def build_model(config, parts, task=None):
     return encoder
 
 
-def write_pretrained(config, canonical, output, source, spm_model=None, overwrite=False, task=None):
+def read_config_with_casing(spec):
+    """`(AlbertConfig, do_lower_case or None)` from a config spec that may carry `do_lower_case`.
+
+    Some released `albert_config.json` files (and configs written for `run_classifier.py`) carry
+    the tokenizer's `do_lower_case`; it is not a model hyperparameter, so it is taken out here and
+    recorded in the pretrained directory's `tokenizer.json` instead.
+
+    Example:
+    ```python
+    config, lowercase = read_config_with_casing("albert_base/albert_config.json")
+    ```
+    """
+    import json
+
+    from albert_keras.config import AlbertConfig
+
+    if isinstance(spec, (str, os.PathLike)) and os.path.isfile(os.fspath(spec)):
+        path = os.fspath(spec)
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except (OSError, ValueError):
+            values = None  # from_json_file gives the precise message
+        if isinstance(values, dict) and "do_lower_case" in values:
+            lowercase = values.pop("do_lower_case")
+            if not isinstance(lowercase, bool):
+                raise AlbertInputError(f"{path}: 'do_lower_case' must be true or false")
+            return AlbertConfig.from_dict(values, source=path), lowercase
+        return AlbertConfig.from_json_file(path), None
+    return AlbertConfig.resolve(spec), None
+
+
+def casing_settings(lowercase, found, source, what):
+    """`tokenizer.json` settings: `lowercase` (the --cased/--uncased flag) wins over what the source says.
+
+    Args:
+        lowercase: the caller's override, or None.
+        found: the casing the source records, or None (then the official default, lowercase).
+        source: named in the warning when the override disagrees.
+        what: where `found` was read, e.g. `"tokenizer_config.json do_lower_case"`.
+    """
+    if lowercase is None:
+        return {"lowercase": True if found is None else bool(found)}
+    if found is not None and bool(found) != bool(lowercase):
+        logger.warning("%s: %s is %s; recording lowercase=%s as asked", source, what, found, bool(lowercase))
+    return {"lowercase": bool(lowercase)}
+
+
+def write_pretrained(config, canonical, output, source, spm_model=None, overwrite=False, task=None,
+                     tokenizer_settings=None):
     """Build our model from canonical weights and write a pretrained directory atomically.
 
     When both pretraining heads are absent a bare encoder is written; when only one is present
@@ -442,6 +491,7 @@ def write_pretrained(config, canonical, output, source, spm_model=None, overwrit
         spm_model: SentencePiece model to copy in, if any.
         overwrite: replace a non-empty `output`.
         task: `(class name, arguments)` for a task model (see `build_model`).
+        tokenizer_settings: `tokenizer.json` to write (the source's casing), if known.
 
     Returns:
         the output directory.
@@ -463,7 +513,7 @@ def write_pretrained(config, canonical, output, source, spm_model=None, overwrit
         _check_vocabulary(spm_model, config, source)
     for label in fresh:
         logger.warning("%s: the source has no %s weights; they keep a fresh initialisation", source, label)
-    save_pretrained(model, output, spm_model=spm_model, overwrite=overwrite)
+    save_pretrained(model, output, spm_model=spm_model, overwrite=overwrite, tokenizer_settings=tokenizer_settings)
     return os.fspath(output)
 
 

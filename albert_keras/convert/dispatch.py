@@ -6,10 +6,10 @@ from albert_keras.errors import AlbertInputError
 
 # format -> (module, function, keyword arguments it accepts besides source/output/overwrite)
 FROM_FORMATS = {
-    "official": ("albert_keras.convert.official", "from_official", ("config", "spm_model")),
-    "huggingface": ("albert_keras.convert.huggingface", "from_huggingface", ("spm_model", "num_choices")),
-    "keras-hub": ("albert_keras.convert.keras_hub_preset", "from_keras_hub", ("spm_model",)),
-    "model-garden": ("albert_keras.convert.model_garden", "from_model_garden", ("config", "spm_model")),
+    "official": ("albert_keras.convert.official", "from_official", ("config", "spm_model", "lowercase")),
+    "huggingface": ("albert_keras.convert.huggingface", "from_huggingface", ("spm_model", "num_choices", "lowercase")),
+    "keras-hub": ("albert_keras.convert.keras_hub_preset", "from_keras_hub", ("spm_model", "lowercase")),
+    "model-garden": ("albert_keras.convert.model_garden", "from_model_garden", ("config", "spm_model", "lowercase")),
 }
 TO_FORMATS = {
     "huggingface": ("albert_keras.convert.huggingface", "to_huggingface", ()),
@@ -50,7 +50,8 @@ def convert_from(fmt, source, output, overwrite=False, **options):
         source: the foreign checkpoint (directory, archive or prefix; see each converter).
         output: the pretrained directory to write.
         overwrite: replace a non-empty `output`.
-        **options: `config`, `spm_model`, `num_choices`, where the format takes them.
+        **options: `config`, `spm_model`, `num_choices`, `lowercase` (the tokenizer's casing,
+            recorded in `tokenizer.json`), where the format takes them.
 
     Example:
     ```python

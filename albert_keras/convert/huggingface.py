@@ -256,6 +256,9 @@ def read_huggingface(source, num_choices=None):
             "AlbertTokenClassifier": {"num_classes": task_units, "dropout": dropout},
             "AlbertQuestionAnswerer": {},
         }.get(class_name)
+        labels = hf_labels(hf_config, task_units)
+        if labels is not None and class_name in ("AlbertClassifier", "AlbertTokenClassifier"):
+            arguments["labels"] = labels
         if class_name == "AlbertMultipleChoice":
             if num_choices is None:
                 raise AlbertInputError(
@@ -270,10 +273,59 @@ def read_huggingface(source, num_choices=None):
         task_units=task_units,
     )
     spm = os.path.join(source, "spiece.model")
-    return config, canonical, (spm if os.path.isfile(spm) else None), task
+    return config, canonical, (spm if os.path.isfile(spm) else None), task, hf_lowercase(source)
 
 
-def from_huggingface(source, output, spm_model=None, num_choices=None, overwrite=False):
+# transformers' AlbertTokenizer defaults.
+HF_TOKENIZER_DEFAULTS = {"do_lower_case": True, "keep_accents": False}
+
+
+def hf_lowercase(source):
+    """The casing `tokenizer_config.json` records (`do_lower_case`), or None without that file.
+
+    Our normalization always strips accents, as the official script does; a tokenizer that keeps
+    them (`keep_accents: true`) is a warning, since that cannot be reproduced.
+
+    Example:
+    ```python
+    hf_lowercase("albert-base-v2")  # True
+    ```
+    """
+    path = os.path.join(os.fspath(source), "tokenizer_config.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (OSError, ValueError) as error:
+        raise AlbertInputError(f"{path}: unreadable tokenizer config ({error})") from None
+    if not isinstance(values, dict):
+        raise AlbertInputError(f"{path}: expected a JSON object")
+    values = {**HF_TOKENIZER_DEFAULTS, **values}
+    if not isinstance(values["do_lower_case"], bool):
+        raise AlbertInputError(f"{path}: 'do_lower_case' must be true or false")
+    if values["keep_accents"]:
+        common.logger.warning(
+            "%s: keep_accents is true, but ALBERT's normalization (ours) always strips accents", path
+        )
+    return values["do_lower_case"]
+
+
+def hf_labels(hf_config, units):
+    """Class names from `config.json`'s `id2label`, unless they are transformers' `LABEL_i` defaults."""
+    id2label = hf_config.get("id2label")
+    if not isinstance(id2label, dict) or len(id2label) != units:
+        return None
+    try:
+        labels = [str(id2label[str(i)] if str(i) in id2label else id2label[i]) for i in range(units)]
+    except KeyError:
+        return None
+    if labels == [f"LABEL_{i}" for i in range(units)] or len(set(labels)) != units:
+        return None
+    return labels
+
+
+def from_huggingface(source, output, spm_model=None, num_choices=None, lowercase=None, overwrite=False):
     """Convert a Hugging Face ALBERT directory to a pretrained directory.
 
     Reads `AlbertModel`, `AlbertForPreTraining` and `AlbertForMaskedLM` checkpoints (an
@@ -288,6 +340,8 @@ def from_huggingface(source, output, spm_model=None, num_choices=None, overwrite
         output: the pretrained directory to write.
         spm_model: optional SentencePiece model overriding `spiece.model`.
         num_choices: choices per example, needed for `AlbertForMultipleChoice` only.
+        lowercase: the tokenizer's casing; default: `tokenizer_config.json`'s `do_lower_case`,
+            else True. Recorded in `tokenizer.json`, so the exported model tokenizes the same way.
         overwrite: replace a non-empty `output`.
 
     Returns:
@@ -299,8 +353,10 @@ def from_huggingface(source, output, spm_model=None, num_choices=None, overwrite
     ```
     """
     common.check_output(output, overwrite)
-    config, canonical, spm, task = read_huggingface(source, num_choices=num_choices)
-    return common.write_pretrained(config, canonical, output, os.fspath(source), spm_model or spm, overwrite, task)
+    config, canonical, spm, task, found = read_huggingface(source, num_choices=num_choices)
+    settings = common.casing_settings(lowercase, found, os.fspath(source), "tokenizer_config.json do_lower_case")
+    return common.write_pretrained(config, canonical, output, os.fspath(source), spm_model or spm, overwrite, task,
+                                   tokenizer_settings=settings)
 
 
 def to_huggingface(source, output, overwrite=False):
@@ -339,8 +395,9 @@ def to_huggingface(source, output, overwrite=False):
         rules += list(TASKS[architecture][1])
         if class_name in ("AlbertClassifier", "AlbertTokenClassifier"):
             units = model.num_classes
-            extra = dict(num_labels=units, id2label={str(i): f"LABEL_{i}" for i in range(units)},
-                         label2id={f"LABEL_{i}": i for i in range(units)})
+            names = model.pretrained_arguments().get("labels") or [f"LABEL_{i}" for i in range(units)]
+            extra = dict(num_labels=units, id2label={str(i): name for i, name in enumerate(names)},
+                         label2id={name: i for i, name in enumerate(names)})
         if "dropout" in model.pretrained_arguments():
             extra["classifier_dropout_prob"] = model.pretrained_arguments()["dropout"]
     tensors = common.canonical_to_foreign(canonical, rules, config)
@@ -352,5 +409,11 @@ def to_huggingface(source, output, overwrite=False):
         save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()},
                   os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
         if spm is not None:
+            from albert_keras.modeling.pretrained import read_tokenizer_settings
+
             shutil.copyfile(spm, os.path.join(tmp, "spiece.model"))
+            lowercase = read_tokenizer_settings(source)["lowercase"]
+            with open(os.path.join(tmp, "tokenizer_config.json"), "w") as f:
+                json.dump({**HF_TOKENIZER_DEFAULTS, "do_lower_case": lowercase, "remove_space": True,
+                           "tokenizer_class": "AlbertTokenizer"}, f, indent=2, sort_keys=True)
     return os.fspath(output)

@@ -119,7 +119,29 @@ def read_keras_hub(source):
         task = ("AlbertClassifier", {"num_classes": int(task_model.num_classes), "dropout": float(task_model.dropout)})
 
     spm = os.path.join(source, TOKENIZER_ASSET)
-    return config, canonical, (spm if os.path.isfile(spm) else None), task
+    return config, canonical, (spm if os.path.isfile(spm) else None), task, keras_hub_lowercase(source)
+
+
+def keras_hub_lowercase(source):
+    """The casing a preset's tokenizer applies: its config's `lowercase` if it has one, else False.
+
+    keras-hub's `AlbertTokenizer` runs SentencePiece on the text as given (no lowercasing, unlike
+    the official ALBERT tokenizer), so a converted preset records `lowercase: false` and tokenizes
+    as it did in keras-hub.
+    """
+    path = os.path.join(os.fspath(source), "tokenizer.json")
+    if not os.path.isfile(path):
+        return None
+    described = _read_json(path)
+    config = described.get("config", {}) if isinstance(described, dict) else {}
+    lowercase = config.get("lowercase") if isinstance(config, dict) else None
+    if lowercase is None:
+        common.logger.warning(
+            "%s: keras-hub's AlbertTokenizer does not lowercase; recording lowercase=false so the model "
+            "tokenizes as in keras-hub (pass --uncased to lowercase as the official ALBERT does)", path,
+        )
+        return False
+    return bool(lowercase)
 
 
 def _head_variables(layer, prefix):
@@ -128,7 +150,7 @@ def _head_variables(layer, prefix):
     return out
 
 
-def from_keras_hub(source, output, spm_model=None, overwrite=False):
+def from_keras_hub(source, output, spm_model=None, lowercase=None, overwrite=False):
     """Convert a keras-hub ALBERT preset directory to a pretrained directory.
 
     A backbone-only preset gives an encoder; an `AlbertMaskedLM` preset gives an `AlbertPretrainer`
@@ -139,6 +161,8 @@ def from_keras_hub(source, output, spm_model=None, overwrite=False):
         source: a local preset directory (as written by `save_to_preset`).
         output: the pretrained directory to write.
         spm_model: optional SentencePiece model overriding the preset's.
+        lowercase: the tokenizer's casing; default: as the preset's tokenizer (keras-hub does not
+            lowercase). Recorded in `tokenizer.json`.
         overwrite: replace a non-empty `output`.
 
     Returns:
@@ -151,8 +175,10 @@ def from_keras_hub(source, output, spm_model=None, overwrite=False):
     ```
     """
     common.check_output(output, overwrite)
-    config, canonical, spm, task = read_keras_hub(source)
-    return common.write_pretrained(config, canonical, output, os.fspath(source), spm_model or spm, overwrite, task)
+    config, canonical, spm, task, found = read_keras_hub(source)
+    settings = common.casing_settings(lowercase, found, os.fspath(source), "the preset's tokenizer lowercase")
+    return common.write_pretrained(config, canonical, output, os.fspath(source), spm_model or spm, overwrite, task,
+                                   tokenizer_settings=settings)
 
 
 def to_keras_hub(source, output=None, overwrite=False):

@@ -104,9 +104,8 @@ def read_model_garden(source, config=None, spm_model=None):
     """Read a Model Garden ALBERT checkpoint into canonical weights.
 
     Returns:
-        `(config, canonical weights, spm path or None, None)`.
+        `(config, canonical weights, spm path or None, None, do_lower_case or None)`.
     """
-    from albert_keras.config import AlbertConfig
     from albert_keras.convert.official import _spm_in
     from albert_keras.convert.official import find_checkpoint
 
@@ -121,9 +120,8 @@ def read_model_garden(source, config=None, spm_model=None):
         path = os.path.join(directory, "albert_config.json")
         if not os.path.isfile(path):
             raise AlbertInputError(f"{directory}: albert_config.json not found (pass --config)")
-        config = AlbertConfig.from_json_file(path)
-    else:
-        config = AlbertConfig.resolve(config)
+        config = path
+    config, do_lower_case = common.read_config_with_casing(config)
     if config.num_hidden_groups != 1 or config.inner_group_num != 1:
         raise AlbertInputError(
             f"{source}: Model Garden's AlbertEncoder has one shared block; the config asks for "
@@ -138,10 +136,10 @@ def read_model_garden(source, config=None, spm_model=None):
     )
     if optional:
         canonical.update(common.identity_projection(config))
-    return config, canonical, spm_model or _spm_in(directory), None
+    return config, canonical, spm_model or _spm_in(directory), None, do_lower_case
 
 
-def from_model_garden(source, output, config=None, spm_model=None, overwrite=False):
+def from_model_garden(source, output, config=None, spm_model=None, lowercase=None, overwrite=False):
     """Convert a Model Garden (tf-models-official) ALBERT checkpoint to a pretrained directory.
 
     Args:
@@ -151,6 +149,7 @@ def from_model_garden(source, output, config=None, spm_model=None, overwrite=Fal
             head is copied and whose SOP head starts fresh when the checkpoint is a pretrainer's.
         config: optional config (path, preset name or `AlbertConfig`).
         spm_model: optional SentencePiece model to carry over.
+        lowercase: the tokenizer's casing; default: the config's `do_lower_case`, else True.
         overwrite: replace a non-empty `output`.
 
     Returns:
@@ -162,5 +161,7 @@ def from_model_garden(source, output, config=None, spm_model=None, overwrite=Fal
     ```
     """
     common.check_output(output, overwrite)
-    config_, canonical, spm, task = read_model_garden(source, config, spm_model)
-    return common.write_pretrained(config_, canonical, output, os.fspath(source), spm, overwrite, task)
+    config_, canonical, spm, task, do_lower_case = read_model_garden(source, config, spm_model)
+    settings = common.casing_settings(lowercase, do_lower_case, os.fspath(source), "albert_config.json do_lower_case")
+    return common.write_pretrained(config_, canonical, output, os.fspath(source), spm, overwrite, task,
+                                   tokenizer_settings=settings)

@@ -215,10 +215,9 @@ def read_official(source, config=None, spm_model=None):
         spm_model: optional SentencePiece model path; defaults to a `*.model` next to the checkpoint.
 
     Returns:
-        `(config, canonical weights, spm path or None, task or None)`.
+        `(config, canonical weights, spm path or None, task or None, do_lower_case or None)`; the last
+        is the config's `do_lower_case` when it has one.
     """
-    from albert_keras.config import AlbertConfig
-
     source = os.fspath(source)
     if os.path.isdir(source):
         directory = _find_in_tree(source, lambda d: bool(glob.glob(os.path.join(d, "*.index")))) or source
@@ -232,9 +231,8 @@ def read_official(source, config=None, spm_model=None):
         config_path = _nearby(directory, root, lambda d: _file_if_exists(d, "albert_config.json"))
         if config_path is None:
             raise AlbertInputError(f"{source}: albert_config.json not found (pass --config)")
-        config = AlbertConfig.from_json_file(config_path)
-    else:
-        config = AlbertConfig.resolve(config)
+        config = config_path
+    config, do_lower_case = common.read_config_with_casing(config)
     if spm_model is None:
         spm_model = _nearby(directory, root, _spm_in)
 
@@ -260,10 +258,10 @@ def read_official(source, config=None, spm_model=None):
     if task is not None:
         # A fine-tuned checkpoint: the pretraining heads (if still there) do not belong to the task model.
         canonical = {k: v for k, v in canonical.items() if common.part_of(k) in ("encoder", "task")}
-    return config, canonical, spm_model, task
+    return config, canonical, spm_model, task, do_lower_case
 
 
-def from_official(source, output, config=None, spm_model=None, overwrite=False):
+def from_official(source, output, config=None, spm_model=None, lowercase=None, overwrite=False):
     """Convert an official TF1 ALBERT checkpoint to a pretrained directory.
 
     Args:
@@ -274,6 +272,9 @@ def from_official(source, output, config=None, spm_model=None, overwrite=False):
             fine-tuned `run_classifier.py`/`run_squad_v1.py` one).
         config: optional config (path, preset or `AlbertConfig`) overriding `albert_config.json`.
         spm_model: optional SentencePiece model overriding the one found next to the checkpoint.
+        lowercase: the tokenizer's casing (`run_classifier.py`'s `--do_lower_case`); default: the
+            config's `do_lower_case` if it has one, else True (the released models are uncased).
+            Recorded in `tokenizer.json`.
         overwrite: replace a non-empty `output`.
 
     Returns:
@@ -300,9 +301,13 @@ def from_official(source, output, config=None, spm_model=None, overwrite=False):
         scratch = tempfile.mkdtemp(prefix="albert_official_")
         try:
             safe_extract(source, scratch)
-            config_, canonical, spm, task = read_official(scratch, config, spm_model)
-            return common.write_pretrained(config_, canonical, output, source, spm, overwrite, task)
+            return _write(source, read_official(scratch, config, spm_model), output, overwrite, lowercase)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    config_, canonical, spm, task = read_official(source, config, spm_model)
-    return common.write_pretrained(config_, canonical, output, source, spm, overwrite, task)
+    return _write(source, read_official(source, config, spm_model), output, overwrite, lowercase)
+
+
+def _write(source, read, output, overwrite, lowercase):
+    config, canonical, spm, task, do_lower_case = read
+    settings = common.casing_settings(lowercase, do_lower_case, source, "albert_config.json do_lower_case")
+    return common.write_pretrained(config, canonical, output, source, spm, overwrite, task, tokenizer_settings=settings)

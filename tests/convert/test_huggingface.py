@@ -56,7 +56,11 @@ def test_round_trip_ours_to_hf_to_ours_is_exact(tmp_path, spm_model_path):
     save_pretrained(model, tmp_path / "ours", spm_model=spm_model_path)
 
     to_huggingface(tmp_path / "ours", tmp_path / "hf")
-    assert sorted(os.listdir(tmp_path / "hf")) == ["config.json", "model.safetensors", "spiece.model"]
+    assert sorted(os.listdir(tmp_path / "hf")) == [
+        "config.json", "model.safetensors", "spiece.model", "tokenizer_config.json"
+    ]
+    with open(tmp_path / "hf" / "tokenizer_config.json") as f:
+        assert json.load(f)["do_lower_case"] is True
     with open(tmp_path / "hf" / "config.json") as f:
         hf_config = json.load(f)
     assert hf_config["hidden_act"] == "gelu" and hf_config["architectures"] == ["AlbertForPreTraining"]
