@@ -1,0 +1,555 @@
+"""Extractive question answering on SQuAD 1.1 / 2.0: reading, windows, decoding, the task.
+
+- `read_squad`: a SQuAD JSON file to `SquadExample`s, with every error naming the file and the
+  JSON location (`data[3].paragraphs[0].qas[2]`), or counted skips.
+- `make_features`: `[CLS] question [SEP] window [SEP]` features, as the official
+  `run_squad_v1/v2.py` build them: the question cut to `max_query_length` pieces, the context in
+  windows of `max_seq_length - len(question) - 3` pieces advancing by `doc_stride`; each piece
+  keeps its character span in the ORIGINAL context (`albert_keras.tokenization.offsets`), so the
+  answer is found and returned as characters of the context, never rebuilt from pieces. An answer
+  not wholly inside a window (or no answer, 2.0) points at `[CLS]` (position 0).
+- `decode`: the official answer selection over all windows of a question: the `n_best_size` best
+  starts and ends of each window, spans of at most `max_answer_length` pieces whose start is in
+  the window where it has the most context, and for 2.0 the no-answer score (the lowest `[CLS]`
+  score over the windows) against `null_score_diff_threshold`.
+- `QuestionAnsweringTask` (`--task question-answering`), scored by `evaluate` (the official
+  SQuAD evaluation, `albert_keras.tasks.squad_metrics.evaluate`).
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from albert_keras.errors import AlbertInputError
+from albert_keras.tasks.base import FinetuneTask
+from albert_keras.tasks.base import TaskData
+from albert_keras.tasks.squad_metrics import evaluate  # noqa: F401  (re-exported: the SQuAD scores)
+
+# The official run_squad defaults.
+DEFAULTS = {
+    "max_seq_length": 384,
+    "doc_stride": 128,
+    "max_query_length": 64,
+    "n_best_size": 20,
+    "max_answer_length": 30,
+    "null_score_diff_threshold": 0.0,
+}
+PREDICTIONS_FILE = "predictions.json"
+NULL_ODDS_FILE = "null_odds.json"
+NBEST_FILE = "nbest_predictions.json"
+BAD_ANSWER = "answer text not at its answer_start"
+
+
+@dataclasses.dataclass
+class SquadExample:
+    """One question with its context.
+
+    Args:
+        qid: the question id.
+        question: the question text.
+        context: the paragraph (answers are slices of it).
+        answers: `[{"text", "answer_start"}]` (empty for an unanswerable 2.0 question).
+        is_impossible: SQuAD 2.0's flag.
+        where: the JSON location, for messages.
+    """
+
+    qid: str
+    question: str
+    context: str
+    answers: list
+    is_impossible: bool = False
+    where: str = ""
+
+
+def _load_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise AlbertInputError(f"{path}: file not found") from None
+    except UnicodeDecodeError as error:
+        raise AlbertInputError(f"{path}: not UTF-8 (byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise AlbertInputError(f"{path}:{error.lineno}:{error.colno}: malformed JSON ({error.msg})") from None
+
+
+def _field(record, key, kind, path, where, default=None, required=True):
+    if not isinstance(record, dict):
+        raise AlbertInputError(f"{path}: {where}: expected a JSON object")
+    if key not in record:
+        if required:
+            raise AlbertInputError(f"{path}: {where}: missing {key!r}")
+        return default
+    value = record[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise AlbertInputError(f"{path}: {where}.{key}: expected {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def read_squad(path, skip_bad_answers=False):
+    """Read a SQuAD 1.1 or 2.0 JSON file.
+
+    Args:
+        path: the file (`{"data": [{"paragraphs": [{"context", "qas": [...]}]}]}`).
+        skip_bad_answers: leave out (and count) questions whose answer text is not at its
+            `answer_start` in the context, instead of raising.
+
+    Returns:
+        `(examples, version_2, skipped)`: `SquadExample`s in file order, whether the file has
+        unanswerable questions (or says `"version": "v2.0"`), and `{reason: count}`.
+
+    Raises:
+        AlbertInputError: malformed JSON (file:line:column), a missing or mistyped field, a
+            question without context, a duplicate id, or a misplaced answer (file and location).
+
+    Example:
+    ```python
+    examples, version_2, skipped = read_squad("dev-v2.0.json")
+    examples[0].question, examples[0].answers[0]["text"]
+    ```
+    """
+    path = os.fspath(path)
+    document = _load_json(path)
+    if isinstance(document, list):
+        document = {"data": document}
+    articles = _field(document, "data", list, path, "top level")
+    version_2 = str(document.get("version", "")).startswith(("v2", "2"))
+    examples, seen, skipped = [], set(), {}
+    for a, article in enumerate(articles):
+        paragraphs = _field(article, "paragraphs", list, path, f"data[{a}]")
+        for p, paragraph in enumerate(paragraphs):
+            where_p = f"data[{a}].paragraphs[{p}]"
+            qas = _field(paragraph, "qas", list, path, where_p)
+            context = _field(paragraph, "context", str, path, where_p, required=False)
+            if context is None or not context.strip():
+                if qas:
+                    raise AlbertInputError(f"{path}: {where_p}: {len(qas)} questions without a context")
+                continue
+            for q, qa in enumerate(qas):
+                where = f"{where_p}.qas[{q}]"
+                qid = _field(qa, "id", (str, int), path, where)
+                qid = str(qid)
+                if qid in seen:
+                    raise AlbertInputError(f"{path}: {where}: duplicate question id {qid!r}")
+                seen.add(qid)
+                question = _field(qa, "question", str, path, where)
+                impossible = _field(qa, "is_impossible", bool, path, where, default=False, required=False)
+                version_2 = version_2 or "is_impossible" in qa
+                answers = [] if impossible else _field(qa, "answers", list, path, where, default=[], required=False)
+                checked, bad = [], False
+                for n, answer in enumerate(answers):
+                    text = _field(answer, "text", str, path, f"{where}.answers[{n}]")
+                    start = _field(answer, "answer_start", int, path, f"{where}.answers[{n}]")
+                    if context[start:start + len(text)] != text or not text:
+                        if not skip_bad_answers:
+                            raise AlbertInputError(
+                                f"{path}: {where}.answers[{n}] (id {qid!r}): {BAD_ANSWER} {start} "
+                                f"(context there: {context[start:start + len(text)]!r}, answer {text!r})"
+                            )
+                        bad = True
+                    checked.append({"text": text, "answer_start": start})
+                if bad:
+                    skipped[BAD_ANSWER] = skipped.get(BAD_ANSWER, 0) + 1
+                    continue
+                if not checked and not impossible:
+                    impossible = True  # 2.0 dev files mark some unanswerable ones only by [] answers
+                    version_2 = True
+                examples.append(SquadExample(qid, question, context, checked, impossible, where))
+    if not examples:
+        raise AlbertInputError(f"{path}: no questions")
+    return examples, version_2, skipped
+
+
+def squad_dataset(examples):
+    """The examples as a SQuAD `data` list (what `evaluate` scores against).
+
+    Example:
+    ```python
+    evaluate(squad_dataset(examples), predictions)
+    ```
+    """
+    return [{"paragraphs": [{"context": e.context, "qas": [{"id": e.qid, "answers": e.answers}]}]}
+            for e in examples]
+
+
+# ---------------------------------------------------------------------------------------------
+# Features
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class SquadFeature:
+    """One window of one question: model inputs and what decoding needs.
+
+    `starts`/`ends` give each position's character span in the context (-1 outside the context);
+    `max_context[i]` says position `i` has its most context in this window.
+    """
+
+    example_index: int
+    token_ids: np.ndarray
+    segment_ids: np.ndarray
+    padding_mask: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    max_context: np.ndarray
+    start_position: int = 0
+    end_position: int = 0
+
+
+def _windows(num_pieces, window, stride):
+    """The official `doc_spans`: `(start, length)` windows covering `num_pieces`."""
+    spans, start = [], 0
+    while start < num_pieces or not spans:
+        length = min(num_pieces - start, window)
+        spans.append((start, length))
+        if start + length >= num_pieces:
+            break
+        start += min(length, stride)
+    return spans
+
+
+def _is_max_context(spans, span_index, position):
+    """The official `_check_is_max_context`: the window where `position` has the most context."""
+    best_score, best_index = None, None
+    for index, (start, length) in enumerate(spans):
+        end = start + length - 1
+        if position < start or position > end:
+            continue
+        score = min(position - start, end - position) + 0.01 * length
+        if best_score is None or score > best_score:
+            best_score, best_index = score, index
+    return best_index == span_index
+
+
+def _answer_pieces(starts, ends, answer):
+    """First and last piece overlapping the answer's characters (empty pieces never count)."""
+    begin = answer["answer_start"]
+    finish = begin + len(answer["text"])
+    inside = [i for i, (s, e) in enumerate(zip(starts, ends)) if s < e and e > begin and s < finish]
+    return (inside[0], inside[-1]) if inside else (None, None)
+
+
+def make_features(sp, examples, max_seq_length=384, doc_stride=128, max_query_length=64, lowercase=True,
+                  training=False):
+    """Windowed features for `examples` (see the module docstring).
+
+    Args:
+        sp: the `sentencepiece.SentencePieceProcessor`.
+        examples: `SquadExample`s.
+        max_seq_length: packed length, special tokens included.
+        doc_stride: pieces between the starts of consecutive windows.
+        max_query_length: the question's piece budget.
+        lowercase: as the vocabulary expects.
+        training: compute `start_position`/`end_position` from the first answer.
+
+    Returns:
+        A list of `SquadFeature` (every example has at least one).
+
+    Example:
+    ```python
+    features = make_features(sp, examples, max_seq_length=128, doc_stride=32, training=True)
+    ```
+    """
+    from albert_keras.tokenization.offsets import encode_with_offsets
+    from albert_keras.tokenization.sentencepiece import CLS_ID
+    from albert_keras.tokenization.sentencepiece import SEP_ID
+    from albert_keras.tokenization.sentencepiece import encode_for_albert
+
+    if max_seq_length < max_query_length + 4 and max_seq_length < 8:
+        raise AlbertInputError(f"max_seq_length: {max_seq_length} leaves no room for the context")
+    features = []
+    cache = {}
+    for index, example in enumerate(examples):
+        query = encode_for_albert(sp, example.question, lowercase)[:max_query_length]
+        if example.context not in cache:  # SQuAD has ~5 questions per paragraph
+            cache = {example.context: encode_with_offsets(sp, example.context, lowercase)}
+        ids, starts, ends = cache[example.context]
+        window = max_seq_length - len(query) - 3
+        if window < 1:
+            raise AlbertInputError(
+                f"max_seq_length {max_seq_length} leaves no room for a context after a {len(query)}-piece question "
+                f"(lower --max-query-length)"
+            )
+        answer = (None, None)
+        if training and example.answers and not example.is_impossible:
+            answer = _answer_pieces(starts, ends, example.answers[0])
+        spans = _windows(len(ids), window, doc_stride)
+        for span_index, (start, length) in enumerate(spans):
+            offset = len(query) + 2
+            token_ids = np.zeros(max_seq_length, np.int32)
+            segment_ids = np.zeros(max_seq_length, np.int32)
+            padding_mask = np.zeros(max_seq_length, np.int32)
+            char_starts = np.full(max_seq_length, -1, np.int64)
+            char_ends = np.full(max_seq_length, -1, np.int64)
+            max_context = np.zeros(max_seq_length, bool)
+            sequence = [CLS_ID] + query + [SEP_ID] + ids[start:start + length] + [SEP_ID]
+            token_ids[: len(sequence)] = sequence
+            segment_ids[offset: len(sequence)] = 1
+            padding_mask[: len(sequence)] = 1
+            char_starts[offset: offset + length] = starts[start:start + length]
+            char_ends[offset: offset + length] = ends[start:start + length]
+            for k in range(length):
+                max_context[offset + k] = _is_max_context(spans, span_index, start + k)
+            first, last = 0, 0
+            if answer[0] is not None and start <= answer[0] and answer[1] < start + length:
+                first, last = answer[0] - start + offset, answer[1] - start + offset
+            features.append(SquadFeature(index, token_ids, segment_ids, padding_mask, char_starts, char_ends,
+                                         max_context, first, last))
+    return features
+
+
+def feature_arrays(features):
+    """`(x, y)` numpy dicts for Keras from `SquadFeature`s.
+
+    Example:
+    ```python
+    x, y = feature_arrays(features)
+    model.fit(x, y)
+    ```
+    """
+    x = {name: np.stack([getattr(f, name) for f in features]) for name in ("token_ids", "segment_ids", "padding_mask")}
+    y = {"start_logits": np.array([f.start_position for f in features], np.int32),
+         "end_logits": np.array([f.end_position for f in features], np.int32)}
+    return x, y
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------------------------
+
+
+def decode(examples, features, start_logits, end_logits, n_best_size=20, max_answer_length=30,
+           null_score_diff_threshold=0.0, version_2=False):
+    """Answers from start/end logits over all windows of each question (official selection).
+
+    Args:
+        examples: the `SquadExample`s.
+        features: their `SquadFeature`s (from `make_features`), in order.
+        start_logits, end_logits: `[num_features, seq]` arrays.
+        n_best_size: best starts and ends tried per window, and answers kept per question.
+        max_answer_length: longest answer, in pieces.
+        null_score_diff_threshold: (2.0) answer "" when the no-answer score minus the best span
+            score exceeds it.
+        version_2: allow no answer.
+
+    Returns:
+        `{qid: record}` with `text` (a slice of the context; "" for no answer), `start`/`end`
+        (characters; -1 for no answer), `score` (best span's start + end logit), `null_score`
+        (lowest `[CLS]` score over the windows), `null_odds` (`null_score - score`), `nbest`.
+
+    Example:
+    ```python
+    outputs = model.predict(x)
+    answers = decode(examples, features, outputs["start_logits"], outputs["end_logits"])
+    ```
+    """
+    by_example = {}
+    for k, feature in enumerate(features):
+        by_example.setdefault(feature.example_index, []).append(k)
+    results = {}
+    for index, example in enumerate(examples):
+        candidates, null_score = [], None
+        for k in by_example.get(index, []):
+            feature = features[k]
+            start, end = np.asarray(start_logits[k], np.float64), np.asarray(end_logits[k], np.float64)
+            valid = (feature.starts >= 0) & (feature.ends > feature.starts)
+            null = start[0] + end[0]
+            null_score = null if null_score is None else min(null_score, null)
+            order_start = [i for i in np.argsort(-start, kind="stable") if valid[i]][:n_best_size]
+            order_end = [j for j in np.argsort(-end, kind="stable") if valid[j]][:n_best_size]
+            for i in order_start:
+                if not feature.max_context[i]:
+                    continue
+                for j in order_end:
+                    if j < i or j - i + 1 > max_answer_length:
+                        continue
+                    candidates.append((start[i] + end[j], int(feature.starts[i]), int(feature.ends[j])))
+        candidates.sort(key=lambda c: -c[0])
+        nbest, seen = [], set()
+        for score, s, e in candidates:
+            if (s, e) in seen:
+                continue
+            seen.add((s, e))
+            nbest.append({"text": example.context[s:e], "start": s, "end": e, "score": float(score)})
+            if len(nbest) >= n_best_size:
+                break
+        null_score = float(null_score if null_score is not None else 0.0)
+        best = nbest[0] if nbest else {"text": "", "start": -1, "end": -1, "score": float("-inf")}
+        null_odds = null_score - best["score"] if nbest else float("inf")
+        record = dict(best, null_score=null_score, null_odds=float(null_odds), nbest=nbest)
+        if version_2 and (not nbest or null_odds > null_score_diff_threshold):
+            record.update(text="", start=-1, end=-1)
+        elif not nbest:
+            record.update(text="")
+        results[example.qid] = record
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# The fine-tuning task
+# ---------------------------------------------------------------------------------------------
+
+
+def _option(options, name):
+    value = options.get(name)
+    return DEFAULTS[name] if value is None else value
+
+
+class QuestionAnsweringTask(FinetuneTask):
+    """Extractive question answering on SQuAD 1.1 / 2.0 JSON (`--task question-answering`).
+
+    Metrics: the official SQuAD evaluation (`exact`, `f1`, `HasAns_*`, `NoAns_*`, and for 2.0 the
+    `best_*` threshold search over the no-answer odds). `predict` gives one record per question;
+    `write_predictions` writes the official `predictions.json` (and `null_odds.json` for 2.0).
+    Options: `max_seq_length`, `doc_stride`, `max_query_length`, `n_best_size`,
+    `max_answer_length`, `null_score_diff_threshold`, `skip_bad_answers` (the flags below).
+
+    Example:
+    ```python
+    task = QuestionAnsweringTask()
+    data = task.read("train-v2.0.json", {})
+    model = task.build_model("pretrained_dir", data.metadata, {"max_seq_length": 384})
+    ```
+    """
+
+    name = "question-answering"
+    primary_metric = "f1"
+
+    @classmethod
+    def add_arguments(cls, parser):
+        group = parser.add_argument_group("question answering")
+        group.add_argument("--doc-stride", type=int, default=None,
+                           help=f"pieces between context windows (default {DEFAULTS['doc_stride']})")
+        group.add_argument("--max-query-length", type=int, default=None,
+                           help=f"question pieces kept (default {DEFAULTS['max_query_length']})")
+        group.add_argument("--n-best-size", type=int, default=None,
+                           help=f"candidate starts/ends per window (default {DEFAULTS['n_best_size']})")
+        group.add_argument("--max-answer-length", type=int, default=None,
+                           help=f"longest answer in pieces (default {DEFAULTS['max_answer_length']})")
+        group.add_argument("--null-score-diff-threshold", type=float, default=None,
+                           help="SQuAD 2.0: answer nothing when no-answer minus best span scores exceed this (default 0)")
+        group.add_argument("--skip-bad-answers", action="store_true", default=None,
+                           help="count and skip questions whose answer is not at its answer_start instead of failing")
+
+    def read(self, path, options, metadata=None):
+        examples, version_2, skipped = read_squad(path, skip_bad_answers=bool(options.get("skip_bad_answers")))
+        if metadata is None:
+            metadata = {"version_2_with_negative": version_2, "metrics": ["f1", "exact"]}
+        data = TaskData(path=os.fspath(path), examples=examples, metadata=dict(metadata), skipped=skipped)
+        data.__dict__["_squad_options"] = dict(options)  # `dataset` has no options argument
+        return data
+
+    def build_model(self, init_dir, metadata, options, dtype=None):
+        from albert_keras.modeling.pretrained import spm_model_path
+        from albert_keras.modeling.task_models import AlbertQuestionAnswerer
+
+        if spm_model_path(init_dir) is None:
+            raise AlbertInputError(f"{init_dir}: no spiece.model; question answering needs the SentencePiece model")
+        return AlbertQuestionAnswerer.from_pretrained(init_dir, dtype=dtype)
+
+    def compile_kwargs(self, metadata):
+        import keras
+
+        return {"loss": {"start_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                         "end_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}}
+
+    def _features(self, model, data, options, training):
+        """Features of `data` for `model`'s vocabulary, made once per (data, settings)."""
+        from albert_keras.modeling.pretrained import read_tokenizer_settings
+        from albert_keras.modeling.pretrained import source_directory
+        from albert_keras.modeling.pretrained import spm_model_path
+        from albert_keras.tokenization.sentencepiece import load_sentencepiece
+
+        directory = options.get("init_dir") or source_directory(model)
+        spm = options.get("spm_model") or (spm_model_path(directory) if directory else None)
+        if spm is None:
+            raise AlbertInputError("question-answering: the model's directory has no spiece.model")
+        limit = model.encoder.config.max_position_embeddings
+        length = min(int(_option(options, "max_seq_length")), limit)
+        settings = (spm, length, int(_option(options, "doc_stride")), int(_option(options, "max_query_length")),
+                    training)
+        cache = data.__dict__.setdefault("_squad_features", {})
+        if settings not in cache:
+            lowercase = read_tokenizer_settings(directory)["lowercase"] if directory else True
+            cache[settings] = make_features(
+                load_sentencepiece(spm), data.examples, max_seq_length=length, doc_stride=settings[2],
+                max_query_length=settings[3], lowercase=lowercase, training=training,
+            )
+        return cache[settings]
+
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+        import tensorflow as tf
+
+        options = data.__dict__.get("_squad_options", {})
+        x, y = feature_arrays(self._features(model, data, options, training=True))
+        dataset = tf.data.Dataset.from_tensor_slices((x, y))
+        if shuffle:
+            dataset = dataset.shuffle(len(y["start_logits"]), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            dataset = dataset.repeat()
+        return dataset.batch(batch_size, drop_remainder=repeat)
+
+    def answers(self, model, data, options):
+        """`decode`'s `{qid: record}` for `data` (runs the model over every window)."""
+        import tensorflow as tf
+
+        options = {**data.__dict__.get("_squad_options", {}), **{k: v for k, v in options.items() if v is not None}}
+        features = self._features(model, data, options, training=False)
+        x, _ = feature_arrays(features)
+        batch = int(options.get("batch_size") or 32)
+
+        @tf.function(reduce_retracing=True)
+        def forward(inputs):
+            return model(inputs, training=False)
+
+        starts, ends = [], []
+        for begin in range(0, len(features), batch):
+            out = forward({k: v[begin:begin + batch] for k, v in x.items()})
+            starts.append(out["start_logits"].numpy())
+            ends.append(out["end_logits"].numpy())
+        return decode(
+            data.examples, features, np.concatenate(starts), np.concatenate(ends),
+            n_best_size=int(_option(options, "n_best_size")),
+            max_answer_length=int(_option(options, "max_answer_length")),
+            null_score_diff_threshold=float(_option(options, "null_score_diff_threshold")),
+            version_2=bool(data.metadata.get("version_2_with_negative")),
+        )
+
+    def evaluate(self, model, data, options):
+        results = self.answers(model, data, options)
+        predictions = {qid: r["text"] for qid, r in results.items()}
+        na_probs = None
+        if data.metadata.get("version_2_with_negative"):
+            na_probs = {qid: r["null_odds"] for qid, r in results.items()}
+        return evaluate(squad_dataset(data.examples), predictions, na_probs=na_probs)
+
+    def predict(self, model, data, options):
+        results = self.answers(model, data, options)
+        for example in data.examples:
+            record = results[example.qid]
+            yield {"id": example.qid, "answer": record["text"], "start": record["start"], "end": record["end"],
+                   "score": round(record["score"], 6) if record["nbest"] else None,
+                   # Unrounded: the best-threshold search of `evaluate` uses these values.
+                   "null_odds": record["null_odds"] if record["nbest"] else None}
+
+    def write_predictions(self, records, output_dir, metadata=None):
+        """Write the official `predictions.json` (and `null_odds.json` for 2.0) into `output_dir`.
+
+        Returns:
+            The paths written.
+        """
+        from albert_keras.io_utils import atomic_write
+
+        records = list(records)
+        os.makedirs(output_dir, exist_ok=True)
+        paths = [os.path.join(output_dir, PREDICTIONS_FILE)]
+        with atomic_write(paths[0], "w") as f:
+            json.dump({r["id"]: r["answer"] for r in records}, f, indent=2, ensure_ascii=False)
+        if (metadata or {}).get("version_2_with_negative"):
+            paths.append(os.path.join(output_dir, NULL_ODDS_FILE))
+            with atomic_write(paths[1], "w") as f:
+                json.dump({r["id"]: (r["null_odds"] if r["null_odds"] is not None else 1e9) for r in records}, f,
+                          indent=2)
+        return paths
