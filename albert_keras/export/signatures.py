@@ -6,7 +6,7 @@ The same functions back the SavedModel signatures (`saved_model.py`) and the TFL
 | model kind | outputs |
 |---|---|
 | encoder | `pooled_output` [B,H], `sentence_embedding` [B,H] (L2-normalized masked mean) |
-| classifier | `probabilities` [B,C], `label_ids` [B] (or `score` [B] for regression) |
+| classifier | `probabilities` [B,C], `label_ids` [B], `labels` [B] (names; when the model has labels) (or `score` [B] for regression) |
 | token classifier | `tag_ids` [B,T], `tag_probabilities` [B,T,C], `token_ids`, `padding_mask` |
 | question answerer | `start_index`, `end_index` [B] (token positions), `span_score`, `span_probability`, `no_answer_score` [B] (+ `answer_text` with the text signature) |
 | multiple choice | `probabilities` [B,C], `label_ids` [B] |
@@ -165,10 +165,14 @@ def task_outputs(model, features, max_answer_length=DEFAULT_MAX_ANSWER_LENGTH):
         logits = tf.cast(raw, tf.float32)
         if kind == CLASSIFIER and num_outputs(model) == 1:
             return {"score": logits[:, 0]}
-        return {
+        outputs = {
             "probabilities": tf.nn.softmax(logits, axis=-1),
             "label_ids": tf.argmax(logits, axis=-1, output_type=tf.int32),
         }
+        if getattr(model, "labels", None):
+            # The fine-tuned label names (model.json `labels`), one per example.
+            outputs["labels"] = tf.gather(tf.constant([str(label) for label in model.labels]), outputs["label_ids"])
+        return outputs
     if kind == TOKEN_CLASSIFIER:
         logits = tf.cast(raw, tf.float32)
         return {

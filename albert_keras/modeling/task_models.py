@@ -2,11 +2,14 @@
 
 Each is a functional `keras.Model` that takes the encoder's input dict (`token_ids`,
 `segment_ids`, `padding_mask`), holds the encoder as `.encoder`, and returns float32 logits, so
-`compile(loss=..., metrics=...)` and `fit` work as for any Keras model.
+`compile(loss=..., metrics=...)` and `fit` work as for any Keras model. The classifier and the
+multiple-choice model also take raw text when they carry a preprocessor
+(`from_pretrained(dir)` attaches the directory's tokenizer; see `modeling/preprocessing.py`).
 """
 
 import keras
 
+from albert_keras.modeling import preprocessing
 from albert_keras.modeling.base import AlbertEncoderModel
 from albert_keras.modeling.encoder import albert_initializer
 
@@ -40,12 +43,98 @@ class FoldChoices(keras.layers.Layer):
         return (None, input_shape[-1])
 
 
+def _num_classes(num_classes, labels):
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        if len(set(labels)) != len(labels) or not labels:
+            raise ValueError(f"labels must be distinct and non-empty, got {labels}")
+        if num_classes is not None and int(num_classes) != len(labels):
+            raise ValueError(f"num_classes={num_classes} but {len(labels)} labels {labels}")
+        return len(labels), labels
+    if num_classes is None:
+        raise ValueError("give num_classes or labels")
+    return int(num_classes), None
+
+
+class TextTaskModel(preprocessing.TextTaskMixin):
+    """Mixin (before the `AlbertEncoderModel` base) for task models that take raw text when they
+    carry an `AlbertTextPreprocessor`. A mixin, not a base class: Keras' functional-model class
+    injection fails on diamond hierarchies.
+
+    `from_pretrained(dir, sequence_length=...)` attaches the directory's tokenizer
+    (spiece.model + tokenizer.json); `save_pretrained` writes it back; `get_config` (`.keras`)
+    serializes it.
+    """
+
+    @classmethod
+    def from_pretrained(cls, directory, dtype=None, sequence_length=None, **arguments):
+        """Build the model from a pretrained directory, with the directory's tokenizer.
+
+        Args:
+            directory: a pretrained directory (with `spiece.model` for raw text input).
+            dtype: optional dtype policy.
+            sequence_length: packed length of the preprocessor (default: the directory's
+                `tokenizer.json`, else 128).
+            **arguments: the class's own arguments (`num_classes`, `labels`, `num_choices`, ...).
+
+        Example:
+        ```python
+        classifier = AlbertClassifier.from_pretrained("pretrained_dir", labels=["neg", "pos"])
+        classifier.predict(["a fine film."])
+        ```
+        """
+        model = super().from_pretrained(directory, dtype=dtype, **arguments)
+        model.preprocessor = preprocessing.preprocessor_from_directory(
+            directory, mode=cls.preprocessor_mode, sequence_length=sequence_length,
+            max_positions=model.encoder.config.max_position_embeddings,
+        )
+        object.__setattr__(model, "_pretrained_source", str(directory))
+        return model
+
+    def save_pretrained(self, directory, spm_model=None, overwrite=True):
+        """Write a pretrained directory; the preprocessor's SentencePiece model and settings go with it."""
+        import os
+        import tempfile
+
+        from albert_keras.modeling.pretrained import save_pretrained
+
+        preprocessor = self.preprocessor
+        if preprocessor is None:
+            return save_pretrained(self, directory, spm_model=spm_model, overwrite=overwrite)
+        tokenizer = preprocessor.tokenizer
+        settings = {"lowercase": tokenizer.lowercase, "sequence_length": tokenizer.sequence_length}
+        if spm_model is not None:
+            return save_pretrained(self, directory, spm_model=spm_model, overwrite=overwrite,
+                                   tokenizer_settings=settings)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "spiece.model")
+            with open(path, "wb") as f:
+                f.write(tokenizer.proto)
+            return save_pretrained(self, directory, spm_model=path, overwrite=overwrite, tokenizer_settings=settings)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.preprocessor is not None:
+            config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        preprocessor = config.pop("preprocessor", None)
+        model = super().from_config(config)
+        if preprocessor is not None:
+            model.preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        return model
+
+
 class _DenseOutputModel(AlbertEncoderModel):
     """Dropout and a dense output layer on one of the encoder's outputs (`output_key`)."""
 
     output_key = None
 
-    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+    def __init__(self, encoder, num_classes=None, dropout=0.1, labels=None, **kwargs):
+        num_classes, labels = _num_classes(num_classes, labels)
         self.encoder = encoder
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
         self.output_dense = keras.layers.Dense(
@@ -59,18 +148,26 @@ class _DenseOutputModel(AlbertEncoderModel):
         logits = self.output_dense(self.output_dropout(features))
         super().__init__(inputs=inputs, outputs=keras.ops.cast(logits, "float32"), **kwargs)
         self.num_classes = num_classes
+        self.labels = labels
         self._arguments = {"num_classes": num_classes, "dropout": dropout}
+        if labels is not None:
+            self._arguments["labels"] = list(labels)
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertClassifier(_DenseOutputModel):
+class AlbertClassifier(TextTaskModel, _DenseOutputModel):
     """Sentence (pair) classification or regression on the pooled output.
 
     Args:
         encoder: an `AlbertEncoder`.
         num_classes: number of classes; `1` makes a regression model (one linear output).
+            Defaults to `len(labels)`.
         dropout: dropout on the pooled output before the output layer (the official fine-tuning
             scripts use 0.1).
+        labels: optional class names, index order (stored in `model.json`, `.keras` and export;
+            `fit` then also accepts them as targets and `predict_labels` returns them).
+        preprocessor: optional `AlbertTextPreprocessor`, so `fit`/`evaluate`/`predict` take raw
+            strings or `(texts_a, texts_b)` pairs; `from_pretrained` attaches one.
 
     Outputs: float32 logits `[batch, num_classes]`.
 
@@ -86,10 +183,36 @@ class AlbertClassifier(_DenseOutputModel):
     x = {"token_ids": np.ones((4, 6), "int32"), "segment_ids": np.zeros((4, 6), "int32"),
          "padding_mask": np.ones((4, 6), "int32")}
     model.fit(x, np.array([0, 1, 2, 1]), verbose=0)
+
+    # From a pretrained directory, on raw text:
+    classifier = AlbertClassifier.from_pretrained("pretrained_dir", labels=["negative", "positive"])
+    classifier.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    classifier.fit(["a fine film.", "a dull film."], ["positive", "negative"], batch_size=2)
+    classifier.predict_labels(["what a fine film."])  # ["positive"]
     ```
     """
 
     output_key = "pooled_output"
+
+    def __init__(self, encoder, num_classes=None, dropout=0.1, labels=None, preprocessor=None, **kwargs):
+        super().__init__(encoder, num_classes=num_classes, dropout=dropout, labels=labels, **kwargs)
+        self.preprocessor = preprocessor
+
+    def predict_labels(self, x, batch_size=None, **kwargs):
+        """The predicted label names (or class indices without labels; scores for regression).
+
+        Example:
+        ```python
+        classifier.predict_labels(["a fine film.", "a dull film."])  # ["positive", "negative"]
+        ```
+        """
+        import numpy as np
+
+        logits = self.predict(x, batch_size=batch_size, verbose=kwargs.pop("verbose", 0), **kwargs)
+        if self.num_classes == 1:
+            return [float(v) for v in logits[:, 0]]
+        ids = np.argmax(logits, axis=-1)
+        return [self.labels[i] for i in ids] if self.labels else [int(i) for i in ids]
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
@@ -153,13 +276,15 @@ class AlbertQuestionAnswerer(AlbertEncoderModel):
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertMultipleChoice(AlbertEncoderModel):
+class AlbertMultipleChoice(TextTaskModel, AlbertEncoderModel):
     """Multiple choice (RACE, SWAG): one score per `[CLS] context [SEP] choice [SEP]` sequence.
 
     Args:
         encoder: an `AlbertEncoder`.
         num_choices: choices per example.
         dropout: dropout on the pooled output.
+        preprocessor: optional `AlbertTextPreprocessor` in `"multiple_choice"` mode, so `fit`,
+            `evaluate` and `predict` take `(contexts, choices)` with `choices` a list of lists.
 
     Inputs: the encoder's dict with `[batch, num_choices, seq]` tensors.
     Outputs: float32 logits `[batch, num_choices]`.
@@ -167,10 +292,13 @@ class AlbertMultipleChoice(AlbertEncoderModel):
     Example:
     ```python
     model = AlbertMultipleChoice(AlbertEncoder(config), num_choices=4)
+    # With a preprocessor: model.predict((["Pick a colour."], [["red", "blue", "green", "tea"]]))
     ```
     """
 
-    def __init__(self, encoder, num_choices, dropout=0.1, **kwargs):
+    preprocessor_mode = preprocessing.MULTIPLE_CHOICE
+
+    def __init__(self, encoder, num_choices, dropout=0.1, preprocessor=None, **kwargs):
         self.encoder = encoder
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
         self.output_dense = keras.layers.Dense(
@@ -189,3 +317,4 @@ class AlbertMultipleChoice(AlbertEncoderModel):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.num_choices = num_choices
         self._arguments = {"num_choices": num_choices, "dropout": dropout}
+        self.preprocessor = preprocessor

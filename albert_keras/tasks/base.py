@@ -66,6 +66,16 @@ class FinetuneTask:
         """The task's official metrics as `{name: float}` (JSON-serializable)."""
         raise NotImplementedError
 
+    def evaluation(self, model, data, options):
+        """`(metrics, predicted class ids or None)`: the ids let `finetune` warn when every
+        validation prediction is one class. Optional; the default has no ids."""
+        return self.evaluate(model, data, options), None
+
+    @classmethod
+    def add_arguments(cls, parser):
+        """Optional: add this task's own flags to `albert-keras finetune/evaluate/predict`
+        (they arrive in `options` under their dest names). The default adds none."""
+
     def predict(self, model, data, options):
         """An iterable of JSON-serializable prediction records, one per example."""
         raise NotImplementedError

@@ -5,7 +5,11 @@ import importlib
 from albert_keras.errors import AlbertInputError
 
 # name -> "module:attribute" of a `FinetuneTask` subclass. One line per task family.
-TASKS = {}
+TASKS = {
+    "classification": "albert_keras.tasks.classification:ClassificationTask",
+    "regression": "albert_keras.tasks.classification:RegressionTask",
+    "multiple-choice": "albert_keras.tasks.classification:MultipleChoiceTask",
+}
 
 
 def task_names():

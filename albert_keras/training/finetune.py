@@ -1,0 +1,299 @@
+"""`finetune`: train a task model from a pretrained directory on labelled files, keep the best.
+
+One generic loop for every `FinetuneTask` (`albert_keras.tasks`): the shared `TrainingLoop`
+(strategy, AdamW or LAMB with linear warmup and decay, step-exact checkpoints and resume, mixed
+precision) plus `FinetuneEvaluator`, which scores the validation file with the task's official
+metric every `eval_every` steps, keeps the best model as a pretrained directory, stops early after
+`patience` evaluations without improvement, and warns when every validation prediction is one
+class (small-data fine-tuning's usual failure).
+
+Output directory:
+```
+OUTPUT/
+  pretrained/          the result (best by the validation metric, else the last step): head,
+                       labels, spiece.model, tokenizer.json -> `albert-keras export`
+  best/                the best model so far (while training; resume keeps it)
+  evaluations.jsonl    one line per evaluation: {"step": ..., "metrics": {...}}
+  checkpoints/ logs/   step checkpoints (resume) and TensorBoard
+  summary.json
+```
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+import warnings
+
+from albert_keras.errors import AlbertInputError
+
+PRETRAINED_DIR = "pretrained"
+BEST_DIR = "best"
+EVALUATIONS_FILE = "evaluations.jsonl"
+SUMMARY_FILE = "summary.json"
+# In every fine-tuned directory: the task, how its files are read, and what it learned from the
+# training file (labels, metrics), so `evaluate` / `predict` need only `--model DIR`.
+TASK_FILE = "finetune.json"
+READ_OPTIONS = ("text_column", "pair_column", "label_column", "header", "format", "glue_task", "max_seq_length")
+
+# Fine-tuning defaults (official run_glue.sh: AdamW, 1e-5..5e-5, warmup ~10%, batch 32, 128 tokens).
+DEFAULTS = {
+    "learning_rate": 2e-5,
+    "optimizer": "adamw",
+    "warmup_fraction": 0.1,
+    "global_batch_size": 32,
+    "weight_decay_rate": 0.01,
+}
+DEFAULT_EPOCHS = 3
+# Options that change what the model sees (a resumed run must match them); not the schedule.
+FINGERPRINT_OPTIONS = ("text_column", "pair_column", "label_column", "header", "format", "labels", "glue_task",
+                       "max_seq_length")
+
+
+def _one_class_advice(step, label, num_classes):
+    return (
+        f"finetune: step {step}: every validation prediction is {label!r} (1 of {num_classes} classes); the model has "
+        "not separated the classes yet. Likely fixes: a higher --learning-rate (small data and small models often "
+        "need 1e-4..3e-4), more --epochs or steps, or a longer --warmup"
+    )
+
+
+def save_finetuned(model, directory, task, options, metadata):
+    """Write `model` as a pretrained directory with its `finetune.json`, atomically."""
+    from albert_keras.io_utils import atomic_directory
+
+    record = {
+        "task": task.name,
+        "options": {key: options.get(key) for key in READ_OPTIONS if options.get(key) is not None},
+        "metadata": metadata,
+    }
+    with atomic_directory(directory, overwrite=True) as tmp:
+        model.save_pretrained(tmp)
+        with open(os.path.join(tmp, TASK_FILE), "w") as f:
+            json.dump(record, f, indent=2, sort_keys=True)
+    return directory
+
+
+def _read_evaluations(path):
+    records = []
+    if os.path.isfile(path):
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    records.append(json.loads(line))
+    return records
+
+
+def _make_evaluator(task, validation, options, output_dir, primary, patience, chief, metadata):
+    labels = metadata.get("labels")
+
+    import keras
+
+    class FinetuneEvaluator(keras.callbacks.Callback):
+        """Official-metric evaluation at the end of every `fit` epoch (= every `eval_every` steps)."""
+
+        def __init__(self):
+            super().__init__()
+            self.path = os.path.join(output_dir, EVALUATIONS_FILE)
+            self.records = _read_evaluations(self.path)
+            self.best = None
+            self.since_best = 0
+            for record in self.records:
+                self._update(record)
+            self.warned = False
+
+        def _update(self, record):
+            value = record["metrics"].get(primary)
+            if value is not None and (self.best is None or value > self.best["metrics"][primary]):
+                self.best = record
+                self.since_best = 0
+                return True
+            self.since_best += 1
+            return False
+
+        @property
+        def stopped(self):
+            return bool(patience) and self.since_best >= patience
+
+        def on_epoch_end(self, epoch, logs=None):
+            step = int(self.model.optimizer.iterations.numpy())
+            if self.records and self.records[-1]["step"] >= step:
+                return
+            metrics, predicted = task.evaluation(self.model, validation, options)
+            record = {"step": step, "metrics": {k: round(float(v), 6) for k, v in metrics.items()}}
+            improved = self._update(record)
+            self.records.append(record)
+            if logs is not None:
+                logs.update({f"val_{k}": v for k, v in metrics.items()})
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in record["metrics"].items())
+            print(f"finetune: step {step}: validation {shown}" + (" (best)" if improved else ""), file=sys.stderr)
+            if predicted is not None and len(predicted) > 1 and len(set(predicted.tolist())) == 1:
+                label = labels[int(predicted[0])] if labels else int(predicted[0])
+                message = _one_class_advice(step, label, len(labels) if labels else "?")
+                print(message, file=sys.stderr)
+            if chief:
+                if improved:
+                    save_finetuned(self.model, os.path.join(output_dir, BEST_DIR), task, options, metadata)
+                from albert_keras.io_utils import atomic_write
+
+                with atomic_write(self.path, "w") as f:
+                    f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in self.records)
+            if self.stopped:
+                print(f"finetune: no {primary} improvement in {patience} evaluations; stopping early", file=sys.stderr)
+                self.model.stop_training = True
+
+    return FinetuneEvaluator()
+
+
+def finetune(task, init_dir, train, validation=None, settings=None, options=None, epochs=None, patience=None,
+             **overrides):
+    """Fine-tune a pretrained directory on a task and write the result as a pretrained directory.
+
+    Rerunning the same call after a crash resumes from the newest checkpoint (step-exact, with the
+    evaluations and the best model so far).
+
+    Args:
+        task: a `--task` name (`"classification"`, `"regression"`, `"multiple-choice"`, or any
+            registered task) or a `FinetuneTask`.
+        init_dir: the pretrained directory to start from (with `spiece.model` for text input).
+        train: the training file (or a GLUE task directory with `options["glue_task"]`).
+        validation: optional validation file: evaluated every `eval_every` steps; the best model
+            by the task's primary metric is the result, and `patience` applies to it.
+        settings: a `TrainingSettings`, or the output directory (then the other settings come from
+            `overrides` over the fine-tuning `DEFAULTS`: AdamW at 2e-5, warmup 10%, batch 32).
+        options: the task's options (`text_column`, `pair_column`, `label_column`, `labels`,
+            `glue_task`, `max_seq_length`, ...: the `albert-keras finetune` flags by dest name).
+        epochs: passes over the training file (sets `num_train_steps`); default 3 unless
+            `settings` is a `TrainingSettings` (whose `num_train_steps` then counts).
+        patience: stop after this many evaluations without improvement (None: never).
+        **overrides: `TrainingSettings` fields.
+
+    Returns:
+        A summary dict (also `OUTPUT/summary.json`): steps, final and best validation metrics,
+        the result's directory.
+
+    Example:
+    ```python
+    from albert_keras.training.finetune import finetune
+    summary = finetune("classification", "runs/base/pretrained", "train.csv", "dev.csv", "runs/sentiment",
+                       options={"text_column": "sentence", "label_column": "label"}, epochs=3,
+                       learning_rate=3e-5)
+    summary["pretrained_dir"]  # runs/sentiment/pretrained
+    ```
+    """
+    from albert_keras.tasks.readers import example_count
+    from albert_keras.tasks.registry import get_task
+    from albert_keras.training.loop import TrainingLoop
+    from albert_keras.training.loop import TrainingSettings
+
+    task = get_task(task) if isinstance(task, str) else task
+    options = dict(options or {})
+    explicit_steps = isinstance(settings, TrainingSettings) and epochs is None and "num_train_steps" not in overrides
+    if isinstance(settings, TrainingSettings):
+        settings = dataclasses.replace(settings, **overrides)
+    else:
+        if settings is None:
+            raise AlbertInputError("finetune: give an output directory (settings)")
+        settings = TrainingSettings(output_dir=os.fspath(settings), **{**DEFAULTS, **overrides})
+    init_dir = os.fspath(init_dir)
+
+    # --- data: every check before any model is built -----------------------------------------
+    train_data = task.read(train, options)
+    validation_data = task.read(validation, options, metadata=train_data.metadata) if validation else None
+    count = example_count(train_data.examples)
+    batch = int(settings.global_batch_size)
+    steps_per_epoch = max(1, count // batch)
+    if not explicit_steps and "num_train_steps" not in overrides:
+        settings.num_train_steps = int(epochs or DEFAULT_EPOCHS) * steps_per_epoch
+    if settings.eval_every is None:
+        settings.eval_every = min(steps_per_epoch, settings.num_train_steps)
+    if settings.checkpoint_every in (None, TrainingSettings.checkpoint_every):
+        settings.checkpoint_every = settings.eval_every
+    settings.validate()
+    metadata = train_data.metadata
+    primary = (metadata.get("metrics") or [task.primary_metric])[0]
+
+    loop = TrainingLoop(
+        settings,
+        {"task": task.name, "init_dir": os.path.abspath(init_dir), "train": os.path.abspath(train_data.path),
+         "options": {k: options.get(k) for k in FINGERPRINT_OPTIONS if options.get(k) is not None},
+         "metadata": metadata},
+        name="finetune",
+    )
+    model = loop.build(
+        lambda: task.build_model(init_dir, metadata, options, dtype=settings.dtype_policy),
+        compile_kwargs=task.compile_kwargs(metadata),
+    )
+    output_dir = settings.output_dir
+    callbacks = []
+    evaluator = None
+    if validation_data is not None:
+        evaluator = _make_evaluator(
+            task, validation_data, {**options, "batch_size": settings.micro_batch_size}, output_dir, primary, patience,
+            loop.chief, metadata,
+        )
+        callbacks.append(evaluator)
+    micro_batch = settings.micro_batch_size
+    print(
+        f"finetune: {task.name} on {count} examples, {settings.num_train_steps} steps of {batch} "
+        f"({settings.optimizer} at {settings.learning_rate:g}, warmup {settings.num_warmup_steps} steps, "
+        f"{settings.precision}, strategy {type(loop.strategy).__name__})",
+        file=sys.stderr,
+    )
+    started = time.perf_counter()
+    logs = {}
+    if evaluator is None or not evaluator.stopped:
+        logs = loop.fit(
+            lambda skip: task.dataset(model, train_data, micro_batch, shuffle=True, seed=settings.seed,
+                                      repeat=True).skip(skip),
+            callbacks=callbacks,
+        )
+    elapsed = time.perf_counter() - started
+    final_step = loop.finish()
+    if evaluator is not None and (not evaluator.records or evaluator.records[-1]["step"] < final_step):
+        evaluator.set_model(model)
+        evaluator.on_epoch_end(None)  # the final step is always scored
+
+    # --- outputs ------------------------------------------------------------------------------
+    result_dir = os.path.join(output_dir, PRETRAINED_DIR)
+    best = evaluator.best if evaluator is not None else None
+    summary = {
+        "task": task.name,
+        "step": final_step,
+        "steps_this_run": final_step - loop.start_step,
+        "resumed_from": loop.start_step,
+        "seconds": round(elapsed, 3),
+        "examples": count,
+        "strategy": type(loop.strategy).__name__,
+        "replicas": loop.strategy.num_replicas_in_sync,
+        "precision": settings.precision,
+        "train": {k: float(v) for k, v in logs.items() if not k.startswith("val_")},
+        "validation": evaluator.records[-1]["metrics"] if evaluator is not None and evaluator.records else {},
+        "best": best,
+        "primary_metric": primary,
+        "early_stopped": bool(evaluator is not None and evaluator.stopped),
+        "pretrained_dir": result_dir,
+    }
+    if loop.chief:
+        from albert_keras.io_utils import atomic_directory
+        from albert_keras.io_utils import atomic_write
+
+        best_dir = os.path.join(output_dir, BEST_DIR)
+        if best is not None and os.path.isdir(best_dir):
+            with atomic_directory(result_dir, overwrite=True) as tmp:
+                shutil.copytree(best_dir, tmp, dirs_exist_ok=True)
+        else:
+            save_finetuned(model, result_dir, task, options, metadata)
+        with atomic_write(os.path.join(output_dir, SUMMARY_FILE), "w") as f:
+            json.dump(summary, f, indent=2, sort_keys=True)
+    shown = ""
+    if best is not None:
+        shown = f", best {primary} {best['metrics'][primary]:.4f} at step {best['step']}"
+    print(
+        f"finetune: step {final_step}/{settings.num_train_steps} in {elapsed:.1f}s{shown}"
+        + (f"; wrote {result_dir}" if loop.chief else " (not the chief: nothing written)"),
+        file=sys.stderr,
+    )
+    return summary
