@@ -259,6 +259,36 @@ def _move_tree(source, target, marker):
     rmtree(source)
 
 
+def replace_directory(source, target, marker=None):
+    """Put the complete directory `source` at `target`, replacing what is there.
+
+    Locally two renames (the old `target` is deleted only once the new one is in place). On
+    filesystems without directory renames the files move one by one, `marker` last (see
+    `atomic_directory`).
+
+    Example:
+    ```python
+    replace_directory("out/.run.partial", "out/run", marker="manifest.json")
+    ```
+    """
+    source, target = absolute(source), absolute(target)
+    parent, name = os.path.split(target.rstrip("/"))
+    old = os.path.join(parent, f".{name}.{uuid.uuid4().hex[:8]}.old")
+    if not is_url(target):
+        if os.path.exists(target):
+            os.replace(target, old)
+            os.replace(source, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(source, target)
+        return
+    if exists(target):
+        # Not next to `source` with a suffix: `ram://` lists by name prefix.
+        _move_tree(target, old, None)
+    _move_tree(source, target, marker)
+    rmtree(old)
+
+
 @contextlib.contextmanager
 def atomic_directory(path, overwrite=False, marker=None):
     """Yield a temporary directory next to `path`; rename it onto `path` if the block succeeds.
@@ -284,30 +314,65 @@ def atomic_directory(path, overwrite=False, marker=None):
     if is_url(path):
         tmp = os.path.join(parent, f".{os.path.basename(path.rstrip('/'))}.{uuid.uuid4().hex[:8]}.tmp")
         makedirs(tmp)
-        try:
-            yield tmp
-            old = None
-            if exists(path):
-                # Not `tmp + ".old"`: `ram://` lists by name prefix, so it would show inside `tmp`.
-                old = os.path.join(parent, f".{os.path.basename(path.rstrip('/'))}.{uuid.uuid4().hex[:8]}.old")
-                _move_tree(path, old, None)
-            _move_tree(tmp, path, marker)
-            if old:
-                rmtree(old)
-        except BaseException:
-            rmtree(tmp)
-            raise
-        return
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
+    else:
+        tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
     try:
         yield tmp
-        if os.path.exists(path):
-            old = tmp + ".old"
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_directory(tmp, path, marker)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        rmtree(tmp)
         raise
+
+
+@contextlib.contextmanager
+def local_copy(path):
+    """Yield a local path holding `path`'s content: `path` itself when local, else a temporary
+    copy of the file or directory (deleted afterwards). For libraries that only read local files.
+
+    Example:
+    ```python
+    with local_copy("gs://bucket/pretrained") as directory:
+        model = AlbertClassifier.from_pretrained(directory)
+    ```
+    """
+    if not is_url(path):
+        yield _local(path)
+        return
+    scratch = tempfile.mkdtemp(prefix="albert-keras-copy-")
+    try:
+        local = os.path.join(scratch, os.path.basename(os.fspath(path).rstrip("/")) or "copy")
+        if isdir(path):
+            copytree(path, local)
+        else:
+            copy(path, local)
+        yield local
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_directory(path, overwrite=False, marker=None):
+    """`atomic_directory` for writers that only write local files: on a URL the block writes a
+    local temporary directory, uploaded when it succeeds (files one by one, `marker` last).
+
+    Example:
+    ```python
+    with staged_directory("gs://bucket/export/1", marker="saved_model.pb") as tmp:
+        tf.saved_model.save(module, tmp)
+    ```
+    """
+    if not is_url(path):
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            yield tmp
+        return
+    if exists(path) and listdir(path) and not overwrite:
+        raise FileExistsError(f"{path}: already exists and is not empty (pass overwrite=True)")
+    scratch = tempfile.mkdtemp(prefix="albert-keras-stage-")
+    try:
+        yield scratch
+        with atomic_directory(path, overwrite=True, marker=marker) as remote:
+            for rel in walk_files(scratch):
+                makedirs(os.path.dirname(os.path.join(remote, rel)))
+                copy(os.path.join(scratch, rel), os.path.join(remote, rel), overwrite=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -76,3 +76,29 @@ def test_the_same_operations_on_tensorflows_ram_filesystem():
     assert io_utils.glob(root + "/*.txt") == [root + "/out.txt"] and io_utils.getsize(root + "/out.txt") == 5
     io_utils.rmtree(root)
     assert not io_utils.exists(target)
+
+
+def test_local_copies_and_staged_uploads(tmp_path):
+    import uuid
+
+    from albert_keras import io_utils
+
+    root = f"ram://stage-{uuid.uuid4().hex[:8]}"
+    with io_utils.staged_directory(root + "/out", marker="z.pb") as tmp:
+        assert not io_utils.is_url(tmp)
+        os.makedirs(os.path.join(tmp, "variables"))
+        for rel in ("z.pb", "variables/v", "a.json"):
+            with open(os.path.join(tmp, rel), "w") as f:
+                f.write(rel)
+    assert io_utils.walk_files(root + "/out") == ["a.json", "variables/v", "z.pb"]
+    with io_utils.local_copy(root + "/out") as local:
+        assert open(os.path.join(local, "variables", "v")).read() == "variables/v"
+    assert not os.path.exists(local)
+    with io_utils.local_copy(str(tmp_path)) as same:
+        assert same == str(tmp_path)
+    partial = root + "/.x.partial"
+    with io_utils.open_file(partial + "/m", "w") as f:
+        f.write("new")
+    io_utils.replace_directory(partial, root + "/out", marker="m")
+    assert io_utils.walk_files(root + "/out") == ["m"] and not io_utils.exists(partial)
+    io_utils.rmtree(root)

@@ -19,10 +19,10 @@ does nothing; with different ones it is an error unless `overwrite=True`.
 import collections
 import json
 import os
-import shutil
 import sys
 import time
 
+from albert_keras import io_utils
 from albert_keras.data import reader as reader_lib
 from albert_keras.data.instances import InstanceOptions
 from albert_keras.data.instances import Statistics
@@ -173,11 +173,10 @@ def _fingerprint(settings, spm_sha256, inputs):
 
 def _existing_manifest(output_dir):
     path = os.path.join(output_dir, MANIFEST_NAME)
-    if not os.path.exists(path):
+    if not io_utils.exists(path):
         return None
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.loads(io_utils.read_bytes(path).decode("utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -288,9 +287,15 @@ def create_pretraining_data(
     input_files = reader_lib.expand_inputs(input_files)
     inputs = reader_lib.check_input_files(input_files)
     spm_path = os.fspath(spm_model)
-    sp = load_sentencepiece(spm_path)  # clear errors for a missing / invalid / non-ALBERT model
-    with open(spm_path, "rb") as f:
-        spm_proto = f.read()
+    # load_sentencepiece gives clear errors for a missing / invalid / non-ALBERT model.
+    if io_utils.is_url(spm_path):
+        if not io_utils.exists(spm_path):
+            raise AlbertInputError(f"{spm_path}: SentencePiece model not found")
+        spm_proto = io_utils.read_bytes(spm_path)
+        sp = load_sentencepiece(spm_proto)
+    else:
+        sp = load_sentencepiece(spm_path)
+        spm_proto = io_utils.read_bytes(spm_path)
     spm_sha256 = sentencepiece_checksum(spm_proto)
     settings = {
         "max_seq_length": max_seq_length,
@@ -317,54 +322,48 @@ def create_pretraining_data(
     }
     fingerprint = _fingerprint(settings, spm_sha256, inputs)
 
-    output_dir = os.path.abspath(os.fspath(output_dir))
+    output_dir = io_utils.absolute(output_dir)  # local or a URL (gs://...): I/O through io_utils
     existing = _existing_manifest(output_dir)
     if existing is not None and existing.get("fingerprint") == fingerprint and not official_nondeterministic:
         if progress:
             print(f"create-data: {output_dir} is up to date ({existing['statistics']['instances']} instances)", file=sys.stderr)
         return existing
-    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+    if io_utils.isdir(output_dir) and io_utils.listdir(output_dir) and not overwrite:
         what = "made with other inputs, model or settings" if existing else "not a create-data output"
         raise AlbertInputError(f"{output_dir}: already exists and is {what}; pass --overwrite to replace it")
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    if io_utils.exists(output_dir) and not io_utils.isdir(output_dir):
         raise AlbertInputError(f"{output_dir}: exists and is not a directory")
 
     parent, name = os.path.split(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    lock_path = os.path.join(parent, f".{name}.lock")
-    _acquire_lock(lock_path)
+    io_utils.makedirs(parent)
+    # Object stores have no exclusive create: the lock (one writer per output) is local only.
+    lock_path = None if io_utils.is_url(output_dir) else os.path.join(parent, f".{name}.lock")
+    if lock_path:
+        _acquire_lock(lock_path)
     partial = os.path.join(parent, f".{name}.partial")
     try:
-        shutil.rmtree(partial, ignore_errors=True)  # left over from a killed run
-        os.makedirs(partial)
+        io_utils.rmtree(partial)  # left over from a killed run
+        io_utils.makedirs(partial)
         manifest = _run(
             input_files, spm_proto, sp, options, settings, workers, partial, compression, progress,
             on_bad_line, max_line_bytes, max_document_bytes, chunk_bytes,
         )
         manifest["fingerprint"] = fingerprint
-        manifest["spm_model"] = {"path": os.path.abspath(spm_path), "sha256": spm_sha256, "vocab_size": sp.get_piece_size()}
+        manifest["spm_model"] = {"path": io_utils.absolute(spm_path), "sha256": spm_sha256, "vocab_size": sp.get_piece_size()}
         digests = manifest.pop("_digests")
         manifest["inputs"] = [
             {"path": p[0], "bytes": p[1], "sha256": digests.get(path)}
             for p, path in zip(inputs, input_files)
         ]
-        with open(os.path.join(partial, MANIFEST_NAME), "w") as f:
+        with io_utils.atomic_write(os.path.join(partial, MANIFEST_NAME), "w") as f:
             json.dump(manifest, f, indent=2, sort_keys=False)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.path.exists(output_dir):
-            old = os.path.join(parent, f".{name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(output_dir, old)
-            os.replace(partial, output_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(partial, output_dir)
+        # The manifest moves last where directories cannot be renamed: it marks a complete output.
+        io_utils.replace_directory(partial, output_dir, marker=MANIFEST_NAME)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        io_utils.rmtree(partial)
         raise
     finally:
-        if os.path.exists(lock_path):
+        if lock_path and os.path.exists(lock_path):
             os.remove(lock_path)
     return manifest
 
@@ -376,7 +375,7 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
     from albert_keras.data.writer import ShuffleBuffer
 
     worker_settings = {k: settings[k] for k in ("lowercase", "input_format", "seed", "official_random_replacement")}
-    total_bytes = sum(os.path.getsize(p) for p in input_files) * settings["dupe_factor"]
+    total_bytes = sum(io_utils.getsize(p) for p in input_files) * settings["dupe_factor"]
     started = time.monotonic()
     stats = Statistics(options.ngram)
     skips = reader_lib.SkipLog()
@@ -456,7 +455,7 @@ def _run(input_files, spm_proto, sp, options, settings, workers, directory, comp
     elapsed = time.monotonic() - started
     statistics = stats.to_dict()
     statistics.update(skips.to_dict())
-    input_bytes = sum(os.path.getsize(p) for p in input_files)
+    input_bytes = sum(io_utils.getsize(p) for p in input_files)
     statistics["input_bytes"] = input_bytes
     run = {
         "seconds": round(elapsed, 3),

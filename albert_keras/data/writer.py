@@ -15,6 +15,8 @@ The RNGs are seeded, so the output is deterministic. Memory is bounded by the bu
 import os
 import random
 
+from albert_keras import io_utils
+
 
 class ShuffleBuffer:
     """A deterministic, fixed-capacity shuffle buffer.
@@ -107,7 +109,7 @@ class ShardedWriter:
         for writer in self._writers:
             writer.close()
         for temporary, name in zip(self._temporary, self.names):
-            os.replace(temporary, os.path.join(self.directory, name))
+            io_utils.rename(temporary, os.path.join(self.directory, name), overwrite=True)
 
     def abort(self):
         """Close and delete the temporary files (on error)."""
@@ -116,8 +118,7 @@ class ShardedWriter:
         self._closed = True
         for writer, temporary in zip(self._writers, self._temporary):
             writer.close()
-            if os.path.exists(temporary):
-                os.remove(temporary)
+            io_utils.remove(temporary)
 
     def __enter__(self):
         return self
