@@ -38,7 +38,6 @@ DEFAULTS = {
 }
 PREDICTIONS_FILE = "predictions.json"
 NULL_ODDS_FILE = "null_odds.json"
-NBEST_FILE = "nbest_predictions.json"
 BAD_ANSWER = "answer text not at its answer_start"
 
 
@@ -392,8 +391,14 @@ def decode(examples, features, start_logits, end_logits, n_best_size=20, max_ans
 # ---------------------------------------------------------------------------------------------
 
 
-def _option(options, name):
+WINDOW_SETTINGS = ("max_seq_length", "doc_stride", "max_query_length")
+
+
+def _option(options, name, metadata=None):
+    """A flag's value: given > the training file's (stored in the metadata) > the official default."""
     value = options.get(name)
+    if value is None and metadata:
+        value = metadata.get(name)
     return DEFAULTS[name] if value is None else value
 
 
@@ -435,8 +440,9 @@ class QuestionAnsweringTask(FinetuneTask):
 
     def read(self, path, options, metadata=None):
         examples, version_2, skipped = read_squad(path, skip_bad_answers=bool(options.get("skip_bad_answers")))
-        if metadata is None:
-            metadata = {"version_2_with_negative": version_2, "metrics": ["f1", "exact"]}
+        if metadata is None:  # the window settings travel with the model (finetune.json)
+            metadata = {"version_2_with_negative": version_2, "metrics": ["f1", "exact"],
+                        **{name: _option(options, name) for name in WINDOW_SETTINGS[1:]}}
         data = TaskData(path=os.fspath(path), examples=examples, metadata=dict(metadata), skipped=skipped)
         data.__dict__["_squad_options"] = dict(options)  # `dataset` has no options argument
         return data
@@ -467,9 +473,9 @@ class QuestionAnsweringTask(FinetuneTask):
         if spm is None:
             raise AlbertInputError("question-answering: the model's directory has no spiece.model")
         limit = model.encoder.config.max_position_embeddings
-        length = min(int(_option(options, "max_seq_length")), limit)
-        settings = (spm, length, int(_option(options, "doc_stride")), int(_option(options, "max_query_length")),
-                    training)
+        length = min(int(_option(options, "max_seq_length", data.metadata)), limit)
+        settings = (spm, length, int(_option(options, "doc_stride", data.metadata)),
+                    int(_option(options, "max_query_length", data.metadata)), training)
         cache = data.__dict__.setdefault("_squad_features", {})
         if settings not in cache:
             lowercase = read_tokenizer_settings(directory)["lowercase"] if directory else True
@@ -534,22 +540,33 @@ class QuestionAnsweringTask(FinetuneTask):
                    # Unrounded: the best-threshold search of `evaluate` uses these values.
                    "null_odds": record["null_odds"] if record["nbest"] else None}
 
-    def write_predictions(self, records, output_dir, metadata=None):
-        """Write the official `predictions.json` (and `null_odds.json` for 2.0) into `output_dir`.
+    def write_predictions(self, records, output_path, metadata=None):
+        """Write the official `predictions.json` (`{id: answer}`) at `output_path` and, for 2.0,
+        `null_odds.json` (`{id: no-answer score minus best span score}`) next to it.
+
+        `output_path` may be a directory (then `predictions.json` goes inside it). Both files are
+        written atomically. `albert-keras predict` calls this for question answering.
 
         Returns:
-            The paths written.
+            The number of questions.
+
+        Example:
+        ```python
+        task.write_predictions(task.predict(model, data, {}), "out/predictions.json", data.metadata)
+        ```
         """
         from albert_keras.io_utils import atomic_write
 
         records = list(records)
-        os.makedirs(output_dir, exist_ok=True)
-        paths = [os.path.join(output_dir, PREDICTIONS_FILE)]
-        with atomic_write(paths[0], "w") as f:
+        output_path = os.fspath(output_path)
+        if os.path.isdir(output_path) or output_path.endswith(os.sep):
+            output_path = os.path.join(output_path, PREDICTIONS_FILE)
+        directory = os.path.dirname(output_path) or "."
+        os.makedirs(directory, exist_ok=True)
+        with atomic_write(output_path, "w") as f:
             json.dump({r["id"]: r["answer"] for r in records}, f, indent=2, ensure_ascii=False)
         if (metadata or {}).get("version_2_with_negative"):
-            paths.append(os.path.join(output_dir, NULL_ODDS_FILE))
-            with atomic_write(paths[1], "w") as f:
+            with atomic_write(os.path.join(directory, NULL_ODDS_FILE), "w") as f:
                 json.dump({r["id"]: (r["null_odds"] if r["null_odds"] is not None else 1e9) for r in records}, f,
                           indent=2)
-        return paths
+        return len(records)

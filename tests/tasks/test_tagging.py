@@ -126,9 +126,12 @@ def test_first_piece_features_and_window_splitting(spm_model_path):
 
 @pytest.fixture(scope="module")
 def tagger(tmp_path_factory, spm_model_path):
+    """A tiny tagger fine-tuned by `albert-keras finetune`, loaded back as `evaluate`/`predict` do."""
     import keras
 
     from albert_keras import AlbertConfig, AlbertEncoder
+    from albert_keras.cli import main
+    from albert_keras.training.finetune_commands import load_finetuned
     from tests.training.conftest import TINY_CONFIG
 
     tmp = tmp_path_factory.mktemp("tagging")
@@ -137,21 +140,27 @@ def tagger(tmp_path_factory, spm_model_path):
     keras.utils.set_random_seed(0)
     init_dir = str(tmp / "init")
     AlbertEncoder(AlbertConfig(**TINY_CONFIG)).save_pretrained(init_dir, spm_model=spm_model_path)
-    task = TokenClassificationTask()
-    options = {"max_seq_length": 32}
-    train = task.read(train_path, options)
-    dev = task.read(dev_path, options, metadata=train.metadata)
-    model = task.build_model(init_dir, train.metadata, options)
-    model.compile(keras.optimizers.Adam(2e-3), **task.compile_kwargs(train.metadata))
-    model.fit(task.dataset(model, train, 16, shuffle=True, repeat=True), steps_per_epoch=300, epochs=1, verbose=0)
-    return task, model, dev
+    run = tmp / "run"
+    assert main(["finetune", "--task", "token-classification", "--init", init_dir, "--train", train_path,
+                 "--output", str(run), "--num-train-steps", "300", "--batch-size", "16", "--learning-rate", "2e-3",
+                 "--warmup", "0.05", "--max-seq-length", "32", "--tag-column", "2", "--verbose", "0"]) == 0
+    task, model, options, metadata = load_finetuned(run / "pretrained")
+    assert metadata["labels"] == ["O", "B-LOC", "B-PER", "I-PER"] and list(model.labels) == metadata["labels"]
+    return task, model, task.read(dev_path, options, metadata=metadata), str(run / "pretrained"), dev_path
 
 
-def test_tiny_tagger_finds_rule_made_entities(tagger, tmp_path):
-    task, model, dev = tagger
+def test_tiny_tagger_finds_rule_made_entities(tagger, tmp_path, capsys):
+    from albert_keras.cli import main
+
+    task, model, dev, model_dir, dev_path = tagger
     scores = task.evaluate(model, dev, {})
     # Chance (random tags of the 4 labels) gives an entity F1 near 0.1.
     assert scores["f1"] > 0.7 and scores["f1_PER"] > 0.5 and scores["f1_LOC"] > 0.5, scores
-    records = list(task.predict(model, dev, {}))
+    assert main(["predict", "--model", model_dir, "--input", dev_path, "--output", str(tmp_path / "p.jsonl")]) == 0
+    records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [r["words"] for r in records] == [s.words for s in dev.examples]
     assert [len(r["tags"]) for r in records] == [len(s.words) for s in dev.examples]
-    json.dumps(records)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", model_dir, "--data", dev_path]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == pytest.approx(scores)
