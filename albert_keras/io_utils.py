@@ -13,7 +13,9 @@ file named `marker` last: readers treat a directory without its marker as incomp
 """
 
 import contextlib
+import functools
 import glob as _glob
+import inspect
 import io
 import os
 import shutil
@@ -376,3 +378,79 @@ def staged_directory(path, overwrite=False, marker=None):
                 copy(os.path.join(scratch, rel), os.path.join(remote, rel), overwrite=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def any_filesystem(inputs=(), outputs=(), markers=("saved_model.pb",)):
+    """Decorate a function that reads and writes only local paths so it takes URLs too.
+
+    Each argument named in `inputs` that is a URL is copied to a local temporary path first
+    (`local_copy`); each one named in `outputs` that is a URL is replaced by a local temporary
+    directory, whose files are uploaded into the URL when the function returns (files named in
+    `markers` last in their directory; existing remote files are replaced only when the call
+    has `overwrite=True`, else `FileExistsError` before anything is uploaded). Returned strings
+    (or a list/tuple/dict of them) that point into the temporary output are mapped to the URL.
+
+    Example:
+    ```python
+    @any_filesystem(inputs=("model_dir",), outputs=("output",))
+    def export(model_dir, output, overwrite=False):
+        ...
+    ```
+    """
+
+    def decorate(function):
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            remote = {name for name in (*inputs, *outputs) if bound.arguments.get(name) is not None
+                      and is_url(bound.arguments[name])}
+            if not remote:
+                return function(*args, **kwargs)
+            with contextlib.ExitStack() as stack:
+                for name in inputs:
+                    if name in remote:
+                        bound.arguments[name] = stack.enter_context(local_copy(bound.arguments[name]))
+                staged = {}
+                for name in outputs:
+                    if name in remote:
+                        scratch = tempfile.mkdtemp(prefix="albert-keras-stage-")
+                        stack.callback(shutil.rmtree, scratch, True)
+                        staged[scratch] = bound.arguments[name]
+                        bound.arguments[name] = os.path.join(scratch, "out")
+                result = function(*bound.args, **bound.kwargs)
+                overwrite = bool(bound.arguments.get("overwrite"))
+                for scratch, url in staged.items():
+                    _upload(os.path.join(scratch, "out"), url, overwrite, markers)
+                return _map_paths(result, {os.path.join(scratch, "out"): url for scratch, url in staged.items()})
+
+        return wrapper
+
+    return decorate
+
+
+def _upload(local, url, overwrite, markers):
+    files = walk_files(local)
+    if not overwrite:
+        taken = [rel for rel in files if exists(os.path.join(url, rel))]
+        if taken:
+            raise FileExistsError(f"{os.path.join(url, taken[0])}: already exists (pass overwrite)")
+    files.sort(key=lambda rel: (os.path.basename(rel) in markers, rel))  # markers after everything else
+    for rel in files:
+        makedirs(os.path.dirname(os.path.join(url, rel)))
+        copy(os.path.join(local, rel), os.path.join(url, rel), overwrite=True)
+
+
+def _map_paths(value, prefixes):
+    if isinstance(value, str):
+        for local, url in prefixes.items():
+            if value == local or value.startswith(local + os.sep):
+                return url.rstrip("/") + value[len(local):]
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_paths(v, prefixes) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_paths(v, prefixes) for k, v in value.items()}
+    return value

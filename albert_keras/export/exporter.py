@@ -7,6 +7,7 @@ import json
 import os
 
 from albert_keras.errors import AlbertInputError
+from albert_keras.io_utils import any_filesystem
 from albert_keras.io_utils import atomic_directory
 
 FORMATS = ("saved_model", "tflite")
@@ -14,6 +15,7 @@ TFLITE_FILE = "model.tflite"
 REPORT_FILE = "albert_export.json"
 
 
+@any_filesystem(inputs=("model_dir", "spm_model"), outputs=("output",))
 def export_model(
     model_dir,
     output,

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from albert_keras import io_utils
 from albert_keras.compat import optimizer_micro_steps
 from albert_keras.errors import AlbertInputError
 from albert_keras.io_utils import atomic_directory
@@ -57,7 +58,7 @@ class StepCheckpointer:
     """
 
     def __init__(self, directory, model, optimizer, keep=3, is_chief=True):
-        self.directory = os.fspath(directory)
+        self.directory = os.fspath(directory)  # local or a URL (gs://...): all I/O goes through io_utils
         self.model = model
         self.optimizer = optimizer
         self.keep = max(int(keep), 1)
@@ -70,20 +71,20 @@ class StepCheckpointer:
             model_variables=self._variables["model"], optimizer_variables=self._variables["optimizer"]
         )
         if self.is_chief:
-            os.makedirs(self.directory, exist_ok=True)
+            io_utils.makedirs(self.directory)
             self._remove_leftovers()
 
     # --- listing ------------------------------------------------------------------------------
 
     def checkpoints(self):
         """`(step, path)` of every complete checkpoint, oldest first."""
-        if not os.path.isdir(self.directory):
+        if not io_utils.isdir(self.directory):
             return []
         found = []
-        for name in os.listdir(self.directory):
+        for name in io_utils.listdir(self.directory):
             match = _CHECKPOINT_NAME.match(name)
             path = os.path.join(self.directory, name)
-            if match and os.path.isfile(os.path.join(path, STATE_FILE)):
+            if match and io_utils.exists(os.path.join(path, STATE_FILE)):
                 found.append((int(match.group(1)), path))
         return sorted(found)
 
@@ -94,9 +95,9 @@ class StepCheckpointer:
 
     def _remove_leftovers(self):
         # Temporary directories of writes that a crash interrupted: never complete, never read.
-        for name in os.listdir(self.directory):
-            if name.startswith(".ckpt-") and name.endswith(".tmp") or name.endswith(".tmp.old"):
-                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+        for name in io_utils.listdir(self.directory):
+            if name.startswith(".ckpt-") and (name.endswith(".tmp") or name.endswith(".old")):
+                io_utils.rmtree(os.path.join(self.directory, name))
 
     # --- save / restore -----------------------------------------------------------------------
 
@@ -121,22 +122,23 @@ class StepCheckpointer:
                 shutil.rmtree(scratch, ignore_errors=True)
             return None
         path = os.path.join(self.directory, f"ckpt-{int(step):09d}")
-        with atomic_directory(path, overwrite=True) as tmp:
+        # The marker matters where directories cannot be renamed (object stores): state.json is
+        # moved last, and `checkpoints()` only lists directories that have it.
+        with atomic_directory(path, overwrite=True, marker=STATE_FILE) as tmp:
             self._checkpoint.write(os.path.join(tmp, VARIABLES_PREFIX))
             # state.json last: its presence marks the variables as complete even before the rename.
             with atomic_write(os.path.join(tmp, STATE_FILE), "w") as f:
                 json.dump(state, f, indent=2, sort_keys=True)
         for _, old in self.checkpoints()[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            io_utils.rmtree(old)
         return path
 
     def restore(self, path):
         """Load the checkpoint at `path` into the model and optimizer; returns its state dict."""
         state_path = os.path.join(path, STATE_FILE)
         try:
-            with open(state_path) as f:
-                state = json.load(f)
-        except (OSError, ValueError) as error:
+            state = json.loads(io_utils.read_bytes(state_path).decode("utf-8"))
+        except (OSError, ValueError, tf.errors.OpError) as error:
             raise AlbertInputError(f"{state_path}: unreadable checkpoint state ({error})") from None
         for key in ("model", "optimizer"):
             expected = state.get(f"num_{key}_variables")

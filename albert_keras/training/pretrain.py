@@ -24,6 +24,9 @@ def _build_model(config, init_from, precision):
     return AlbertPretrainer(AlbertEncoder(config, dtype=dtype))
 
 
+# Data, checkpoints, logs and summary.json go through gfile directly (a preempted run resumes from
+# gs://); a remote config / initial directory / SentencePiece model is read from a local copy.
+@io_utils.any_filesystem(inputs=("config", "spm_model"))
 def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max_seq_length=None, spm_model=None,
              dynamic_masking=False, **overrides):
     """Pretrain ALBERT on official-schema TFRecords and write a pretrained directory.
@@ -174,7 +177,12 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         "collapse_watch": [list(check) for check in watch.history],
     }
     if chief:
-        model.save_pretrained(pretrained_dir, spm_model=spm_model)
+        if io_utils.is_url(pretrained_dir):
+            # save_pretrained writes local files: write a local copy, then upload it.
+            with io_utils.staged_directory(pretrained_dir, overwrite=True, marker="model.json") as local_dir:
+                model.save_pretrained(local_dir, spm_model=spm_model)
+        else:
+            model.save_pretrained(pretrained_dir, spm_model=spm_model)
         with io_utils.atomic_write(os.path.join(output_dir, SUMMARY_FILE), "w") as f:
             json.dump(summary, f, indent=2, sort_keys=True)
     train = summary["train"]
