@@ -38,6 +38,14 @@ def _labels(values, name):
     array = array.reshape(-1) if array.ndim == 2 and array.shape[1] == 1 else array
     if array.ndim != 1:
         raise AlbertInputError(f"{name}: expected class ids [N] or scores [N, C], got shape {np.shape(values)}")
+    if array.dtype.kind == "f":
+        # One float per example is ambiguous (a probability? a logit?); only whole numbers pass.
+        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+            raise AlbertInputError(
+                f"{name}: class ids must be whole numbers (got {array[array != np.round(array)][:1]}); "
+                "threshold one score per example into class ids first"
+            )
+        array = array.astype(np.int64)
     return array
 
 

@@ -47,6 +47,7 @@ def test_functions_take_scores_and_non_contiguous_labels():
     scores = rng.normal(size=(50, 3))
     y_true = rng.integers(0, 3, 50)
     assert m.accuracy(y_true, scores) == sk.accuracy_score(y_true, scores.argmax(1))
+    assert m.accuracy(y_true, scores.argmax(1).astype("float32")[:, None]) == m.accuracy(y_true, scores)
     assert m.matthews_corrcoef(y_true, scores) == pytest.approx(sk.matthews_corrcoef(y_true, scores.argmax(1)))
     labels_true, labels_pred = y_true * 7 - 3, scores.argmax(1) * 7 - 3  # -3, 4, 11
     assert m.f1(labels_true, labels_pred, average="macro") == pytest.approx(
@@ -89,6 +90,7 @@ def test_correlations_agree_with_scipy_including_ties():
         (lambda: m.accuracy([], []), "no examples"),
         (lambda: m.f1([0, 1], [0, 1], average="micro"), "average must be"),
         (lambda: m.matthews_corrcoef(np.zeros((2, 2, 2)), [0, 1]), "y_true: expected class ids"),
+        (lambda: m.f1([0, 1], [0.2, 0.9]), "y_pred: class ids must be whole numbers"),
         (lambda: m.pearson([1.0], [2.0]), "at least 2 values"),
         (lambda: m.spearman([1.0, float("nan")], [1.0, 2.0]), "finite"),
     ],
