@@ -22,3 +22,19 @@ def spm_model_path(embedded_corpus_path, tmp_path_factory):
 
     path = tmp_path_factory.mktemp("spm") / "spiece.model"
     return train_sentencepiece(embedded_corpus_path, path, vocab_size=SPM_VOCAB_SIZE)
+
+
+@pytest.fixture(scope="session")
+def finetune_init_dir(spm_model_path, tmp_path_factory):
+    """A tiny randomly initialized ALBERT as a pretrained directory with the shared spiece.model:
+    what the fine-tuning tests start from (rule-made data is learnable from scratch)."""
+    from albert_keras.config import AlbertConfig
+    from albert_keras.modeling import AlbertEncoder
+    from albert_keras.modeling import save_pretrained
+
+    config = AlbertConfig(vocab_size=SPM_VOCAB_SIZE, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                          num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
+                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    directory = tmp_path_factory.mktemp("finetune_init") / "tiny"
+    save_pretrained(AlbertEncoder(config), directory, spm_model=str(spm_model_path))
+    return str(directory)

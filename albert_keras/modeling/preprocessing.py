@@ -241,6 +241,7 @@ class TextTaskMixin:
         """Batched, tokenized `tf.data.Dataset` from raw text (arrays) or a dataset of strings."""
         import tensorflow as tf
 
+        self._require_preprocessor()  # here, not inside the dataset's traced map (clear error)
         if isinstance(x, tf.data.Dataset):
             dataset = x
         else:
@@ -291,9 +292,11 @@ class TextTaskMixin:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, sample_weight=None, validation_data=None,
             shuffle=True, **kwargs):
-        x, y, sample_weight, batch = self._convert(x, y, sample_weight, batch_size, shuffle=shuffle)
+        converted, y, sample_weight, batch = self._convert(x, y, sample_weight, batch_size, shuffle=shuffle)
         validation_data = self._convert_validation(validation_data, batch_size)
-        return super().fit(x=x, y=y, batch_size=batch, epochs=epochs, sample_weight=sample_weight,
+        if converted is not x:
+            shuffle = False  # shuffled by `text_dataset` before batching
+        return super().fit(x=converted, y=y, batch_size=batch, epochs=epochs, sample_weight=sample_weight,
                            validation_data=validation_data, shuffle=shuffle, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):

@@ -41,12 +41,12 @@ def _label_index(path, line, label, choices):
         return None
     if isinstance(label, str):
         text = label.strip()
-        if len(text) == 1 and text.isalpha() and text.upper() <= "Z":
+        if text in choices:  # the answer's text first: a one-letter choice is not a letter index
+            index = choices.index(text)
+        elif len(text) == 1 and "A" <= text.upper() <= "Z":
             index = ord(text.upper()) - ord("A")
         elif text.lstrip("-").isdigit():
             index = int(text)
-        elif text in choices:
-            index = choices.index(text)
         else:
             raise AlbertInputError(f"{path}:{line}: answer {label!r} is neither an index, a letter nor a choice")
     elif isinstance(label, bool) or not isinstance(label, int):
@@ -97,7 +97,7 @@ def _parse(path, line, record, require_label):
     elif "context" in record and "choices" in record:
         choices = _strings(path, line, record["choices"], "'choices'")
         context = record["context"]
-        label_key = "label" if "label" in record else "answer"
+        label_key = "answer" if "answer" in record and "label" not in record else "label"
     else:
         raise AlbertInputError(
             f"{path}:{line}: not a multiple-choice record (expected RACE 'article'/'questions'/'options', "

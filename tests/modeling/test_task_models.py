@@ -3,6 +3,8 @@ import tensorflow as tf
 import numpy as np
 import pytest
 
+from albert_keras.errors import AlbertInputError
+
 from albert_keras.modeling.encoder import AlbertEncoder
 from albert_keras.modeling.task_models import (
     AlbertClassifier,
@@ -76,3 +78,65 @@ def test_task_model_config_round_trip(cls, args):
     clone = cls.from_config(model.get_config())
     assert clone.count_params() == model.count_params()
     assert clone.pretrained_arguments() == model.pretrained_arguments()
+
+
+# ---------------------------------------------------------------------------- raw text, labels
+
+
+def _held_out_accuracy(predicted, expected):
+    return float(np.mean(np.asarray(predicted) == np.asarray(expected)))
+
+
+def test_classifier_fits_raw_strings_with_label_names_and_keeps_them(finetune_init_dir, tmp_path):
+    from tests.finetune_data import sentiment_rows
+
+    keras.utils.set_random_seed(1)
+    train, test = sentiment_rows(96, seed=1), sentiment_rows(32, seed=2)
+    model = AlbertClassifier.from_pretrained(finetune_init_dir, labels=["negative", "positive"], sequence_length=16)
+    assert model.num_classes == 2 and model.preprocessor.sequence_length == 16
+    model.compile(keras.optimizers.Adam(3e-3), xent, metrics=["accuracy"])
+    texts, labels = [t for t, _ in train], [y for _, y in train]
+    model.fit(texts, labels, batch_size=16, epochs=4, verbose=0)
+    predicted = model.predict_labels([t for t, _ in test])
+    assert _held_out_accuracy(predicted, [y for _, y in test]) >= 0.85  # chance 0.5
+    # tf.data of strings works too, and evaluate agrees on the task metric.
+    dataset = tf.data.Dataset.from_tensor_slices(([t for t, _ in test], [int(y == "positive") for _, y in test])).batch(8)
+    assert model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"] >= 0.85
+    # The labels and the tokenizer travel with the pretrained directory and the .keras file.
+    model.save_pretrained(tmp_path / "clf")
+    again = AlbertClassifier.from_pretrained(tmp_path / "clf")
+    assert again.labels == ["negative", "positive"] and again.preprocessor.sequence_length == 16
+    np.testing.assert_allclose(again.predict(["a good day"], verbose=0), model.predict(["a good day"], verbose=0),
+                               atol=1e-5)
+    model.save(tmp_path / "clf.keras")
+    loaded = keras.saving.load_model(tmp_path / "clf.keras")
+    assert list(loaded.labels) == ["negative", "positive"] and loaded.predict_labels(["a good day"]) == predicted[:0] + [
+        model.predict_labels(["a good day"])[0]]
+    with pytest.raises(AlbertInputError, match="not one of the model's labels"):
+        model.fit(["a"], ["neutral"], verbose=0)
+
+
+def test_multiple_choice_fits_contexts_with_choices(finetune_init_dir):
+    from tests.finetune_data import choice_records
+
+    keras.utils.set_random_seed(2)
+    train, test = choice_records(96, seed=3), choice_records(30, seed=4)
+    model = AlbertMultipleChoice.from_pretrained(finetune_init_dir, num_choices=3, sequence_length=16)
+    model.compile(keras.optimizers.Adam(3e-3), xent, metrics=["accuracy"])
+    x = ([r["context"] for r in train], [r["choices"] for r in train])
+    model.fit(x, np.array([r["label"] for r in train]), batch_size=16, epochs=4, verbose=0)
+    logits = model.predict(([r["context"] for r in test], [r["choices"] for r in test]), verbose=0)
+    assert _held_out_accuracy(np.argmax(logits, -1), [r["label"] for r in test]) >= 0.7  # chance 1/3
+    with pytest.raises(AlbertInputError, match="same number of choices"):
+        model.predict((["c", "d"], [["a", "b", "c"], ["a", "b"]]), verbose=0)
+
+
+def test_raw_text_without_a_tokenizer_is_a_clear_error(tmp_path):
+    from albert_keras.modeling import save_pretrained
+
+    save_pretrained(AlbertEncoder(tiny_config()), tmp_path / "bare")
+    model = AlbertClassifier.from_pretrained(tmp_path / "bare", num_classes=2)
+    assert model.preprocessor is None
+    with pytest.raises(AlbertInputError, match=r"bare: no spiece\.model; raw text needs the SentencePiece model"):
+        model.predict(["a sentence"])
+    assert model.predict(_batch(2), verbose=0).shape == (2, 2)  # token dicts still work
