@@ -294,3 +294,59 @@ def test_matches_the_official_tokenization_module(spm_model_path, tmp_path):
             assert tokenize_for_albert(sp, normalized) == full.tokenize(normalized)
             assert encode_for_albert(sp, text) == full.convert_tokens_to_ids(full.tokenize(normalized))
     assert rewritten > 0  # the digit-comma rewrite was exercised
+
+
+class _ComparesLikeBytes(str):
+    """`"▁"` that, like google-research/ALBERT's bytes constant under Python 3, equals no str."""
+
+    def __eq__(self, other):
+        return False
+
+    def __ne__(self, other):
+        return True
+
+    __hash__ = str.__hash__
+
+
+def test_matches_the_official_tokenization_as_shipped_by_tf_models_official(spm_model_path, tmp_path, monkeypatch):
+    # CI runs this in its second environment (the `official` extra). tf-models-official ships
+    # official/nlp/tools/tokenization.py, whose preprocess_text and encode_pieces are forked from
+    # google-research/ALBERT's tokenization.py (their docstrings say so). preprocess_text is the same
+    # code. encode_pieces differs in one place: the original's SPIECE_UNDERLINE is bytes, so under
+    # Python 3 its two `piece[0] ... SPIECE_UNDERLINE` comparisons never match a str and the branch
+    # that drops the new leading "▁" of a digit-comma rewrite is dead; the fork's is a str, so the
+    # branch runs (as in Hugging Face's slow tokenizer). Giving the fork a "▁" that compares like
+    # bytes runs exactly the original's Python 3 code path, which ours must equal.
+    import random
+
+    official = pytest.importorskip("official.nlp.tools.tokenization", reason="needs the `official` extra")
+    from albert_keras.data.corpus import embedded_corpus
+
+    rng = random.Random(0)
+    digit_texts = [
+        " ".join(f"{rng.randint(1, 99)},{rng.randint(0, 999):03d}, word{rng.randint(0, 9)}" for _ in range(3))
+        for _ in range(400)
+    ]
+    digits = train_sentencepiece(iter(digit_texts), tmp_path / "d.model", vocab_size=100, character_coverage=1.0)
+    texts = [s for doc in embedded_corpus() for s in doc] + HARD_STRINGS + digit_texts[:100]
+    texts = [t.replace("``", '"').replace("''", '"') for t in texts]  # our one deliberate addition
+    fork_only = rewritten = compared = 0
+    for model in (spm_model_path, digits):
+        sp = load_sentencepiece(model)
+        for text in texts:
+            normalized = official.preprocess_text(text, lower=True)
+            assert preprocess_text(text) == normalized
+            fork = official.encode_pieces(sp, normalized)
+            with monkeypatch.context() as patch:
+                patch.setattr(official, "SPIECE_UNDERLINE", _ComparesLikeBytes(official.SPIECE_UNDERLINE))
+                original = official.encode_pieces(sp, normalized)
+                original_ids = official.encode_ids(sp, normalized)
+            assert tokenize_for_albert(sp, normalized) == original, text
+            assert encode_for_albert(sp, text) == original_ids, text
+            rewritten += original != sp.encode_as_pieces(normalized)
+            fork_only += fork != original
+            compared += 1
+    assert compared == 2 * len(texts) and rewritten > 0  # the digit-comma rewrite was exercised
+    assert fork_only > 0  # and so was the branch where the fork and the original differ
+    print(f"official tokenization parity: {compared} texts, 0 differences, rewrite on {rewritten}, "
+          f"fork-only branch on {fork_only}")
