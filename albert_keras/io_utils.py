@@ -31,7 +31,10 @@ def is_url(path):
     is_url("gs://bucket/run"), is_url("/tmp/run")  # (True, False)
     ```
     """
-    return "://" in os.fspath(path) and not os.fspath(path).startswith("file://")
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        return False  # e.g. an AlbertConfig passed where a config path may also go
+    path = os.fsdecode(path)
+    return "://" in path and not path.startswith("file://")
 
 
 def _gfile():
