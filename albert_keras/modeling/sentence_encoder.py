@@ -209,20 +209,26 @@ class AlbertSentenceEncoder(AlbertEncoderModel):
     @staticmethod
     def _flatten_groups(data):
         """`[B, G, T]` features -> `[B * G, T]` and the targets: anchor `b`'s positive index."""
+        import tensorflow as tf
+
         x = data[0] if isinstance(data, tuple) else data
         token_ids = x["token_ids"]
-        if len(token_ids.shape) != 3:
-            raise ValueError(
-                "AlbertSentenceEncoder.fit: features must be [batch, texts per example, tokens] "
-                f"(anchor, positive[, negative]); got shape {token_ids.shape}"
-            )
-        ops = keras.ops
-        shape = ops.shape(token_ids)
+        message = (
+            "AlbertSentenceEncoder.fit: features must be [batch, texts per example, tokens] "
+            f"(anchor, positive[, negative]); got shape {token_ids.shape}"
+        )
+        # `fit` may retrace with relaxed shapes (rank unknown), so the rank is also checked in-graph.
+        rank = token_ids.shape.rank if hasattr(token_ids.shape, "rank") else len(token_ids.shape)
+        if rank is not None and rank != 3:
+            raise ValueError(message)
+        checks = [] if rank is not None else [tf.debugging.assert_rank(token_ids, 3, message=message)]
+        with tf.control_dependencies(checks):
+            shape = tf.shape(token_ids)
         batch, groups = shape[0], shape[1]
-        flat = {name: ops.reshape(x[name], (-1, shape[2])) for name in FEATURES}
+        flat = {name: tf.reshape(x[name], tf.stack([-1, shape[-1]])) for name in FEATURES}
         # Candidates are every example's texts after the anchor, in order; anchor b's positive is
         # the first of its own, at b * (G - 1).
-        targets = ops.arange(batch, dtype="int32") * (groups - 1)
+        targets = tf.range(batch, dtype=tf.int32) * (groups - 1)
         return flat, targets
 
     def _logits(self, y, y_pred):
