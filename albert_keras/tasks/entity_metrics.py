@@ -103,7 +103,8 @@ def _ratios(correct, predicted, gold):
     precision = correct / predicted if predicted else 0.0
     recall = correct / gold if gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "support": gold, "predicted": predicted, "correct": correct}
+    return {"precision": precision, "recall": recall, "f1": f1,
+            "support": gold, "predicted": predicted, "correct": correct}
 
 
 def entity_scores(gold, predicted, scheme="IOB2"):

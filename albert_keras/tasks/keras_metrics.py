@@ -60,7 +60,8 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         if y_pred.shape.rank == 2 and y_pred.shape[-1] not in (None, 1):
             if y_pred.shape[-1] != self.num_classes:
                 raise AlbertInputError(
-                    f"{self.name}: y_pred has {y_pred.shape[-1]} scores per example but num_classes is {self.num_classes}"
+                    f"{self.name}: y_pred has {y_pred.shape[-1]} scores per example "
+                    f"but num_classes is {self.num_classes}"
                 )
             return tf.argmax(y_pred, axis=-1, output_type=tf.int32)
         scores = tf.reshape(y_pred, [-1])
@@ -280,9 +281,10 @@ class SpearmanCorrelation(keras.metrics.Metric):
     `capacity` entries (predictions, targets, a filled mask), 12 bytes x `capacity` per replica
     (default 16,384 values: 192 KiB; STS-B has 5,749 training and 1,500 validation pairs), and
     every `result()` sorts the whole buffer twice. Keras calls `result()` after every training
-    step, so a large capacity slows training steps: size it to the data it will see. Under `tf.distribute` replica r of R writes slots r, r + R,
-    r + 2R, ... so that the sum Keras takes over replicas is the union of their values; each
-    replica then holds `capacity // R` values. Values beyond that are not stored: `result()` is
+    step, so a large capacity slows training steps: size it to the data it will see.
+    Under `tf.distribute` replica r of R writes slots r, r + R, r + 2R, ... so that the sum Keras
+    takes over replicas is the union of their values; each replica then holds `capacity // R`
+    values. Values beyond that are not stored: `result()` is
     NaN, and reading it eagerly (as `fit` and `evaluate` do at the end of an epoch) raises
     `AlbertInputError` naming the capacity to raise. `sample_weight`: 0 leaves an example out,
     any other weight keeps it (ranks are not weighted).
@@ -307,9 +309,10 @@ class SpearmanCorrelation(keras.metrics.Metric):
             raise AlbertInputError(f"SpearmanCorrelation: capacity must be an int >= 2, got {capacity!r}")
         self.capacity = capacity
         self._direction = "up"
-        self.predictions = self.add_variable(shape=(capacity,), initializer="zeros", dtype="float32", name="predictions")
-        self.targets = self.add_variable(shape=(capacity,), initializer="zeros", dtype="float32", name="targets")
-        self.filled = self.add_variable(shape=(capacity,), initializer="zeros", dtype="float32", name="filled")
+        buffer = {"shape": (capacity,), "initializer": "zeros", "dtype": "float32"}
+        self.predictions = self.add_variable(name="predictions", **buffer)
+        self.targets = self.add_variable(name="targets", **buffer)
+        self.filled = self.add_variable(name="filled", **buffer)
         # Per replica: values stored so far (its local copy), and values that did not fit.
         self.stored = self.add_variable(shape=(), initializer="zeros", dtype="int32", name="stored")
         self.dropped = self.add_variable(shape=(), initializer="zeros", dtype="int32", name="dropped")

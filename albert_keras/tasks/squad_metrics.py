@@ -138,10 +138,14 @@ def _questions(dataset):
 
 def _check_predictions(predictions, questions, missing):
     if not isinstance(predictions, dict):
-        raise AlbertInputError(f"SQuAD predictions: expected a {{question id: answer text}} object, got {type(predictions).__name__}")
+        raise AlbertInputError(
+            f"SQuAD predictions: expected a {{question id: answer text}} object, got {type(predictions).__name__}"
+        )
     for qid, text in predictions.items():
         if not isinstance(text, str):
-            raise AlbertInputError(f"SQuAD predictions: the answer for {qid!r} must be a string, got {type(text).__name__}")
+            raise AlbertInputError(
+                f"SQuAD predictions: the answer for {qid!r} must be a string, got {type(text).__name__}"
+            )
     if missing not in ("error", "zero"):
         raise AlbertInputError(f"SQuAD evaluate: missing must be 'error' or 'zero', got {missing!r}")
     absent = [qid for qid, _ in questions if qid not in predictions]
@@ -216,7 +220,9 @@ def evaluate(dataset, predictions, na_probs=None, na_prob_thresh=1.0, missing="e
             raise AlbertInputError("SQuAD na_probs: expected a {question id: probability} object")
         absent = [qid for qid in predictions if qid in has_answer and qid not in na_probs]
         if absent:
-            raise AlbertInputError(f"SQuAD na_probs: no probability for {len(absent)} predicted questions (first: {absent[0]!r})")
+            raise AlbertInputError(
+                f"SQuAD na_probs: no probability for {len(absent)} predicted questions (first: {absent[0]!r})"
+            )
         for qid, value in na_probs.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise AlbertInputError(f"SQuAD na_probs: the value for {qid!r} must be a number, got {value!r}")
@@ -244,8 +250,9 @@ def evaluate(dataset, predictions, na_probs=None, na_prob_thresh=1.0, missing="e
             result.update({f"{prefix}_{key}": value for key, value in summary(qids).items()})
     if na_probs is not None:
         total = len(has_answer)
-        result["best_exact"], result["best_exact_thresh"] = _best_threshold(predictions, exact_raw, na_probs, has_answer, total)
-        result["best_f1"], result["best_f1_thresh"] = _best_threshold(predictions, f1_raw, na_probs, has_answer, total)
+        for name, raw in (("exact", exact_raw), ("f1", f1_raw)):
+            best, threshold = _best_threshold(predictions, raw, na_probs, has_answer, total)
+            result[f"best_{name}"], result[f"best_{name}_thresh"] = best, threshold
     return result
 
 
@@ -294,7 +301,9 @@ def evaluate_v1(dataset, predictions, missing="zero"):
         if qid not in predictions:
             continue
         if not answers:
-            raise AlbertInputError(f"SQuAD 1.1 evaluation: question {qid!r} has no answers (a SQuAD 2.0 file? use evaluate)")
+            raise AlbertInputError(
+                f"SQuAD 1.1 evaluation: question {qid!r} has no answers (a SQuAD 2.0 file? use evaluate)"
+            )
         exact += max(_exact_v1(text, predictions[qid]) for text in answers)
         f1 += max(_f1_v1(text, predictions[qid]) for text in answers)
     return {"exact_match": 100.0 * exact / len(questions), "f1": 100.0 * f1 / len(questions)}
