@@ -78,7 +78,7 @@ def entities(tags, scheme="IOB2", where="tags"):
 
     Raises:
         AlbertInputError: a tag that is not `O` or `PREFIX-TYPE` with a prefix of the scheme,
-            naming `where` and the tag's index.
+            naming `where` and the tag's index (0-based).
 
     Example:
     ```python
