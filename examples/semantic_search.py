@@ -1,0 +1,68 @@
+"""Semantic search over the embedded corpus: SimCSE-train sentence embeddings, index, query.
+
+With `--model DIR` (e.g. the quickstart's `runs/quickstart/pretrain/pretrained`) it starts from
+that pretrained model; without, from a small randomly initialized ALBERT and a SentencePiece
+vocabulary trained here. Either way nothing is downloaded:
+
+    python examples/semantic_search.py --model runs/quickstart/pretrain/pretrained "How does a for loop end?"
+
+Tiny settings for a smoke run: `--sentences 300 --epochs 1`.
+"""
+
+import argparse
+import os
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("queries", nargs="*", default=["How does a for loop end?", "What does import do?"])
+    parser.add_argument("--model", default=None, help="pretrained directory to start from (default: a new small one)")
+    parser.add_argument("--output-dir", default="runs/semantic_search")
+    parser.add_argument("--sentences", type=int, default=3000, help="corpus sentences to train on and index")
+    parser.add_argument("--epochs", type=int, default=1, help="SimCSE passes (0: search with the model as it is)")
+    parser.add_argument("-k", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.representations.search import build_index, search
+    from albert_keras.tasks.embedding import train_sentence_embeddings
+
+    out = args.output_dir
+    sentences = [s for document in embedded_corpus() for s in document][: args.sentences]
+    model = args.model or new_small_model(out)
+
+    if args.epochs:
+        # Unsupervised SimCSE: each sentence twice through dropout, the batch as negatives.
+        with open(os.path.join(out, "sentences.txt"), "w") as f:
+            f.write("\n".join(sentences) + "\n")
+        train_sentence_embeddings(model, os.path.join(out, "sentences.txt"), os.path.join(out, "simcse"),
+                                  epochs=args.epochs, batch_size=32, learning_rate=1e-3 if not args.model else 3e-5,
+                                  sequence_length=32 if not args.model else None)
+        model = os.path.join(out, "simcse")
+
+    build_index(model, sentences, os.path.join(out, "index"), overwrite=True)
+    results = {}
+    for query in args.queries:
+        results[query] = search(os.path.join(out, "index"), query, k=args.k)
+        print(f"\n{query}")
+        for hit in results[query]:
+            print(f"  {hit['score']:.3f}  {hit['text']}")
+    return results
+
+
+def new_small_model(out):
+    """A randomly initialized 2-layer ALBERT with a vocabulary trained on the embedded corpus."""
+    from albert_keras import AlbertConfig, AlbertEncoder, save_pretrained
+    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.tokenization import train_sentencepiece
+
+    os.makedirs(out, exist_ok=True)
+    corpus = write_embedded_corpus(os.path.join(out, "corpus.txt"))
+    spm = train_sentencepiece(corpus, os.path.join(out, "spiece.model"), vocab_size=2000)
+    config = AlbertConfig(vocab_size=2000, embedding_size=32, hidden_size=64, num_hidden_layers=2,
+                          num_attention_heads=2, intermediate_size=128, max_position_embeddings=64)
+    return save_pretrained(AlbertEncoder(config), os.path.join(out, "init"), spm_model=spm)
+
+
+if __name__ == "__main__":
+    main()
