@@ -38,23 +38,38 @@ def register(subparsers):
     )
     parser.add_argument(
         "--precision",
-        choices=("auto", "float32", "bfloat16"),
-        default="auto",
-        help="SavedModel compute precision; auto = bfloat16 on AMX/AVX-512-BF16 CPUs and GPUs",
+        choices=("float32", "bfloat16", "float16"),
+        default="float32",
+        help="SavedModel compute precision (default float32; never chosen from this machine). bfloat16 runs "
+        "natively on AMX/AVX-512-BF16 CPUs and GPUs, float16 on GPUs",
     )
     parser.add_argument(
         "--sequence-length",
         type=int,
         default=None,
-        help="longest packed sequence (default: the model's max_position_embeddings)",
+        help="longest packed sequence (default: the model's tokenizer.json, else max_position_embeddings)",
+    )
+    parser.add_argument(
+        "--spm-model", default=None, help="SentencePiece model overriding the directory's spiece.model"
+    )
+    casing = parser.add_mutually_exclusive_group()
+    casing.add_argument(
+        "--cased", dest="lowercase", action="store_false", default=None,
+        help="do not lowercase (overrides the directory's tokenizer.json)",
+    )
+    casing.add_argument(
+        "--uncased", dest="lowercase", action="store_true", default=None, help="lowercase (overrides tokenizer.json)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version directory")
     parser.set_defaults(func=run)
 
 
 def run(args):
+    import logging
+
     from albert_keras.export.exporter import export_model
 
+    logging.basicConfig(level=logging.WARNING, format="albert-keras export: warning: %(message)s")
     export_model(
         args.model,
         args.output,
@@ -65,6 +80,8 @@ def run(args):
         signature=args.signature,
         precision=args.precision,
         sequence_length=args.sequence_length,
+        spm_model=args.spm_model,
+        lowercase=args.lowercase,
         overwrite=args.overwrite,
     )
     return 0

@@ -1,9 +1,17 @@
 """`export_model`: a pretrained directory -> a versioned SavedModel or TFLite model.
 
-This is the function behind `albert-keras export`.
+This is the function behind `albert-keras export`. What an export computes depends only on the
+directory and the arguments, never on the exporting machine: precision is float32 unless
+bfloat16 or float16 is asked for (the in-process `Predictor` is where the machine decides), and
+the tokenizer (SentencePiece model, casing, sequence length) comes from the directory.
+
+Every export carries `albert_keras.json` (in the SavedModel's `assets.extra/`, beside a TFLite
+file): the precision, the albert-keras version, the source directory's fingerprint, the model's
+class, arguments, labels, config and tokenizer settings (see `albert-keras inspect`).
 """
 
 import json
+import logging
 import os
 
 from albert_keras.errors import AlbertInputError
@@ -11,8 +19,120 @@ from albert_keras.io_utils import any_filesystem
 from albert_keras.io_utils import atomic_directory
 
 FORMATS = ("saved_model", "tflite")
+PRECISIONS = ("float32", "bfloat16", "float16")
 TFLITE_FILE = "model.tflite"
 REPORT_FILE = "albert_export.json"
+METADATA_FILE = "albert_keras.json"
+
+logger = logging.getLogger("albert_keras.export")
+
+
+def _check_precision(precision, format):
+    if precision == "auto":
+        raise AlbertInputError(
+            "--precision: 'auto' is not an export setting (what a SavedModel computes must not depend on the "
+            "machine that exports it); pass float32 (default), bfloat16 or float16"
+        )
+    if precision not in PRECISIONS:
+        raise AlbertInputError(f"--precision: must be one of {PRECISIONS}, got {precision!r}")
+    if format == "tflite" and precision != "float32":
+        raise AlbertInputError("--precision: TFLite models are float32; use --quantize float16 or dynamic-int8")
+
+
+def _warn_without_native_units(precision):
+    """One warning when `precision` would be emulated here: the export is still the same file."""
+    if precision == "float32":
+        return
+    from albert_keras.export.inference import native_support
+
+    if native_support(precision) is None:
+        units = "AMX or AVX-512-BF16" if precision == "bfloat16" else "AMX-FP16 or AVX-512-FP16"
+        logger.warning(
+            "--precision %s: this machine has no GPU and no %s units, so it cannot check %s speed; the export "
+            "is the same as on any machine, but serve it where %s runs natively (emulated it is slower than "
+            "float32)", precision, units, precision, precision,
+        )
+
+
+def resolve_tokenizer(model_dir, spm_model=None, lowercase=None):
+    """The SentencePiece model and casing to export: the directory's, unless overridden.
+
+    Args:
+        model_dir: a pretrained directory.
+        spm_model: optional SentencePiece model path overriding the directory's `spiece.model`.
+        lowercase: optional casing overriding the directory's `tokenizer.json`.
+
+    Returns:
+        `(spm path or None, settings)` with settings `{"lowercase", "sequence_length"}`; a warning
+        is logged when an override disagrees with what the directory records.
+
+    Example:
+    ```python
+    spm, settings = resolve_tokenizer("runs/sentiment", lowercase=False)
+    ```
+    """
+    from albert_keras.modeling.pretrained import TOKENIZER_FILE
+    from albert_keras.modeling.pretrained import file_sha256
+    from albert_keras.modeling.pretrained import read_tokenizer_settings
+    from albert_keras.modeling.pretrained import spm_model_path
+
+    settings = read_tokenizer_settings(model_dir)
+    own_spm = spm_model_path(model_dir)
+    if spm_model is not None:
+        spm_model = os.fspath(spm_model)
+        if not os.path.isfile(spm_model):
+            raise AlbertInputError(f"--spm-model: {spm_model}: SentencePiece model not found")
+        if own_spm is not None and file_sha256(own_spm) != file_sha256(spm_model):
+            logger.warning("--spm-model %s differs from %s, which the model was saved with", spm_model, own_spm)
+    else:
+        spm_model = own_spm
+    if lowercase is not None:
+        recorded = os.path.isfile(os.path.join(os.fspath(model_dir), TOKENIZER_FILE))
+        if recorded and bool(lowercase) != settings["lowercase"]:
+            logger.warning(
+                "--%s: %s records %s; serving %s as asked", "uncased" if lowercase else "cased",
+                os.path.join(os.fspath(model_dir), TOKENIZER_FILE),
+                "lowercase" if settings["lowercase"] else "cased", "lowercased" if lowercase else "cased",
+            )
+        settings = {**settings, "lowercase": bool(lowercase)}
+    return spm_model, settings
+
+
+def export_metadata(model_dir, format, precision, spm_model, lowercase, sequence_length, quantize=None):
+    """The `albert_keras.json` record of an export (nothing in it depends on the exporting machine).
+
+    Example:
+    ```python
+    export_metadata("runs/sentiment", "saved_model", "float32", "runs/sentiment/spiece.model", True, 128)
+    ```
+    """
+    import albert_keras
+    from albert_keras.config import AlbertConfig
+    from albert_keras.modeling.pretrained import CONFIG_FILE
+    from albert_keras.modeling.pretrained import file_sha256
+    from albert_keras.modeling.pretrained import pretrained_fingerprint
+    from albert_keras.modeling.pretrained import read_model_description
+
+    description = read_model_description(model_dir)
+    arguments = description["arguments"]
+    metadata = {
+        "albert_keras_version": albert_keras.__version__,
+        "format": format,
+        "precision": precision,
+        "model_class": description["class"],
+        "arguments": arguments,
+        "labels": arguments.get("labels"),
+        "config": AlbertConfig.from_json_file(os.path.join(model_dir, CONFIG_FILE)).to_dict(),
+        "tokenizer": {
+            "spiece_model_sha256": file_sha256(spm_model) if spm_model is not None else None,
+            "lowercase": bool(lowercase),
+            "sequence_length": int(sequence_length),
+        },
+        "source_fingerprint": pretrained_fingerprint(model_dir),
+    }
+    if quantize is not None:
+        metadata["quantize"] = quantize
+    return metadata
 
 
 @any_filesystem(inputs=("model_dir", "spm_model"), outputs=("output",))
@@ -24,8 +144,10 @@ def export_model(
     quantize="none",
     with_tokenizer=False,
     signature="all",
-    precision="auto",
+    precision="float32",
     sequence_length=None,
+    spm_model=None,
+    lowercase=None,
     overwrite=False,
     verbose=True,
 ):
@@ -36,16 +158,21 @@ def export_model(
 
     Args:
         model_dir: a pretrained directory (`save_pretrained` / `albert-keras convert` output);
-            its `spiece.model` is needed for text signatures and `with_tokenizer`.
+            its `spiece.model` is needed for text signatures and `with_tokenizer`, its
+            `tokenizer.json` gives the casing and the default sequence length.
         output: the model base path, e.g. `saved_models/sentiment`.
         version: positive integer version.
         format: `"saved_model"` or `"tflite"`.
         quantize: TFLite only: `"none"`, `"float16"` or `"dynamic-int8"`.
         with_tokenizer: TFLite only: the model takes raw strings.
         signature: SavedModel only: `"text"`, `"ids"` or `"all"`.
-        precision: SavedModel only: `"auto"` (bfloat16 on CPUs with AMX/AVX-512-BF16 and on GPUs,
-            else float32), `"float32"` or `"bfloat16"`. Decided on the exporting machine.
-        sequence_length: longest packed sequence (default: the model's `max_position_embeddings`).
+        precision: SavedModel compute precision: `"float32"` (default), `"bfloat16"` or
+            `"float16"` (float32 variables, low-precision matmuls). Never chosen from the exporting
+            machine; a warning says when this machine would emulate the one asked for.
+        sequence_length: longest packed sequence (default: the directory's `tokenizer.json`, else
+            the model's `max_position_embeddings`).
+        spm_model: SentencePiece model overriding the directory's (a warning when they differ).
+        lowercase: casing overriding the directory's `tokenizer.json` (a warning when they differ).
         overwrite: replace an existing version directory.
         verbose: print what was written.
 
@@ -59,8 +186,8 @@ def export_model(
                  quantize="dynamic-int8", with_tokenizer=True)
     ```
     """
+    from albert_keras.modeling.pretrained import _check_directory
     from albert_keras.modeling.pretrained import load_pretrained
-    from albert_keras.modeling.pretrained import spm_model_path
 
     if format not in FORMATS:
         raise AlbertInputError(f"--format: must be one of {FORMATS}, got {format!r}")
@@ -68,43 +195,57 @@ def export_model(
         raise AlbertInputError(f"--version: must be a positive integer, got {version!r}")
     if format == "saved_model" and (quantize != "none" or with_tokenizer):
         raise AlbertInputError("--quantize/--with-tokenizer: only apply to --format tflite")
-    spm_model = spm_model_path(model_dir) if os.path.isdir(os.fspath(model_dir)) else None
+    _check_precision(precision, format)
+    model_dir = _check_directory(model_dir)
+    spm_model, settings = resolve_tokenizer(model_dir, spm_model=spm_model, lowercase=lowercase)
     needs_spm = with_tokenizer if format == "tflite" else signature != "ids"
     if needs_spm and spm_model is None:
         what = "--with-tokenizer" if format == "tflite" else f"--signature {signature}"
         fix = "export without --with-tokenizer" if format == "tflite" else "export with --signature ids"
         raise AlbertInputError(
-            f"{model_dir}: no spiece.model; {what} needs the SentencePiece model ({fix} to serve token ids only)"
+            f"{model_dir}: no spiece.model; {what} needs the SentencePiece model (pass --spm-model, or "
+            f"{fix} to serve token ids only)"
         )
     version_dir = os.path.join(os.fspath(output), str(version))
     if os.path.exists(version_dir) and os.listdir(version_dir) and not overwrite:
         raise FileExistsError(f"{version_dir}: already exists (pass --overwrite, or a new --version)")
+    _warn_without_native_units(precision)
+
+    from albert_keras.export.saved_model import model_sequence_length
 
     model = load_pretrained(model_dir)
     if type(model).__name__ == "AlbertPretrainer":
         # A pretraining run's directory serves its encoder (pooled output, sentence embedding):
         # the MLM and SOP heads are training objectives, not a serving task.
         model = model.encoder
-    report = {"format": format, "model_dir": os.path.abspath(os.fspath(model_dir)), "version": version}
+    sequence_length = model_sequence_length(model, sequence_length or settings["sequence_length"])
+    lowercase = settings["lowercase"]
+    metadata = export_metadata(
+        model_dir, format, precision, spm_model, lowercase, sequence_length,
+        quantize=quantize if format == "tflite" else None,
+    )
+    report = {"format": format, "model_dir": os.path.abspath(model_dir), "version": version}
     if format == "saved_model":
-        from albert_keras.export.inference import choose_precision
         from albert_keras.export.inference import with_precision
         from albert_keras.export.saved_model import export_saved_model
 
-        chosen, reason = choose_precision(precision)
-        model = with_precision(model, chosen)
+        model = with_precision(model, precision)
         export_saved_model(
             model,
             version_dir,
             spm_model=spm_model,
             signature=signature,
             sequence_length=sequence_length,
+            lowercase=lowercase,
             model_name=os.path.basename(os.path.normpath(os.fspath(output))),
             overwrite=overwrite,
+            metadata=metadata,
         )
-        report.update(signature=signature, precision=chosen, precision_reason=reason)
         if verbose:
-            print(f"wrote {version_dir} (SavedModel, signature={signature}, {chosen}: {reason})")
+            print(
+                f"wrote {version_dir} (SavedModel, signature={signature}, {precision}, "
+                f"{'lowercased' if lowercase else 'cased'}, sequence length {sequence_length})"
+            )
     else:
         from albert_keras.export.tflite import convert_to_tflite
 
@@ -116,12 +257,16 @@ def export_model(
                 spm_model=spm_model,
                 with_tokenizer=with_tokenizer,
                 sequence_length=sequence_length,
+                lowercase=lowercase,
                 verbose=False,
             )
             tflite_report["path"] = os.path.join(version_dir, TFLITE_FILE)
             report.update(tflite_report)
             with open(os.path.join(tmp, REPORT_FILE), "w") as f:
                 json.dump(report, f, indent=2, sort_keys=True)
+            metadata["with_tokenizer"] = bool(with_tokenizer)
+            with open(os.path.join(tmp, METADATA_FILE), "w") as f:
+                json.dump(metadata, f, indent=2, sort_keys=True)
         if verbose:
             print(
                 f"wrote {report['path']}: {report['size_bytes'] / 1e6:.2f} MB, quantize={quantize}, "

@@ -22,11 +22,16 @@ from albert_keras.export import signatures as sigs
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 
-# /proc/cpuinfo flags of units that run bfloat16 matmuls natively (oneDNN uses them).
+# /proc/cpuinfo flags of units that run bfloat16 / float16 matmuls natively (oneDNN uses them).
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+FP16_CPU_FLAGS = ("amx_fp16", "avx512_fp16")
+# Where CPU flags are read; tests point it at a file describing another machine.
+CPUINFO_PATH = "/proc/cpuinfo"
+# Policies for the reduced precisions (variables stay float32, matmuls run in the low precision).
+POLICIES = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
-def cpu_flags(cpuinfo_path="/proc/cpuinfo"):
+def cpu_flags(cpuinfo_path=None):
     """The set of CPU feature flags (empty where /proc/cpuinfo does not exist).
 
     Example:
@@ -35,7 +40,7 @@ def cpu_flags(cpuinfo_path="/proc/cpuinfo"):
     ```
     """
     try:
-        with open(cpuinfo_path) as f:
+        with open(cpuinfo_path or CPUINFO_PATH) as f:
             for line in f:
                 if line.startswith("flags"):
                     return set(line.split(":", 1)[1].split())
@@ -44,7 +49,24 @@ def cpu_flags(cpuinfo_path="/proc/cpuinfo"):
     return set()
 
 
-def choose_precision(precision="auto", cpuinfo_path="/proc/cpuinfo"):
+def native_support(precision, cpuinfo_path=None):
+    """Why this machine runs `precision` ("bfloat16" or "float16") natively, or None if it would emulate it.
+
+    Example:
+    ```python
+    native_support("bfloat16")  # "CPU has amx_bf16", or None on an AVX2-only CPU
+    ```
+    """
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return "GPU present"
+    wanted = {"bfloat16": BF16_CPU_FLAGS, "float16": FP16_CPU_FLAGS}[precision]
+    flags = cpu_flags(cpuinfo_path) & set(wanted)
+    return f"CPU has {', '.join(sorted(flags))}" if flags else None
+
+
+def choose_precision(precision="auto", cpuinfo_path=None):
     """Resolve `"auto"` to `"bfloat16"` or `"float32"` for this machine.
 
     Returns:
@@ -61,18 +83,14 @@ def choose_precision(precision="auto", cpuinfo_path="/proc/cpuinfo"):
         raise AlbertInputError(f"precision: must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision, "requested"
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
-        return "bfloat16", "GPU present"
-    flags = cpu_flags(cpuinfo_path) & set(BF16_CPU_FLAGS)
-    if flags:
-        return "bfloat16", f"CPU has {', '.join(sorted(flags))}"
+    reason = native_support("bfloat16", cpuinfo_path)
+    if reason:
+        return "bfloat16", reason
     return "float32", "CPU lacks amx_bf16/avx512_bf16 (bfloat16 would be emulated, slower)"
 
 
 def with_precision(model, precision):
-    """`model` itself for float32, or a `mixed_bfloat16` copy with the same weights.
+    """`model` itself for float32, or a `mixed_bfloat16` / `mixed_float16` copy with the same weights.
 
     Example:
     ```python
@@ -81,18 +99,19 @@ def with_precision(model, precision):
     """
     if precision == "float32":
         return model
-    if precision != "bfloat16":
+    if precision not in POLICIES:
         raise ValueError(f"precision: {precision!r}")
     import tempfile
 
+    policy = POLICIES[precision]
     if hasattr(model, "save_pretrained"):
         from albert_keras.modeling.pretrained import load_pretrained
 
-        with tempfile.TemporaryDirectory(prefix="albert_bf16_") as tmp:
+        with tempfile.TemporaryDirectory(prefix="albert_lowp_") as tmp:
             model.save_pretrained(tmp)
-            return load_pretrained(tmp, dtype="mixed_bfloat16")
+            return load_pretrained(tmp, dtype=policy)
     # keras-hub backbones take the policy as a constructor argument.
-    copy = type(model).from_config({**model.get_config(), "dtype": "mixed_bfloat16"})
+    copy = type(model).from_config({**model.get_config(), "dtype": policy})
     copy.set_weights(model.get_weights())
     return copy
 

@@ -145,6 +145,17 @@ def build_export_archive(
 
         archive.add_endpoint("tokenize", tokenize, input_signature=[string])
         names.append("tokenize")
+        # Answers and entities as spans of the text sent (offsets through the normalization).
+        if kind == sigs.QUESTION_ANSWERER:
+            from albert_keras.export import question_answering
+
+            names.append(question_answering.add_endpoint(
+                archive, model, packer.spm_proto, packer.sequence_length, lowercase,
+                max_answer_length=max_answer_length))
+        elif kind == sigs.TOKEN_CLASSIFIER:
+            from albert_keras.export import tagging
+
+            names.append(tagging.add_endpoint(archive, model, packer.spm_proto, packer.sequence_length, lowercase))
         if signature == "all":
             archive.add_endpoint("serve_ids", serve_ids, input_signature=ids_arguments)
             names.append("serve_ids")
@@ -166,6 +177,7 @@ def export_saved_model(
     warmup_texts=None,
     model_name="albert",
     overwrite=False,
+    metadata=None,
 ):
     """Write `model` as a SavedModel with raw-text and/or token-id serving signatures.
 
@@ -185,6 +197,8 @@ def export_saved_model(
         warmup_texts: texts for the warmup requests (defaults to two built-in sentences).
         model_name: the model name written into the warmup requests' `model_spec`.
         overwrite: replace an existing `export_dir`.
+        metadata: optional JSON-able dict written as `assets.extra/albert_keras.json` (with the
+            signature names added), which `albert-keras inspect` reads.
 
     Returns:
         `export_dir`.
@@ -214,4 +228,28 @@ def export_saved_model(
                 model, names, texts=warmup_texts or DEFAULT_WARMUP_TEXTS, model_name=model_name
             )
             warmup_lib.write_warmup_file(tmp, requests)
+        if metadata is not None:
+            write_metadata(tmp, {**metadata, "signatures": names})
     return os.fspath(export_dir)
+
+
+METADATA_PATH = os.path.join("assets.extra", "albert_keras.json")
+
+
+def write_metadata(export_dir, metadata):
+    """Write `metadata` as `export_dir/assets.extra/albert_keras.json` (next to TF Serving's warmup file).
+
+    `assets.extra/` is copied with the SavedModel but not loaded by TensorFlow, so the record
+    changes nothing the model computes.
+
+    Example:
+    ```python
+    write_metadata("saved_models/sentiment/1", {"precision": "float32"})
+    ```
+    """
+    import json
+
+    path = os.path.join(os.fspath(export_dir), METADATA_PATH)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(metadata, f, indent=2, sort_keys=True)

@@ -56,14 +56,32 @@ def test_missing_spm_is_a_clear_error_unless_ids_only(pretrained_dirs, tmp_path,
                  "--with-tokenizer"]) == 2
 
 
+def test_a_model_directory_that_does_not_exist_says_so(tmp_path, capsys):
+    assert main(["export", "--model", str(tmp_path / "nope"), "--output", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith("nope: pretrained directory not found") and len(error.splitlines()) == 1
+
+
 def test_tflite_export_writes_verified_model(pretrained_dirs, tmp_path):
     model_dir, _ = pretrained_dirs
     output = tmp_path / "tflite" / "sentiment"
     assert main(["export", "--model", model_dir, "--output", str(output), "--format", "tflite",
                  "--quantize", "dynamic-int8", "--with-tokenizer"]) == 0
-    assert sorted(os.listdir(output / "1")) == ["albert_export.json", "model.tflite"]
+    assert sorted(os.listdir(output / "1")) == ["albert_export.json", "albert_keras.json", "model.tflite"]
     from albert_keras.export.tflite import interpreter
 
     runner = interpreter(str(output / "1" / "model.tflite")).get_signature_runner()
     probabilities = runner(text=np.array([b"hello there"], dtype=object))["probabilities"]
     assert probabilities.shape == (1, 3) and np.isfinite(probabilities).all()
+
+    # `albert-keras inspect` reads the record beside the file and the interpreter's signatures.
+    from albert_keras.inspection import inspect_artifact
+    from albert_keras.modeling.pretrained import pretrained_fingerprint
+
+    report = inspect_artifact(str(output))  # the base path: its newest version
+    assert report["kind"] == "TFLite model" and report["version"] == 1
+    assert report["precision"] == "float32" and report["quantize"] == "dynamic-int8"
+    assert report["source_fingerprint"] == pretrained_fingerprint(model_dir)["sha256"]
+    assert report["metadata"]["with_tokenizer"] is True and report["class"] == "AlbertClassifier"
+    inputs = report["signatures"]["serving_default"]["inputs"]
+    assert list(inputs) == ["text"] and report["signatures"]["serving_default"]["outputs"]["probabilities"]["shape"][-1] == 3
