@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "albert_keras.training.finetune_commands",
     "albert_keras.export.commands",
     "albert_keras.convert.commands",
+    "albert_keras.inspection_commands",
     "albert_keras.quickstart",
 )
 
