@@ -1,7 +1,12 @@
-"""The activations an `albert_config.json` may name, mapped to Keras functions."""
+"""The activations an `albert_config.json` may name, mapped to Keras functions.
+
+The names are `config.KNOWN_ACTIVATIONS` (the config validates `hidden_act` without importing
+Keras); this module gives each its function, and fails at import if one has none.
+"""
 
 import keras
 
+from albert_keras.config import KNOWN_ACTIVATIONS
 from albert_keras.errors import AlbertInputError
 
 
@@ -17,7 +22,7 @@ def gelu_exact(x):
     return keras.activations.gelu(x, approximate=False)
 
 
-_ACTIVATIONS = {
+_FUNCTIONS = {
     "gelu": gelu_approximate,
     "gelu_new": gelu_approximate,
     "gelu_exact": gelu_exact,
@@ -25,6 +30,9 @@ _ACTIVATIONS = {
     "tanh": keras.activations.tanh,
     "linear": keras.activations.linear,
 }
+if set(_FUNCTIONS) != set(KNOWN_ACTIVATIONS):
+    raise ImportError(f"activations: config.KNOWN_ACTIVATIONS {KNOWN_ACTIVATIONS} and the functions here disagree")
+_ACTIVATIONS = {name: _FUNCTIONS[name] for name in KNOWN_ACTIVATIONS}
 
 
 def get_activation(name):
