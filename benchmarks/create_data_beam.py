@@ -1,7 +1,8 @@
 """`create-data --runner beam` (DirectRunner) against the local runner: records/s per core, memory.
 
-Each run is a fresh child process on the same corpus, model and settings; the child's CPU time
-includes every process it waited for (local workers, the DirectRunner's SDK worker processes).
+Each run is a fresh child process on the same corpus, model and settings; its CPU time is summed
+over its whole process tree (local workers, the DirectRunner's SDK worker processes), sampled
+from /proc.
 Two corpus sizes, the second 4x the first, give the *marginal* throughput (extra records / extra
 CPU-seconds: start-up costs such as importing TensorFlow and Beam, or spawning workers, cancel
 out) and show how worker and driver memory grow with the corpus. Corpus and model as in
@@ -16,7 +17,6 @@ Prints a table and writes `benchmarks/results/create_data_beam.json`.
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -47,21 +47,67 @@ print(json.dumps(dict(instances=manifest["statistics"]["instances"], main_mb=run
 """
 
 
+def _process_tree(root):
+    """{pid: (cpu seconds, peak RSS MB)} of `root` and its live descendants, from /proc."""
+    parents, info = {}, {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{name}/status") as f:
+                peak = next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:")), 0.0)
+        except OSError:
+            continue
+        parents[int(name)] = int(fields[1])
+        info[int(name)] = ((int(fields[11]) + int(fields[12])) / tick, peak)
+    tree, frontier = {}, [root]
+    while frontier:
+        pid = frontier.pop()
+        if pid in info:
+            tree[pid] = info[pid]
+        frontier += [child for child, parent in parents.items() if parent == pid]
+    return tree
+
+
 def run_child(args, corpus, model, output, workers=1, beam=""):
+    """Run one create-data child; CPU and peak memory summed over its whole process tree.
+
+    The tree is sampled from /proc every 0.2 s: the DirectRunner does not always reap its SDK
+    worker processes before exiting, so RUSAGE_CHILDREN would miss them. What a process uses in
+    its last 0.2 s is missed too (small against these runs).
+    """
     code = _CHILD.format(root=ROOT, corpus=corpus, model=model, output=output, seq=args.max_seq_length,
                          pred=args.max_predictions, dupe=args.dupe_factor, workers=workers, beam=beam,
                          split=int(args.split_mb * 1e6))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = {}
+    reader = __import__("threading").Thread(target=lambda: seen.setdefault("out", process.communicate()))
+    reader.start()
+    while process.poll() is None:
+        for pid, values in _process_tree(process.pid).items():
+            seen[pid] = values
+        time.sleep(0.2)
+    reader.join()
     wall = time.monotonic() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        raise RuntimeError(f"child failed:\n{result.stderr[-3000:]}")
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {"seconds": wall, "cpu_seconds": cpu, "instances": report["instances"],
+    stdout, stderr = seen.pop("out")
+    if process.returncode != 0:
+        raise RuntimeError(f"child failed:\n{stderr[-3000:]}")
+    report = json.loads(stdout.strip().splitlines()[-1])
+    cpu = sum(c for c, _ in seen.values())
+    return {"seconds": wall, "cpu_seconds": cpu, "instances": report["instances"], "processes": len(seen),
             "driver_peak_rss_mb": report["main_mb"], "worker_peak_rss_mb": report["worker_mb"]}
+
+
+def _ratio(records, seconds):
+    return records / seconds if seconds >= 1.0 else None
+
+
+def _relative(value, base):
+    return "n/a" if value is None or base is None else f"{value / base:.2f}x"
 
 
 def main(argv=None):
@@ -101,12 +147,14 @@ def main(argv=None):
                   f"({result['cpu_seconds']:.1f} CPU-s)", file=sys.stderr)
         small, large = runs
         extra = large["instances"] - small["instances"]
+        # Below a second of difference the marginal figure is noise: make the corpora larger.
         rows.append({
             "system": name, "runs": runs,
-            "marginal_records_per_cpu_second": extra / max(large["cpu_seconds"] - small["cpu_seconds"], 1e-9),
-            "marginal_records_per_second": extra / max(large["seconds"] - small["seconds"], 1e-9),
+            "marginal_records_per_cpu_second": _ratio(extra, large["cpu_seconds"] - small["cpu_seconds"]),
+            "marginal_records_per_second": _ratio(extra, large["seconds"] - small["seconds"]),
         })
     base = rows[0]["marginal_records_per_cpu_second"]
+    show = lambda value: "n/a" if value is None else f"{value:.0f}"
     print()
     print(f"max_seq_length {args.max_seq_length}, max_predictions {args.max_predictions}, dupe_factor "
           f"{args.dupe_factor}; corpora {corpora[0][1]:.2f} and {corpora[1][1]:.2f} MB; Beam split {args.split_mb:g} MB")
@@ -118,8 +166,8 @@ def main(argv=None):
         small, large = row["runs"]
         print(f"| {row['system']} | {small['instances']}, {large['instances']} | {small['seconds']:.1f}, "
               f"{large['seconds']:.1f} | {small['cpu_seconds']:.1f}, {large['cpu_seconds']:.1f} | "
-              f"{row['marginal_records_per_second']:.0f} | {row['marginal_records_per_cpu_second']:.0f} | "
-              f"{row['marginal_records_per_cpu_second'] / base:.2f}x | {small['driver_peak_rss_mb']:.0f}, "
+              f"{show(row['marginal_records_per_second'])} | {show(row['marginal_records_per_cpu_second'])} | "
+              f"{_relative(row['marginal_records_per_cpu_second'], base)} | {small['driver_peak_rss_mb']:.0f}, "
               f"{large['driver_peak_rss_mb']:.0f} | {small['worker_peak_rss_mb']:.0f}, {large['worker_peak_rss_mb']:.0f} |")
     results_dir = os.path.join(ROOT, "benchmarks", "results")
     os.makedirs(results_dir, exist_ok=True)

@@ -51,7 +51,7 @@ from albert_keras.errors import AlbertInputError
 BEAM_INSTALL_HINT = 'pip install -e ".[beam]"'
 # Work unit of the count and record stages: big enough that per-element overhead vanishes, small
 # enough that a 100 GB corpus gives thousands of units.
-DEFAULT_SPLIT_BYTES = 64 << 20
+DEFAULT_SPLIT_BYTES = 64_000_000  # the CLI default, --beam-split-mb 64
 COMMIT_NAME = ".beam-commit.json"
 
 

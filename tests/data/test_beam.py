@@ -42,11 +42,12 @@ def beam_corpus(tmp_path_factory, embedded_corpus_path):
     return directory
 
 
-def _records(directory):
+def _records(directory, compression=""):
     import tensorflow as tf
 
     files = sorted(glob.glob(os.path.join(directory, "part-*")))
-    return collections.Counter(r.numpy() for f in files for r in tf.data.TFRecordDataset(f)), files
+    records = (r.numpy() for f in files for r in tf.data.TFRecordDataset(f, compression_type=compression))
+    return collections.Counter(records), files
 
 
 def test_beam_cli_gives_the_local_records(beam_corpus, spm_model_path, tmp_path):
@@ -77,6 +78,8 @@ def test_beam_cli_gives_the_local_records(beam_corpus, spm_model_path, tmp_path)
     assert manifest["statistics"]["empty_files"] == [str(beam_corpus / "c.txt")]
     assert manifest["run"]["peak_rss_mb_worker"] > 0
     assert [i["path"] for i in manifest["inputs"]] == [i["path"] for i in local["inputs"]]
+    # a.txt and b.txt were split into ranges (no whole-file digest); the empty c.txt was not.
+    assert [i["sha256"] is None for i in manifest["inputs"]] == [True, True, False]
     assert not glob.glob(str(tmp_path / ".beam*")) and not glob.glob(str(tmp_path / ".*.lock"))
     # A rerun with the same inputs and settings is up to date: no pipeline, the same manifest.
     again = beam_lib.create_pretraining_data_beam(inputs, spm_model_path, tmp_path / "beam", beam_options=MULTI,
@@ -97,3 +100,18 @@ def test_beam_bad_input_is_a_clear_error_and_writes_nothing(beam_corpus, spm_mod
     with pytest.raises(AlbertInputError, match=r"latin1\.txt: none of its 2 lines is usable"):
         run([str(undecodable)], spm_model_path, output, beam_options="--runner=DirectRunner")
     assert os.listdir(tmp_path) == ["latin1.txt"]  # no output, no partial directory, no lock
+
+
+def test_beam_gzip_with_shards_that_draw_no_record(beam_corpus, spm_model_path, tmp_path):
+    from albert_keras.data.create import create_pretraining_data
+
+    small = tmp_path / "small.txt"
+    small.write_text("\n\n".join((beam_corpus / "a.txt").read_text().split("\n\n")[:2]) + "\n")
+    common = dict(max_seq_length=SEQ, max_predictions_per_seq=PREDICTIONS, num_shards=40, compression="gzip")
+    create_pretraining_data([small], spm_model_path, tmp_path / "local", **common)
+    manifest = beam_lib.create_pretraining_data_beam([small], spm_model_path, tmp_path / "beam", **common)
+    beam_records, files = _records(tmp_path / "beam", "GZIP")
+    assert beam_records == _records(tmp_path / "local", "GZIP")[0]
+    assert len(files) == 40 and files[0].endswith("part-00000-of-00040.tfrecord.gz")
+    counts = [s["instances"] for s in manifest["shards"]]
+    assert 0 in counts and sum(counts) == sum(beam_records.values()) < 40  # empty shards are real files
