@@ -1,35 +1,136 @@
+"""`albert-keras quickstart` shrunk to seconds: every stage's output, clean console output, the
+SavedModel answering in a process with only tensorflow + tensorflow_text, the int8 TFLite model run
+by ai_edge_litert; and the quickstart's building blocks."""
+
 import json
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+from albert_keras.quickstart import NativeLogFilter
+from albert_keras.quickstart import format_table
+from albert_keras.quickstart import split_documents
+from albert_keras.quickstart import topic_task
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--vocab-size", "1000", "--max-seq-length", "32", "--dupe-factor", "1", "--num-train-steps", "8",
+        "--global-batch-size", "8", "--num-warmup-steps", "2", "--hidden-size", "32", "--num-hidden-layers", "2",
+        "--finetune-epochs", "1", "--topics", "3", "--per-topic", "24"]
+STAGES = ("1 vocabulary", "2 pretraining data", "3 pretraining", "4 fine-tuning", "5 SavedModel", "6 TFLite int8")
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("quickstart") / "qs"
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the command must quiet TensorFlow itself
+    result = subprocess.run([sys.executable, "-m", "albert_keras", "quickstart", "--output-dir", str(output), *TINY],
+                            capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(output / "quickstart.json") as f:
+        return result, json.load(f), output
 
 
 @pytest.mark.slow
-def test_quickstart_runs_every_stage_on_the_embedded_corpus(tmp_path):
-    """The README's main command, shrunk: every stage runs and the SavedModel answers raw text."""
-    output = tmp_path / "quickstart"
-    command = [sys.executable, "-m", "albert_keras", "quickstart", "--output-dir", str(output),
-               "--vocab-size", "1000", "--max-seq-length", "64", "--dupe-factor", "1",
-               "--num-train-steps", "4", "--global-batch-size", "8"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout[result.stdout.index("{"):])
-    assert summary["pretraining"]["step"] == 4
-    assert summary["instances"] > 100
-    for key in ("spm_model", "pretrained_dir", "saved_model"):
-        assert os.path.exists(summary[key]), key
+def test_every_stage_reports_its_output(quickstart_run):
+    result, summary, output = quickstart_run
+    table = result.stdout.strip().splitlines()[-len(STAGES):]
+    for line, stage in zip(table, STAGES):
+        assert line.startswith(stage), (line, stage)
+    assert [row[0] for row in summary["table"]][: len(STAGES)] == [s if s != "4 fine-tuning" else
+                                                                   "4 fine-tuning (topic of a sentence)" for s in STAGES]
+    assert all(row[2] > 0 for row in summary["table"])  # seconds per stage
 
+    assert os.path.isfile(summary["paths"]["spm_model"])
+    assert summary["instances"]["train"] > 100 and summary["instances"]["heldout"] > 10
+    pretraining = summary["pretraining"]
+    assert pretraining["step"] == 8 and os.path.isdir(pretraining["pretrained_dir"])
+    for metric in ("masked_lm_accuracy", "sentence_order_accuracy"):
+        assert 0.0 <= pretraining["heldout"][metric] <= 1.0
+    assert isinstance(pretraining["warnings"], list)
+    for name in ("pretrained", "random"):
+        run = summary["finetuning"][name]
+        assert 0.0 <= run["accuracy"] <= 1.0 and os.path.isfile(os.path.join(run["dir"], "finetune.json"))
+    labels = json.load(open(os.path.join(summary["finetuning"]["pretrained"]["dir"], "finetune.json")))
+    labels = labels["metadata"]["labels"]
+    assert len(labels) == 3
+    assert summary["saved_model"]["answer"] in labels and summary["tflite"]["answer"] in labels
+    assert os.path.getsize(summary["tflite"]["path"]) > 0
+
+
+@pytest.mark.slow
+def test_console_output_is_clean(quickstart_run):
+    result, _, _ = quickstart_run
+    for stream in (result.stdout, result.stderr):
+        assert "\x1b[" not in stream and "\r" not in stream  # not a terminal: no escape codes
+    noise = [line for line in result.stderr.splitlines()
+             if re.match(r"[IWEF]\d{4} ", line) or "absl::InitializeLog" in line or "XNNPACK" in line]
+    assert not noise, noise
+    assert "[6/6]" in result.stderr and "same as: albert-keras pretrain" in result.stderr
+
+
+@pytest.mark.slow
+def test_saved_model_answers_with_only_tensorflow_and_text(quickstart_run):
+    _, summary, _ = quickstart_run
     check = (
-        "import sys, tensorflow as tf, tensorflow_text, numpy as np\n"
-        f"m = tf.saved_model.load({summary['saved_model']!r})\n"
-        "out = m.signatures['serving_default'](text=tf.constant(['Lists are mutable sequences.', '']))\n"
-        "assert all(np.isfinite(v.numpy()).all() for v in out.values()), out\n"
-        "# `import tensorflow` itself imports keras when installed; our code and keras-hub must stay out.\n"
+        "import sys, tensorflow as tf, tensorflow_text\n"
+        f"m = tf.saved_model.load({summary['saved_model']['dir']!r})\n"
+        "out = m.signatures['serving_default'](text=tf.constant(['Lists are mutable sequences.']))\n"
         "assert not any(name in sys.modules for name in ('keras_hub', 'albert_keras'))\n"
-        "print(sorted(out))\n"
+        "print(out['labels'].numpy()[0].decode())\n"
     )
     loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
-    assert "pooled_output" in loaded.stdout
+    assert loaded.stdout.strip().startswith("topic")
+
+
+@pytest.mark.slow
+def test_tflite_model_runs_raw_text(quickstart_run):
+    from albert_keras.export.tflite import interpreter
+
+    _, summary, _ = quickstart_run
+    runner = interpreter(summary["tflite"]["path"]).get_signature_runner()
+    outputs = runner(text=np.array([b"A tuple cannot be changed."], dtype=object))
+    probabilities = np.asarray(outputs["probabilities"])
+    assert probabilities.shape == (1, 3) and abs(float(probabilities.sum()) - 1.0) < 1e-3
+
+
+def test_split_documents_holds_out_whole_documents():
+    documents = [[f"Sentence {i}."] for i in range(20)]
+    train, held_out = split_documents(documents)
+    assert len(train) + len(held_out) == 20 and len(held_out) == 3
+    assert not {s for d in train for s in d} & {s for d in held_out for s in d}
+
+
+def test_topic_task_is_balanced_and_splits_sentences(tmp_path):
+    documents = [[f"Doc {d} sentence {i}." for i in range(n)] for d, n in enumerate([5, 12, 9, 30])]
+    train, dev, labels = topic_task(documents, str(tmp_path), topics=3, dev_every=4)
+    assert labels == ["topic1", "topic2", "topic3"]  # the three largest, in index order
+    rows = {name: [json.loads(line) for line in open(path)] for name, path in (("train", train), ("dev", dev))}
+    for name in rows:
+        counts = {label: sum(r["label"] == label for r in rows[name]) for label in labels}
+        assert len(set(counts.values())) == 1, counts  # balanced: 9 sentences per topic in all
+    assert len(rows["train"]) + len(rows["dev"]) == 27
+    assert not {r["text"] for r in rows["train"]} & {r["text"] for r in rows["dev"]}
+
+
+def test_table_aligns_columns():
+    text = format_table([("1 vocabulary", "a/spiece.model", 1.25, "1000 pieces"), ("2 data", "b/", 10.0, "x")])
+    lines = text.splitlines()
+    assert len(lines) == 4 and lines[1].startswith("-----")
+    assert lines[0].index("made") == lines[2].index("a/") == lines[3].index("b/")
+    assert lines[0].index("seconds") == lines[2].index("1.2") == lines[3].index("10.0")
+
+
+def test_native_log_filter_drops_tensorflow_lines_only(capfd):
+    with NativeLogFilter():
+        os.write(2, b"I0000 00:00:1796131622.979565   24048 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"progress 50%\r")
+        os.write(2, b"a real message\n")
+    err = capfd.readouterr().err
+    assert err == "progress 50%\ra real message\n"
