@@ -244,3 +244,28 @@ def test_task_model_round_trip(tmp_path, class_name, hf_class, arguments):
     assert type(back).__name__ == class_name and back.pretrained_arguments() == arguments
     before, after = common.read_model_weights(model), common.read_model_weights(back)
     assert sorted(before) == sorted(after) and all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_tokenizer_config_casing_and_id2label_labels(tmp_path, caplog):
+    from albert_keras.modeling.pretrained import read_model_description
+    from albert_keras.modeling.pretrained import read_tokenizer_settings
+
+    source = tmp_path / "hf"
+    shutil.copytree(HF_FIXTURE, source)
+    assert read_tokenizer_settings(from_huggingface(source, tmp_path / "default"))["lowercase"] is True
+    (source / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "keep_accents": True}))
+    with caplog.at_level("WARNING", logger="albert_keras"):
+        cased = from_huggingface(source, tmp_path / "cased")
+    assert read_tokenizer_settings(cased)["lowercase"] is False
+    assert "keep_accents is true" in caplog.text
+    (source / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": "no"}))
+    with pytest.raises(AlbertInputError, match="'do_lower_case' must be true or false"):
+        from_huggingface(source, tmp_path / "bad")
+    assert not os.path.exists(tmp_path / "bad")
+
+    # Named labels of a classifier come in as the model's labels and go back out as id2label.
+    from albert_keras.convert.huggingface import hf_labels
+
+    assert hf_labels({"id2label": {"0": "neg", "1": "pos"}}, 2) == ["neg", "pos"]
+    assert hf_labels({"id2label": {"0": "LABEL_0", "1": "LABEL_1"}}, 2) is None
+    assert hf_labels({"id2label": {"0": "neg"}}, 2) is None

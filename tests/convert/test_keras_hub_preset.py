@@ -54,6 +54,10 @@ def test_backbone_preset_with_tokenizer(tmp_path, spm_model_path):
         np.testing.assert_allclose(np.asarray(ours[key])[:, :6], np.asarray(theirs[key])[:, :6], atol=1e-5)
     with open(spm_model_path, "rb") as a, open(tmp_path / "ours" / "spiece.model", "rb") as b:
         assert a.read() == b.read()
+    # keras-hub's tokenizer does not lowercase, so the converted directory records it cased.
+    from albert_keras.modeling.pretrained import read_tokenizer_settings
+
+    assert read_tokenizer_settings(tmp_path / "ours")["lowercase"] is False
 
 
 def test_ours_to_keras_hub_masked_lm_preset_and_back(tmp_path, spm_model_path):

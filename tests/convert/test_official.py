@@ -175,3 +175,21 @@ def test_tf_hub_module_layout(tmp_path, spm_model_path):
     got = common.read_model_weights(_load(out))
     assert all(np.array_equal(got[k], canonical[k]) for k in canonical)
     assert os.path.isfile(os.path.join(out, "spiece.model"))
+
+
+def test_casing_comes_from_do_lower_case_or_the_flag(converted_fixture, tmp_path, caplog):
+    from albert_keras.modeling.pretrained import read_tokenizer_settings
+
+    # The released checkpoints are uncased; nothing says otherwise here.
+    assert read_tokenizer_settings(converted_fixture)["lowercase"] is True
+    source = tmp_path / "cased"
+    shutil.copytree(OFFICIAL_FIXTURE, source)
+    values = json.load(open(source / "albert_config.json"))
+    json.dump({**values, "do_lower_case": False}, open(source / "albert_config.json", "w"))
+    out = from_official(source, tmp_path / "out")
+    assert read_tokenizer_settings(out)["lowercase"] is False
+    assert _load(out).encoder.config == _load(converted_fixture).encoder.config  # not a model key
+    with caplog.at_level("WARNING", logger="albert_keras"):
+        flagged = from_official(source, tmp_path / "flagged", lowercase=True)
+    assert read_tokenizer_settings(flagged)["lowercase"] is True
+    assert "do_lower_case is False; recording lowercase=True as asked" in caplog.text
