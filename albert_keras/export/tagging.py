@@ -1,0 +1,223 @@
+"""The token-classification serving graph: text in, one tag per word and entity spans out.
+
+`TaggingServer` does in TensorFlow ops what `albert_keras.tasks.tagging` does in Python, on
+words split at whitespace (Python's `str.isspace` set, so `text.split()` gives the same words):
+
+1. each word's pieces (`AlbertTokenizer.tokenize` of the word; a word without pieces gets
+   `<unk>`), its first piece carrying its tag, as in training;
+2. a sentence longer than the window is split between words (greedily, as `make_features`
+   does), never cut; every window runs through the model in one batch;
+3. each word's tag is the argmax at its first piece; entities are read from the tags with
+   seqeval's default (lenient) chunking (`albert_keras.tasks.entity_metrics.entities`), and
+   returned with their character spans in the ORIGINAL text.
+
+Outputs (padded with "" / -1): `words`, `tags` `[B, W]`, `word_start`, `word_end` `[B, W]`
+(characters), `entity_type`, `entity_text` `[B, E]`, `entity_start`, `entity_end` `[B, E]`.
+Ragged ops and `tf.scan` are used, so it is SavedModel-only.
+"""
+
+import tensorflow as tf
+
+from albert_keras.tokenization.sentencepiece import CLS_ID
+from albert_keras.tokenization.sentencepiece import SEP_ID
+from albert_keras.tokenization.sentencepiece import UNK_ID
+
+# Tag prefixes as small ints for the chunking rules.
+_O, _B, _I, _E, _S = 0, 1, 2, 3, 4
+_PREFIX = {"B": _B, "I": _I, "E": _E, "S": _S}
+ENDPOINT = "tag"
+
+
+def label_tables(labels):
+    """`(prefix ids, type names, type ids)` of the labels; a label that is not `O` or
+    `X-TYPE` (X in B, I, E, S) counts as `O` for entities."""
+    prefixes, types = [], []
+    for label in labels:
+        head, _, tail = str(label).partition("-")
+        if head in _PREFIX and tail:
+            prefixes.append(_PREFIX[head])
+            types.append(tail)
+        else:
+            prefixes.append(_O)
+            types.append("")
+    names = sorted(set(types) - {""})
+    return prefixes, [""] + names, [0 if not t else 1 + names.index(t) for t in types]
+
+
+def _chunk_start(prev, tag, prev_type, type_):
+    # seqeval's start_of_chunk, elementwise.
+    return ((tag == _B) | (tag == _S) | (((prev == _E) | (prev == _S) | (prev == _O)) & ((tag == _E) | (tag == _I)))
+            | ((tag != _O) & (prev_type != type_)))
+
+
+def _chunk_end(prev, tag, prev_type, type_):
+    # seqeval's end_of_chunk (does the chunk holding `prev` end before `tag`?), elementwise.
+    return ((prev == _E) | (prev == _S) | (((prev == _B) | (prev == _I)) & ((tag == _B) | (tag == _S) | (tag == _O)))
+            | ((prev != _O) & (prev_type != type_)))
+
+
+def _previous(x, fill, n):
+    """`x` shifted right by one (`fill` first); `n = len(x)`, also for an empty `x`."""
+    return tf.concat([[fill], x[:-1]], 0)[:n]
+
+
+def _next(x, fill, n):
+    return tf.concat([x[1:], [fill]], 0)[:n]
+
+
+class TaggingServer(tf.Module):
+    """`text [B] -> words, tags, word spans, entities` (see the module docstring).
+
+    Args:
+        model: an `AlbertTokenClassifier` (its `labels` name the tags; otherwise "0", "1", ...).
+        tokenizer: an `AlbertTokenizer` with the model's vocabulary and casing.
+        sequence_length: packed window length.
+
+    Example:
+    ```python
+    server = TaggingServer(tagger, AlbertTokenizer("spiece.model"), sequence_length=128)
+    server(tf.constant(["Peter Blackburn went to Brussels"]))["entity_text"]
+    ```
+    """
+
+    def __init__(self, model, tokenizer, sequence_length, name=None):
+        super().__init__(name=name)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.sequence_length = int(sequence_length)
+        labels = getattr(model, "labels", None) or [str(i) for i in range(int(model.num_classes))]
+        self.labels = [str(label) for label in labels]
+        self._prefixes, self._type_names, self._types = label_tables(self.labels)
+
+    def words(self, text):
+        """Whitespace-separated words: `(words, starts, ends)` ragged `[B, None]` (characters)."""
+        from albert_keras.tokenization.offsets import _member
+        from albert_keras.tokenization.offsets import _whitespace_codepoints
+
+        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD,
+                                            replace_control_characters=False)
+        chars = tf.strings.unicode_decode(text, "UTF-8")
+        rows = chars.value_rowids()
+        positions = tf.range(tf.shape(rows, out_type=tf.int64)[0]) - tf.gather(chars.row_splits, rows)
+        space, _ = _member(chars.flat_values, _whitespace_codepoints())
+        previous_space = tf.concat([[True], space[:-1]], 0) | (positions == 0)
+        next_space = tf.concat([space[1:], [True]], 0) | (positions == tf.gather(chars.row_lengths(), rows) - 1)
+        begins = tf.where(~space & previous_space)[:, 0]
+        ends = tf.where(~space & next_space)[:, 0]
+        word_rows = tf.gather(rows, begins)
+        batch = tf.shape(chars.row_splits, out_type=tf.int64)[0] - 1
+        lengths = tf.math.bincount(word_rows, minlength=batch, maxlength=batch, dtype=tf.int64)
+        starts = tf.gather(positions, begins)
+        stops = tf.gather(positions, ends) + 1
+        words = tf.strings.substr(tf.gather(text, word_rows), starts, stops - starts, unit="UTF8_CHAR")
+        make = lambda values: tf.RaggedTensor.from_row_lengths(values, lengths)  # noqa: E731
+        return make(words), make(starts), make(stops)
+
+    def __call__(self, text):
+        text = tf.reshape(tf.convert_to_tensor(text, tf.string), [-1])
+        T = self.sequence_length
+        budget = T - 2
+        words, word_starts, word_ends = self.words(text)
+        flat_words = words.flat_values
+        pieces = self.tokenizer.tokenize(flat_words)[:, :budget]
+        count = tf.cast(pieces.row_lengths(), tf.int32)
+        # A word without pieces gets one <unk>, so every word has a first piece.
+        empty = count == 0
+        extra = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], UNK_ID), tf.cast(empty, pieces.row_splits.dtype)
+        )
+        piece_ids = tf.concat([tf.cast(pieces, tf.int32), extra], axis=1)
+        count = tf.maximum(count, 1)
+        word_rows = tf.cast(words.value_rowids(), tf.int32)
+        n = tf.shape(word_rows)[0]
+        sentence_start = _previous(word_rows, -1, n) != word_rows
+
+        # Greedy windows between words: a new window when the next word does not fit.
+        def step(state, inputs):
+            window, used = state
+            length, first = inputs
+            new = first | (used + length > budget)
+            window = window + tf.cast(new, tf.int32)
+            used = tf.where(new, length, used + length)
+            return window, used
+
+        window, _ = tf.scan(step, (count, sentence_start), initializer=(tf.constant(-1), tf.constant(0)))
+        num_windows = tf.reduce_max(tf.concat([window, [-1]], 0)) + 1
+        # Pieces of each window, then [CLS] ... [SEP].
+        piece_window = tf.repeat(window, count)
+        flat_pieces = tf.cast(piece_ids.flat_values, tf.int32)
+        per_window = tf.RaggedTensor.from_value_rowids(flat_pieces, tf.cast(piece_window, tf.int64),
+                                                       nrows=tf.cast(num_windows, tf.int64))
+        lengths = tf.cast(per_window.row_lengths(), tf.int32)
+        body = per_window.to_tensor(default_value=0, shape=[None, budget])
+        column = tf.expand_dims(tf.range(T), 0)
+        token_ids = tf.pad(body, [[0, 0], [1, 1]])
+        token_ids = tf.where(column == 0, CLS_ID, token_ids)
+        token_ids = tf.where(column == tf.expand_dims(lengths, 1) + 1, SEP_ID, token_ids)
+        padding_mask = tf.cast(column <= tf.expand_dims(lengths, 1) + 1, tf.int32)
+        features = {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": padding_mask}
+        logits = tf.cast(self.model(features, training=False), tf.float32)
+        # Each word's first piece: 1 + pieces of the earlier words of its window.
+        offset = tf.cumsum(count, exclusive=True)
+        window_first = tf.gather(tf.math.unsorted_segment_min(offset, window, num_windows), window)
+        position = 1 + offset - window_first
+        word_logits = tf.gather_nd(logits, tf.stack([window, position], axis=1))
+        tag_ids = tf.argmax(word_logits, axis=-1, output_type=tf.int32)
+        tags = tf.gather(tf.constant(self.labels), tag_ids)
+        # Entities (seqeval's default chunking), inside each sentence.
+        prefix = tf.gather(tf.constant(self._prefixes, tf.int32), tag_ids)
+        type_ = tf.gather(tf.constant(self._types, tf.int32), tag_ids)
+        sentence_end = _next(word_rows, -1, n) != word_rows
+        prev_prefix = tf.where(sentence_start, _O, _previous(prefix, _O, n))
+        prev_type = tf.where(sentence_start, 0, _previous(type_, 0, n))
+        next_prefix = tf.where(sentence_end, _O, _next(prefix, _O, n))
+        next_type = tf.where(sentence_end, 0, _next(type_, 0, n))
+        begins = tf.where(_chunk_start(prev_prefix, prefix, prev_type, type_))[:, 0]
+        ends = tf.where(_chunk_end(prefix, next_prefix, type_, next_type))[:, 0]
+        entity_rows = tf.gather(tf.cast(word_rows, tf.int64), begins)
+        batch = tf.shape(text, out_type=tf.int64)[0]
+        entity_lengths = tf.math.bincount(entity_rows, minlength=batch, maxlength=batch, dtype=tf.int64)
+        starts_flat, ends_flat = word_starts.flat_values, word_ends.flat_values
+        entity_start = tf.gather(starts_flat, begins)
+        entity_end = tf.gather(ends_flat, ends)
+        entity_text = tf.strings.substr(tf.gather(text, entity_rows), entity_start, entity_end - entity_start,
+                                        unit="UTF8_CHAR")
+        entity_type = tf.gather(tf.constant(self._type_names), tf.gather(type_, begins))
+
+        def by_word(values, fill):
+            return words.with_flat_values(values).to_tensor(default_value=fill)
+
+        def by_entity(values, fill):
+            return tf.RaggedTensor.from_row_lengths(values, entity_lengths).to_tensor(default_value=fill)
+
+        return {
+            "words": words.to_tensor(default_value=""),
+            "tags": by_word(tags, ""),
+            "word_start": word_starts.to_tensor(default_value=-1),
+            "word_end": word_ends.to_tensor(default_value=-1),
+            "entity_type": by_entity(entity_type, ""),
+            "entity_text": by_entity(entity_text, ""),
+            "entity_start": by_entity(entity_start, -1),
+            "entity_end": by_entity(entity_end, -1),
+        }
+
+
+def add_endpoint(archive, model, spm_model, sequence_length, lowercase=True):
+    """Add the `tag` signature (`text` `[B]` strings) to an `ExportArchive` tracking `model`.
+
+    Returns:
+        The endpoint name.
+
+    Example:
+    ```python
+    add_endpoint(archive, tagger, "spiece.model", 128)
+    # served.signatures["tag"](text=tf.constant(["Peter lives in Paris"]))["entity_text"]
+    ```
+    """
+    from albert_keras.tokenization import AlbertTokenizer
+
+    tokenizer = AlbertTokenizer(spm_model, sequence_length=sequence_length, lowercase=lowercase)
+    server = TaggingServer(model, tokenizer, sequence_length)
+    archive.track(server)
+    archive.add_endpoint(ENDPOINT, server.__call__, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    return ENDPOINT

@@ -1,0 +1,124 @@
+"""The `answer` serving graph: windows and answers equal the Python SQuAD path; the SavedModel
+signature reloads in a fresh process with only tensorflow and tensorflow_text."""
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from albert_keras.tasks import squad
+from tests.export.conftest import run_python
+from tests.tasks.test_squad import rule_made_squad
+
+T = 48
+HARD_CONTEXTS = [
+    "  Crème  ``brûlée''\u00a0costs 10,000, Ünïcödé  ﬁne ",
+    "",
+    "x",
+    "中文字符测试，汉字。 emoji 😀👍🏽 and more words here",
+]
+
+
+@pytest.fixture(scope="module")
+def qa_model():
+    import keras
+
+    from albert_keras import AlbertConfig, AlbertEncoder
+    from albert_keras.modeling.task_models import AlbertQuestionAnswerer
+    from tests.training.conftest import TINY_CONFIG
+
+    keras.utils.set_random_seed(3)
+    return AlbertQuestionAnswerer(AlbertEncoder(AlbertConfig(**TINY_CONFIG)))
+
+
+@pytest.fixture(scope="module")
+def examples():
+    document = rule_made_squad(10, seed=7, long_fraction=0.6)
+    found = [squad.SquadExample(qa["id"], qa["question"], p["context"], qa["answers"], qa["is_impossible"])
+             for p in document["data"][0]["paragraphs"] for qa in p["qas"]]
+    found += [squad.SquadExample(f"h{i}", "Which ``one''?", c, [], True) for i, c in enumerate(HARD_CONTEXTS)]
+    return found
+
+
+def server(model, spm_model_path, **arguments):
+    from albert_keras.export.question_answering import QuestionAnsweringServer
+    from albert_keras.tokenization import AlbertTokenizer
+
+    return QuestionAnsweringServer(model, AlbertTokenizer(spm_model_path, sequence_length=T), T, **arguments)
+
+
+def strings(examples):
+    return tf.constant([e.question for e in examples]), tf.constant([e.context for e in examples])
+
+
+@pytest.mark.parametrize("doc_stride", [16, 128])
+def test_server_equals_python_windows_and_decoding(qa_model, examples, spm_model_path, doc_stride):
+    from albert_keras.tokenization import load_sentencepiece
+
+    features = squad.make_features(load_sentencepiece(spm_model_path), examples, max_seq_length=T,
+                                   doc_stride=doc_stride)
+    serving = server(qa_model, spm_model_path, doc_stride=doc_stride)
+    got, window_example, spans = serving.windows(*strings(examples))
+    x, _ = squad.feature_arrays(features)
+    for key in x:
+        np.testing.assert_array_equal(got[key].numpy(), x[key], err_msg=key)
+    np.testing.assert_array_equal(window_example.numpy(), [f.example_index for f in features])
+    np.testing.assert_array_equal(spans["starts"].numpy(), np.stack([f.starts for f in features]))
+    np.testing.assert_array_equal(spans["ends"].numpy(), np.stack([f.ends for f in features]))
+    np.testing.assert_array_equal(spans["max_context"].numpy(), np.stack([f.max_context for f in features]))
+    if doc_stride == 16:
+        assert len(features) > len(examples) + 5  # overlapping windows really happen
+    outputs = qa_model(x)
+    # A margin that answers some questions and not others.
+    for threshold in (-1e9, 0.05, 1e9):
+        expected = squad.decode(examples, features, outputs["start_logits"].numpy(), outputs["end_logits"].numpy(),
+                                n_best_size=1000, version_2=True, null_score_diff_threshold=threshold)
+        served = server(qa_model, spm_model_path, doc_stride=doc_stride, null_score_diff_threshold=threshold)
+        result = {k: v.numpy() for k, v in served(*strings(examples)).items()}
+        for k, example in enumerate(examples):
+            want = expected[example.qid]
+            assert result["answer_text"][k].decode() == want["text"], example.context
+            assert (result["answer_start"][k], result["answer_end"][k]) == (want["start"], want["end"])
+            assert bool(result["has_answer"][k]) == (want["start"] >= 0)
+            if want["nbest"]:
+                assert abs(result["score"][k] - want["score"]) < 1e-4
+            assert abs(result["no_answer_score"][k] - want["null_score"]) < 1e-4
+            if want["text"]:
+                assert example.context[want["start"]:want["end"]] == want["text"]
+
+
+def test_answer_signature_in_a_fresh_process(qa_model, examples, spm_model_path, tmp_path):
+    from albert_keras.export.saved_model import export_saved_model
+
+    export_dir = export_saved_model(qa_model, str(tmp_path / "qa" / "1"), spm_model=spm_model_path, sequence_length=T)
+    questions, contexts = strings(examples)
+    expected = {k: v.numpy() for k, v in server(qa_model, spm_model_path)(questions, contexts).items()}
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps({"question": [e.question for e in examples], "context": [e.context for e in examples]}))
+    out = tmp_path / "out.npz"
+    run_python(textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        import tensorflow as tf
+        import tensorflow_text  # registers the SentencePiece and normalization ops
+        assert "albert_keras" not in sys.modules
+        served = tf.saved_model.load({export_dir!r})
+        answer = served.signatures["answer"]
+        data = json.load(open({str(inputs)!r}))
+        result = answer(question=tf.constant(data["question"]), context=tf.constant(data["context"]))
+        empty = answer(question=tf.constant([], tf.string), context=tf.constant([], tf.string))
+        assert all(v.shape[0] == 0 for v in empty.values()), empty
+        np.savez({str(out)!r}, **{{k: v.numpy() for k, v in result.items()}})
+    """))
+    got = np.load(out, allow_pickle=True)
+    assert sorted(got.files) == sorted(expected)
+    for key, want in expected.items():
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(got[key], want, atol=1e-4, err_msg=key)
+        else:
+            np.testing.assert_array_equal(got[key], want, err_msg=key)
+    hard = len(examples) - len(HARD_CONTEXTS)
+    assert got["answer_text"][hard].decode() in HARD_CONTEXTS[0] or not got["has_answer"][hard]
+    assert not got["has_answer"][hard + 1] and got["answer_text"][hard + 1] == b""  # the empty context
