@@ -96,7 +96,7 @@ class _PlanRecords:
 
 
 class _MakeRecords:
-    """One range, one dupe pass -> (shard, serialized record)s and a (Statistics, peak MB) output,
+    """One range, one dupe pass -> (shard, [serialized records]) and a (Statistics, peak MB) output,
     through the local path's own `_process_chunk` with the same per-document seeds."""
 
     def __init__(self, spm_proto, options, settings, num_shards):
@@ -122,8 +122,12 @@ class _MakeRecords:
                 stats.merge(chunk_stats)
                 # Seeded by the chunk's first global document: the same shards on every retry.
                 rng = random.Random(f"albert-keras/beam-shards/{seed}/{dupe_pass}/{base + first}")
+                by_shard = {}
                 for record in records:
-                    yield (rng.randrange(self.num_shards), record)
+                    by_shard.setdefault(rng.randrange(self.num_shards), []).append(record)
+                # One element per (chunk, shard), not per record: Beam's per-element cost is paid
+                # a few times per chunk instead of once per record.
+                yield from by_shard.items()
         yield pvalue.TaggedOutput("stats", (stats, peak))
 
 
@@ -140,7 +144,7 @@ class _MergeStats:
 
 
 class _WriteShard:
-    """(shard, records) -> one temporary TFRecord file with a unique name; yields its name."""
+    """(shard, record batches) -> one temporary TFRecord file with a unique name; yields its name."""
 
     def __init__(self, directory, num_shards, compression, shuffle_buffer_size, seed):
         self.directory, self.num_shards, self.compression = directory, num_shards, compression
@@ -159,11 +163,12 @@ class _WriteShard:
         count = 0
         options = tf.io.TFRecordOptions(compression_type=self.compression or "")
         with tf.io.TFRecordWriter(temporary, options) as writer:
-            for record in records:
-                out = buffer.push(record)
-                if out is not None:
-                    writer.write(out)
-                    count += 1
+            for batch in records:
+                for record in batch:
+                    out = buffer.push(record)
+                    if out is not None:
+                        writer.write(out)
+                        count += 1
             for out in buffer.drain():
                 writer.write(out)
                 count += 1
