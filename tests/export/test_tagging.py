@@ -1,0 +1,104 @@
+"""The `tag` serving graph: per-word tags equal the Python tagging path, entities equal seqeval's
+chunking with character spans in the original text; the signature reloads in a fresh process."""
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from albert_keras.tasks import tagging
+from albert_keras.tasks.entity_metrics import entities
+from tests.export.conftest import run_python
+
+T = 16
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+TEXTS = [
+    "  Peter  Blackburn\u00a0went to Brüssels ",
+    "x",
+    "\x01 \x02 word",
+    "a " * 40 + "end",  # several windows, split between words
+    "Ünïcödé ``q'' 10,000, ﬁne\ttabs\nand lines",
+    "",
+    "   ",
+]
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    import keras
+
+    from albert_keras import AlbertConfig, AlbertEncoder
+    from albert_keras.modeling.task_models import AlbertTokenClassifier
+    from tests.training.conftest import TINY_CONFIG
+
+    keras.utils.set_random_seed(4)
+    model = AlbertTokenClassifier(AlbertEncoder(AlbertConfig(**TINY_CONFIG)), labels=LABELS)
+    # Larger output weights than the initializer gives, so the random tags vary from word to word.
+    kernel = model.output_dense.kernel
+    kernel.assign(np.random.default_rng(0).normal(0, 1.0, kernel.shape).astype("float32"))
+    return model
+
+
+def server(model, spm_model_path):
+    from albert_keras.export.tagging import TaggingServer
+    from albert_keras.tokenization import AlbertTokenizer
+
+    return TaggingServer(model, AlbertTokenizer(spm_model_path, sequence_length=T), T)
+
+
+def test_server_equals_python_tags_and_entities(tagger, spm_model_path):
+    from albert_keras.tokenization import load_sentencepiece
+
+    sentences = [tagging.TaggedSentence(t.split() or ["-"]) for t in TEXTS]
+    features = tagging.make_features(load_sentencepiece(spm_model_path), sentences, max_seq_length=T)
+    x, _, _ = tagging.feature_arrays(features)
+    expected_tags = tagging.word_tags(features, tagger(x).numpy(), LABELS, len(sentences))
+    out = {k: v.numpy() for k, v in server(tagger, spm_model_path)(tf.constant(TEXTS)).items()}
+    entity_count = 0
+    for k, text in enumerate(TEXTS):
+        words = text.split()
+        n = len(words)
+        assert [w.decode() for w in out["words"][k][:n]] == words and (out["words"][k][n:] == b"").all()
+        starts, ends = out["word_start"][k], out["word_end"][k]
+        assert [text[a:b] for a, b in zip(starts[:n], ends[:n])] == words
+        if not n:
+            assert (out["entity_start"][k] == -1).all()
+            continue
+        tags = [t.decode() for t in out["tags"][k][:n]]
+        assert tags == expected_tags[k]
+        found = entities(tags)
+        entity_count += len(found)
+        m = len(found)
+        served = list(zip([t.decode() for t in out["entity_type"][k][:m]], out["entity_start"][k][:m],
+                          out["entity_end"][k][:m], [t.decode() for t in out["entity_text"][k][:m]]))
+        assert served == [(type_, starts[a], ends[b - 1], text[starts[a]:ends[b - 1]]) for type_, a, b in found]
+        assert (out["entity_type"][k][m:] == b"").all()
+    assert len(features) > len(TEXTS) and entity_count > 5
+
+
+def test_tag_signature_in_a_fresh_process(tagger, spm_model_path, tmp_path):
+    from albert_keras.export.saved_model import export_saved_model
+
+    export_dir = export_saved_model(tagger, str(tmp_path / "tagger" / "1"), spm_model=spm_model_path, sequence_length=T)
+    expected = {k: v.numpy() for k, v in server(tagger, spm_model_path)(tf.constant(TEXTS)).items()}
+    inputs = tmp_path / "texts.json"
+    inputs.write_text(json.dumps(TEXTS))
+    out = tmp_path / "out.npz"
+    run_python(textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        import tensorflow as tf
+        import tensorflow_text  # registers the SentencePiece and normalization ops
+        assert "albert_keras" not in sys.modules
+        tag = tf.saved_model.load({export_dir!r}).signatures["tag"]
+        result = tag(text=tf.constant(json.load(open({str(inputs)!r}))))
+        empty = tag(text=tf.constant([], tf.string))
+        assert all(v.shape[0] == 0 for v in empty.values()), empty
+        np.savez({str(out)!r}, **{{k: v.numpy() for k, v in result.items()}})
+    """))
+    got = np.load(out, allow_pickle=True)
+    assert sorted(got.files) == sorted(expected)
+    for key, want in expected.items():
+        np.testing.assert_array_equal(got[key], want, err_msg=key)
