@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from albert_keras.data import beam as beam_lib
+from albert_keras.data import reader
 from albert_keras.errors import AlbertInputError
 
 MULTI = "--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing"
@@ -24,6 +25,45 @@ def test_without_apache_beam_the_error_says_how_to_install(monkeypatch, tmp_path
     with pytest.raises(AlbertInputError, match=r'pip install -e "\.\[beam\]"'):
         beam_lib.create_pretraining_data_beam(["x.txt"], "m.model", tmp_path / "out")
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_finalize_renames_the_committed_attempt_and_deletes_the_others(tmp_path):
+    import tensorflow as tf
+
+    from albert_keras.data.instances import InstanceOptions
+    from albert_keras.data.instances import Statistics
+
+    partial = tmp_path / ".out.partial"
+    partial.mkdir()
+
+    def write(name, records):
+        with tf.io.TFRecordWriter(str(partial / name)) as writer:
+            for record in records:
+                writer.write(record)
+        return str(partial / name)
+
+    committed = write(".part-00000-of-00002.tfrecord.aaa.tmp", [b"x", b"y"])
+    write(".part-00000-of-00002.tfrecord.bbb.tmp", [b"x"])  # a failed or retried attempt
+    stats = Statistics(3)
+    stats.counts["instances"] = 2
+    info = {"file": 0, "index": 0, "start": 0, "end": 9, "documents": 1, "newlines": 3, "error": None,
+            "sha256": "s", "skips": reader.SkipLog().to_dict()}
+
+    def finalize(infos):
+        commit = {"shards": [[0, committed, 2]], "statistics": stats.to_dict(), "peak_rss_mb_worker": 1.0, "ranges": infos}
+        (partial / beam_lib.COMMIT_NAME).write_text(json.dumps(commit))
+        return beam_lib._finalize(
+            str(partial), str(partial / beam_lib.COMMIT_NAME), ["in.txt"], [("in.txt", 9, ["in.txt", 9, 0])],
+            {"dupe_factor": 1}, InstanceOptions(max_seq_length=8), 2, None, {}, "m", "sha", 10, [], 0.0)
+
+    with pytest.raises(AlbertInputError, match=r"^in\.txt:3: not UTF-8$"):
+        finalize([dict(info, error="in.txt:3: not UTF-8")])
+    manifest = finalize([info])
+    assert sorted(os.listdir(partial)) == ["manifest.json", "part-00000-of-00002.tfrecord", "part-00001-of-00002.tfrecord"]
+    assert [r.numpy() for r in tf.data.TFRecordDataset(str(partial / "part-00000-of-00002.tfrecord"))] == [b"x", b"y"]
+    assert list(tf.data.TFRecordDataset(str(partial / "part-00001-of-00002.tfrecord"))) == []
+    assert [s["instances"] for s in manifest["shards"]] == [2, 0]
+    assert manifest["inputs"] == [{"path": "in.txt", "bytes": 9, "sha256": "s"}]
 
 
 # ----------------------------------------------------------------------------- pipelines
