@@ -143,6 +143,14 @@ def test_simcse_through_finetune_raises_spearman_above_the_untrained_embeddings(
     with contextlib.redirect_stdout(out):
         assert main(["evaluate", "--model", str(output / "pretrained"), "--data", files["sts"]]) == 0
     assert json.loads(out.getvalue())["spearman"] == pytest.approx(after, abs=1e-4)
+    # `albert-keras predict` on sentences writes each one's embedding.
+    (files["root"] / "few.txt").write_text("The for statement loops.\nImport loads a module.\n")
+    predictions = files["root"] / "few.jsonl"
+    assert main(["predict", "--model", str(output / "pretrained"), "--input", str(files["root"] / "few.txt"),
+                 "--output", str(predictions)]) == 0
+    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert [r["text"] for r in records] == ["The for statement loops.", "Import loads a module."]
+    assert all(np.linalg.norm(r["embedding"]) == pytest.approx(1.0, abs=1e-5) for r in records)
 
 
 def test_supervised_triplets_in_one_call(init_dir, sentences, files):
