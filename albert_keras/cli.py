@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "albert_keras.export.commands",
     "albert_keras.convert.commands",
     "albert_keras.inspection_commands",
+    "albert_keras.representations.commands",
     "albert_keras.quickstart",
 )
 
