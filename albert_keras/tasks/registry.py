@@ -9,6 +9,7 @@ TASKS = {
     "classification": "albert_keras.tasks.classification:ClassificationTask",
     "regression": "albert_keras.tasks.classification:RegressionTask",
     "multiple-choice": "albert_keras.tasks.classification:MultipleChoiceTask",
+    "sentence-embedding": "albert_keras.tasks.embedding:SentenceEmbeddingTask",
 }
 
 
