@@ -25,6 +25,7 @@ MULTIPLE_CHOICE = "multiple_choice"
 _KINDS_BY_CLASS = {
     "AlbertEncoder": ENCODER,
     "AlbertBackbone": ENCODER,  # keras-hub's encoder has the same inputs and outputs
+    "AlbertSentenceEncoder": ENCODER,  # SimCSE-trained: outputs the encoder's, plus the embedding
     "AlbertClassifier": CLASSIFIER,
     "AlbertTokenClassifier": TOKEN_CLASSIFIER,
     "AlbertQuestionAnswerer": QUESTION_ANSWERER,
