@@ -82,8 +82,8 @@ def main(argv=None):
 
     # Serving: the `answer` signature slices the answer from the context the client sent.
     _, model, _, _ = load_finetuned(model_dir)
-    export_dir = export_saved_model(model, os.path.join(out, "saved_model", "1"), spm_model=os.path.join(model_dir, "spiece.model"),
-                                    sequence_length=64, overwrite=True)
+    export_dir = export_saved_model(model, os.path.join(out, "saved_model", "1"),
+                                    spm_model=os.path.join(model_dir, "spiece.model"), sequence_length=64, overwrite=True)
     answer = tf.saved_model.load(export_dir).signatures["answer"]
     context = "Some words come first. The password is Brace Header, and more words follow."
     served = answer(question=tf.constant(["What is the password?"]), context=tf.constant([context]))

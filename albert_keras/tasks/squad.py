@@ -434,7 +434,8 @@ class QuestionAnsweringTask(FinetuneTask):
         group.add_argument("--max-answer-length", type=int, default=None,
                            help=f"longest answer in pieces (default {DEFAULTS['max_answer_length']})")
         group.add_argument("--null-score-diff-threshold", type=float, default=None,
-                           help="SQuAD 2.0: answer nothing when no-answer minus best span scores exceed this (default 0)")
+                           help="SQuAD 2.0: answer nothing when the no-answer score minus the best span "
+                                "score exceeds this (default 0)")
         group.add_argument("--skip-bad-answers", action="store_true", default=None,
                            help="count and skip questions whose answer is not at its answer_start instead of failing")
 

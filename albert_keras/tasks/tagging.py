@@ -7,8 +7,8 @@
   its first piece and every other piece (and `[CLS]`/`[SEP]`/padding) has sample weight 0, so it
   is out of the loss and the metrics, as is usual for sub-word tagging. A sentence longer than
   the window is split between words into several windows, never cut.
-- `TokenClassificationTask` (`--task token-classification`): predictions are one tag per word; scores are `entity_scores` (seqeval's default semantics,
-  `albert_keras.tasks.entity_metrics`).
+- `TokenClassificationTask` (`--task token-classification`): predictions are one tag per word;
+  scores are `entity_scores` (seqeval's default semantics, `albert_keras.tasks.entity_metrics`).
 """
 
 import dataclasses
