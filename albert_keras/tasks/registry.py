@@ -10,6 +10,8 @@ TASKS = {
     "regression": "albert_keras.tasks.classification:RegressionTask",
     "multiple-choice": "albert_keras.tasks.classification:MultipleChoiceTask",
     "sentence-embedding": "albert_keras.tasks.embedding:SentenceEmbeddingTask",
+    "question-answering": "albert_keras.tasks.squad:QuestionAnsweringTask",
+    "token-classification": "albert_keras.tasks.tagging:TokenClassificationTask",
 }
 
 
