@@ -169,3 +169,12 @@ def test_nan_loss_stops_naming_the_step(tiny_config_path, small_records, tmp_pat
     saved = sorted(os.listdir(tmp_path / "out" / "checkpoints"))
     # Every step before the divergence was checkpointed; the diverged one never is.
     assert saved and saved[-1] == f"ckpt-{step - 1:09d}"
+
+
+def test_cli_dynamic_masking_flag_reaches_pretrain():
+    from albert_keras.cli import build_parser
+
+    base = ["pretrain", "--config", "c.json", "--train-files", "d", "--output-dir", "o"]
+    assert build_parser().parse_args(base).dynamic_masking is False
+    args = build_parser().parse_args(base + ["--dynamic-masking"])
+    assert args.dynamic_masking is True and args.func.__module__ == "albert_keras.training.commands"
