@@ -31,6 +31,12 @@ def register(subparsers):
         help="TFLite: put normalization, SentencePiece and packing inside the model (raw-text input)",
     )
     parser.add_argument(
+        "--metadata",
+        action="store_true",
+        help="TFLite: fixed-shape ids/mask/segment_ids inputs and TFLite metadata (SentencePiece tokenizer, "
+        "labels) for MediaPipe Tasks / the TFLite Task Library (classifiers, encoders, question answering)",
+    )
+    parser.add_argument(
         "--signature",
         choices=("text", "ids", "all"),
         default="all",
@@ -83,5 +89,6 @@ def run(args):
         spm_model=args.spm_model,
         lowercase=args.lowercase,
         overwrite=args.overwrite,
+        tflite_metadata=args.metadata,
     )
     return 0

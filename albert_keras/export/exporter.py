@@ -150,6 +150,7 @@ def export_model(
     lowercase=None,
     overwrite=False,
     verbose=True,
+    tflite_metadata=False,
 ):
     """Export the model of a pretrained directory to `output/<version>/`.
 
@@ -175,6 +176,9 @@ def export_model(
         lowercase: casing overriding the directory's `tokenizer.json` (a warning when they differ).
         overwrite: replace an existing version directory.
         verbose: print what was written.
+        tflite_metadata: TFLite only: fixed-shape `ids`/`mask`/`segment_ids` inputs and TFLite
+            metadata (tokenizer, labels) for MediaPipe Tasks / the TFLite Task Library
+            (`albert_keras.export.tflite_metadata`).
 
     Returns:
         the version directory.
@@ -198,7 +202,9 @@ def export_model(
     _check_precision(precision, format)
     model_dir = _check_directory(model_dir)
     spm_model, settings = resolve_tokenizer(model_dir, spm_model=spm_model, lowercase=lowercase)
-    needs_spm = with_tokenizer if format == "tflite" else signature != "ids"
+    if tflite_metadata and (format != "tflite" or with_tokenizer):
+        raise AlbertInputError("--metadata: only with --format tflite, without --with-tokenizer (the apps tokenize)")
+    needs_spm = (with_tokenizer or tflite_metadata) if format == "tflite" else signature != "ids"
     if needs_spm and spm_model is None:
         what = "--with-tokenizer" if format == "tflite" else f"--signature {signature}"
         fix = "export without --with-tokenizer" if format == "tflite" else "export with --signature ids"
@@ -249,8 +255,16 @@ def export_model(
     else:
         from albert_keras.export.tflite import convert_to_tflite
 
+        from albert_keras.export.tflite_metadata import check_mobile_kind
+        from albert_keras.export.tflite_metadata import export_mobile_tflite
+
+        if tflite_metadata:
+            check_mobile_kind(model)
         with atomic_directory(version_dir, overwrite=overwrite) as tmp:
-            tflite_report = convert_to_tflite(
+            tflite_report = export_mobile_tflite(
+                model, os.path.join(tmp, TFLITE_FILE), spm_model, sequence_length, quantize=quantize,
+                lowercase=lowercase, labels=metadata["labels"], version=str(version),
+            ) if tflite_metadata else convert_to_tflite(
                 model,
                 os.path.join(tmp, TFLITE_FILE),
                 quantize=quantize,

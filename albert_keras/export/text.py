@@ -7,8 +7,8 @@ padded to the batch's longest row) with what serving adds:
 - invalid UTF-8 becomes U+FFFD and strings are cut to a length that cannot change the first
   `sequence_length` pieces, so a 10 MB request costs no more than a long sentence;
 - a TFLite-compatible mode: LiteRT has no kernels for the regex / ICU ops of the official
-  normalization, so the TFLite graph normalizes with tensorflow-text's `FastBertNormalizer`
-  (which has a LiteRT kernel) and the tokenizer's own normalization is off.
+  normalization, so the TFLite graph tokenizes with a SentencePiece model whose normalization
+  rules are ALBERT's normalization (`albert_spm.folded_spm_model`).
 """
 
 import tensorflow as tf
@@ -52,10 +52,10 @@ class AlbertTextPacker(tf.Module):
         sequence_length: the longest packed sequence (the model's maximum length).
         lowercase: lowercase and strip accents, as the model's vocabulary was built.
         tflite_compatible: use only ops the LiteRT interpreter runs with tensorflow-text's op
-            registrar: normalization by `FastBertNormalizer` (lowercase, NFD, accents stripped,
-            control characters to spaces; the SentencePiece model's own NFKC rules still apply)
-            instead of the official normalization, and no UTF-8 repair or length cap. It differs
-            from the official normalization in rare cases (e.g. `` and '' are not turned into `"`).
+            registrar: ALBERT's normalization is folded into the SentencePiece model's own rules
+            (`albert_spm.folded_spm_model`) instead of the regex/ICU ops, and there is no UTF-8
+            repair or length cap. Same ids as the official normalization on the embedded corpus
+            and the hard-strings list (tests/export/test_albert_spm.py).
 
     Example:
     ```python
@@ -76,8 +76,15 @@ class AlbertTextPacker(tf.Module):
         self.lowercase = bool(lowercase)
         self.tflite_compatible = bool(tflite_compatible)
         try:
+            tokenizer_proto = self.spm_proto
+            if self.tflite_compatible:
+                # ALBERT's normalization folded into the SentencePiece model's own rules, which
+                # FastSentencepieceTokenize applies inside TFLite: the same ids as training's.
+                from albert_keras.export.albert_spm import folded_spm_model
+
+                tokenizer_proto = folded_spm_model(self.spm_proto, lowercase=self.lowercase)
             self.layer = AlbertTokenizer(
-                self.spm_proto,
+                tokenizer_proto,
                 sequence_length=self.sequence_length,
                 lowercase=self.lowercase,
                 pad_to_sequence_length=False,
@@ -88,9 +95,7 @@ class AlbertTextPacker(tf.Module):
             self.detokenizer = tf_text.FastSentencepieceTokenizer(self.spm_proto)
         except Exception as error:  # the SentencePiece converters raise bare RuntimeErrors
             raise AlbertInputError(f"SentencePiece model: not usable ({error})") from None
-        if self.tflite_compatible:
-            self.normalizer = tf_text.FastBertNormalizer(lower_case_nfd_strip_accents=self.lowercase)
-        else:
+        if not self.tflite_compatible:
             # A piece never spans more than this many characters, so cutting the text after
             # 2 * (longest piece) * (sequence length) characters (2x for normalization that
             # shrinks text) keeps every piece the model can see.
@@ -99,7 +104,7 @@ class AlbertTextPacker(tf.Module):
     def prepare(self, text):
         """Repair and cut (SavedModel) or normalize (TFLite) a `[B]` string tensor."""
         if self.tflite_compatible:
-            return self.normalizer.normalize(text)
+            return text
         text = tf.strings.unicode_transcode(
             text, "UTF-8", "UTF-8", errors="replace", replacement_char=_REPLACEMENT_CHAR
         )

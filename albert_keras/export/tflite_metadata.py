@@ -1,0 +1,458 @@
+"""TFLite models for the mobile text APIs: MediaPipe Tasks and the TFLite Task Library.
+
+MediaPipe's `TextClassifier` / `TextEmbedder` and the Task Library's `BertNLClassifier` /
+`BertQuestionAnswerer` take a `.tflite` file and do tokenization and label handling themselves,
+from the file's TFLite metadata. They expect:
+
+- three int32 inputs `[1, sequence_length]` that the metadata names `ids`, `mask` and
+  `segment_ids` (MediaPipe's BERT preprocessor pads every text to the full length);
+- a SentencePiece model as the subgraph's input process unit (`SentencePieceTokenizerOptions`);
+- one output: class probabilities with the label names as a `TENSOR_AXIS_LABELS` file
+  (classifiers), an embedding (embedders), or `end_logits` and `start_logits` (question answering).
+
+How the metadata is written: the publishers' writers cannot be used beside TensorFlow here.
+MediaPipe 1.2.3's `metadata_writers` fail to import from its PyPI wheel (`No module named
+'mediapipe.tasks.cc'`), and tflite-support 0.4.4's pin protobuf 3.20 (TF 2.21 needs protobuf 6)
+and need a system libusb. MediaPipe's wheel does ship the flatbuffers code generated from the
+published schemas (`mediapipe.tasks.metadata.metadata_schema_py_generated` for
+`metadata_schema.fbs`, `schema_py_generated` for the TFLite model), which import with the
+`flatbuffers` package only; so this module fills the schema's own object API
+(`ModelMetadataT`, ...) and packs it as the populator does: the metadata flatbuffer (file
+identifier `M001`) goes into a model buffer named by a `TFLITE_METADATA` entry, and the
+associated files (SentencePiece model, labels) are a zip archive appended to the model. A user
+needs only `pip install albert-keras[mobile]` (mediapipe) beside TensorFlow.
+
+The SentencePiece model written into the metadata is `albert_spm.folded_spm_model`'s: ALBERT's
+normalization folded into the model's own normalization rules, so the apps' tokenizers, which
+only run the SentencePiece model, reproduce ALBERT's normalization (see docs/export.md for the
+measured agreement).
+"""
+
+import io
+import os
+import time
+import zipfile
+
+import numpy as np
+
+from albert_keras.errors import AlbertInputError
+from albert_keras.export import signatures as sigs
+
+# What each mobile API takes, by model kind.
+MOBILE_APIS = {
+    sigs.CLASSIFIER: "MediaPipe TextClassifier / Task Library BertNLClassifier",
+    sigs.ENCODER: "MediaPipe TextEmbedder",
+    sigs.QUESTION_ANSWERER: "Task Library BertQuestionAnswerer",
+}
+INPUT_NAMES = ("ids", "mask", "segment_ids")
+_FEATURE_OF_INPUT = {"ids": "token_ids", "mask": "padding_mask", "segment_ids": "segment_ids"}
+METADATA_NAME = "TFLITE_METADATA"
+# 1.1.0 introduced SentencePieceTokenizerOptions and input process units (metadata_schema.fbs).
+MIN_PARSER_VERSION = "1.1.0"
+SPM_FILE = "spiece.model"
+LABEL_FILE = "labels.txt"
+
+
+def _schemas():
+    """The generated flatbuffers modules for metadata_schema.fbs and the TFLite schema."""
+    try:
+        from mediapipe.tasks.metadata import metadata_schema_py_generated as metadata_fb
+        from mediapipe.tasks.metadata import schema_py_generated as model_fb
+    except ImportError as error:
+        raise AlbertInputError(
+            f"--metadata: needs the mediapipe package ({error}); pip install 'albert-keras[mobile]'"
+        ) from None
+    return metadata_fb, model_fb
+
+
+def check_mobile_kind(model):
+    """Raise `AlbertInputError` unless a mobile text API can run `model`; return its kind.
+
+    Example:
+    ```python
+    check_mobile_kind(classifier)  # "classifier"
+    ```
+    """
+    kind = sigs.model_kind(model)
+    if kind == sigs.CLASSIFIER and sigs.num_outputs(model) == 1:
+        kind = "regression classifier"
+    if kind not in MOBILE_APIS:
+        supported = "; ".join(f"{k} ({api})" for k, api in MOBILE_APIS.items())
+        raise AlbertInputError(
+            f"--metadata: the mobile text APIs do not run a {kind} ({type(model).__name__}); "
+            f"they take: {supported}"
+        )
+    return kind
+
+
+def mobile_function(model, sequence_length):
+    """The `[1, sequence_length]` ids/mask/segment_ids -> single-task-output function to convert.
+
+    Outputs: `probability` [1, C] (classifier), `embedding` [1, H] (encoder: the L2-normalized
+    masked mean, the project's sentence embedding), `start_logits`/`end_logits` [1, T] (QA).
+
+    Example:
+    ```python
+    function, signature = mobile_function(classifier, 64)
+    ```
+    """
+    import tensorflow as tf
+
+    kind = check_mobile_kind(model)
+    signature = [tf.TensorSpec([1, sequence_length], tf.int32, name=name) for name in INPUT_NAMES]
+
+    def serve(ids, mask, segment_ids):
+        features = {"token_ids": ids, "padding_mask": mask, "segment_ids": segment_ids}
+        if kind == sigs.CLASSIFIER:
+            return {"probability": sigs.task_outputs(model, features)["probabilities"]}
+        if kind == sigs.ENCODER:
+            return {"embedding": sigs.task_outputs(model, features)["sentence_embedding"]}
+        raw = model(features, training=False)
+        return {
+            "start_logits": tf.cast(raw["start_logits"], tf.float32),
+            "end_logits": tf.cast(raw["end_logits"], tf.float32),
+        }
+
+    return serve, signature
+
+
+def convert_mobile_model(model, sequence_length, quantize="none"):
+    """Convert `model` to TFLite bytes (builtin ops only) with the mobile APIs' inputs, no metadata.
+
+    Same route as `tflite.convert_model` (SavedModel -> `from_saved_model`; the other routes lose
+    the weights on TF 2.21), with this module's fixed-shape function instead of the ragged one.
+
+    Example:
+    ```python
+    tflite_bytes = convert_mobile_model(classifier, 64, quantize="dynamic-int8")
+    ```
+    """
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+
+    from albert_keras.export.tflite import QUANTIZE_CHOICES
+
+    if quantize not in QUANTIZE_CHOICES:
+        raise AlbertInputError(f"quantize: must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
+    function, signature = mobile_function(model, sequence_length)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", function, input_signature=signature)
+    with tempfile.TemporaryDirectory(prefix="albert_mobile_") as tmp:
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+
+
+def _signature_names(model_t):
+    """`{tensor index: signature name}` over the inputs and outputs of the serving signature."""
+    names = {}
+    for signature in model_t.signatureDefs or []:
+        for tensor_map in (signature.inputs or []) + (signature.outputs or []):
+            name = tensor_map.name.decode() if isinstance(tensor_map.name, bytes) else tensor_map.name
+            names[tensor_map.tensorIndex] = name
+    return names
+
+
+def _tensor_metadata(metadata_fb, name, description, stats=None, files=None):
+    tensor = metadata_fb.TensorMetadataT()
+    tensor.name = name
+    tensor.description = description
+    tensor.content = metadata_fb.ContentT()
+    tensor.content.contentPropertiesType = metadata_fb.ContentProperties.FeatureProperties
+    tensor.content.contentProperties = metadata_fb.FeaturePropertiesT()
+    if stats is not None:
+        tensor.stats = metadata_fb.StatsT()
+        tensor.stats.min, tensor.stats.max = [stats[0]], [stats[1]]
+    tensor.associatedFiles = files
+    return tensor
+
+
+def _associated_file(metadata_fb, name, description, file_type):
+    file = metadata_fb.AssociatedFileT()
+    file.name, file.description, file.type = name, description, file_type
+    return file
+
+
+_OUTPUT_DESCRIPTIONS = {
+    "probability": "Probabilities of the labels (softmax over the classifier's logits).",
+    "embedding": "Sentence embedding: L2-normalized mean of the final hidden states over real tokens.",
+    "start_logits": "Answer-start logits per token position.",
+    "end_logits": "Answer-end logits per token position.",
+}
+
+
+def build_metadata(kind, input_order, output_order, name="albert", description=None, version="1"):
+    """The packed TFLite metadata flatbuffer (`M001`) for a mobile model.
+
+    Args:
+        kind: `"classifier"`, `"encoder"` or `"question_answerer"`.
+        input_order: the subgraph's input names in tensor order (a permutation of `INPUT_NAMES`).
+        output_order: the subgraph's output names in tensor order.
+        name, description, version: shown by the apps' model info.
+
+    Example:
+    ```python
+    metadata = build_metadata("classifier", ["ids", "mask", "segment_ids"], ["probability"])
+    ```
+    """
+    import flatbuffers
+
+    metadata_fb, _ = _schemas()
+    file_type = metadata_fb.AssociatedFileType
+    input_descriptions = {
+        "ids": "Token ids: [CLS] text [SEP], padded with 0.",
+        "mask": "1 on real tokens, 0 on padding.",
+        "segment_ids": "0 on the first text, 1 on the second (question answering context).",
+    }
+    subgraph = metadata_fb.SubGraphMetadataT()
+    subgraph.inputTensorMetadata = [_tensor_metadata(metadata_fb, n, input_descriptions[n]) for n in input_order]
+    outputs = []
+    for output in output_order:
+        files, stats = None, None
+        if output == "probability":
+            stats = (0.0, 1.0)
+            files = [_associated_file(metadata_fb, LABEL_FILE, "Label names, one a line.", file_type.TENSOR_AXIS_LABELS)]
+        outputs.append(_tensor_metadata(metadata_fb, output, _OUTPUT_DESCRIPTIONS[output], stats, files))
+    subgraph.outputTensorMetadata = outputs
+    tokenizer = metadata_fb.SentencePieceTokenizerOptionsT()
+    tokenizer.sentencePieceModel = [
+        _associated_file(metadata_fb, SPM_FILE, "SentencePiece model with ALBERT's normalization.", file_type.DESCRIPTIONS)
+    ]
+    unit = metadata_fb.ProcessUnitT()
+    unit.optionsType = metadata_fb.ProcessUnitOptions.SentencePieceTokenizerOptions
+    unit.options = tokenizer
+    subgraph.inputProcessUnits = [unit]
+    model = metadata_fb.ModelMetadataT()
+    model.name = name
+    model.description = description or f"ALBERT {kind} ({MOBILE_APIS[kind]})"
+    model.version = str(version)
+    model.author = "albert-keras"
+    model.minParserVersion = MIN_PARSER_VERSION
+    model.subgraphMetadata = [subgraph]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"M001")
+    return bytes(builder.Output())
+
+
+def add_metadata(tflite_bytes, kind, spm_proto, labels=None, name="albert", version="1"):
+    """Return `tflite_bytes` with metadata and the associated files (zip appended), as the populator does.
+
+    Args:
+        tflite_bytes: a model from `convert_mobile_model`.
+        kind: its kind (`check_mobile_kind`).
+        spm_proto: bytes of the SentencePiece model the apps tokenize with.
+        labels: label names (classifiers; default `0..C-1`).
+
+    Example:
+    ```python
+    with_metadata = add_metadata(tflite_bytes, "classifier", spm_bytes, labels=["neg", "pos"])
+    ```
+    """
+    import flatbuffers
+
+    _, model_fb = _schemas()
+    model_t = model_fb.ModelT.InitFromPackedBuf(bytearray(tflite_bytes), 0)
+    names = _signature_names(model_t)
+    subgraph = model_t.subgraphs[0]
+    input_order = [names[index] for index in subgraph.inputs]
+    output_order = [names[index] for index in subgraph.outputs]
+    if sorted(input_order) != sorted(INPUT_NAMES):
+        raise AlbertInputError(f"model inputs {input_order}: expected {INPUT_NAMES}")
+    metadata = build_metadata(kind, input_order, output_order, name=name, version=version)
+    buffer = model_fb.BufferT()
+    buffer.data = np.frombuffer(metadata, np.uint8)
+    model_t.buffers.append(buffer)
+    entry = model_fb.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model_t.buffers) - 1
+    model_t.metadata = [m for m in (model_t.metadata or []) if _text(m.name) != METADATA_NAME] + [entry]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model_t.Pack(builder), file_identifier=b"TFL3")
+    files = {SPM_FILE: spm_proto}
+    if kind == sigs.CLASSIFIER:
+        width = int(subgraph.tensors[subgraph.outputs[0]].shape[-1])
+        labels = [str(label) for label in (labels or range(width))]
+        if len(labels) != width:
+            raise AlbertInputError(f"labels: {len(labels)} names for {width} classes")
+        files[LABEL_FILE] = ("\n".join(labels) + "\n").encode("utf-8")
+    # The populator appends the associated files as a zip archive after the flatbuffer; the
+    # runtimes find them through the archive's central directory at the end of the file.
+    out = io.BytesIO(bytes(builder.Output()))
+    out.seek(0, io.SEEK_END)
+    with zipfile.ZipFile(out, "a") as archive:
+        for file_name, data in files.items():
+            archive.writestr(file_name, data)
+    return out.getvalue()
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def read_metadata(tflite_bytes):
+    """`(ModelMetadataT, {file name: bytes})` of a model written by `add_metadata`.
+
+    Example:
+    ```python
+    metadata, files = read_metadata(open("model.tflite", "rb").read())
+    files["labels.txt"]
+    ```
+    """
+    metadata_fb, model_fb = _schemas()
+    model = model_fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0)
+    found = None
+    for i in range(model.MetadataLength()):
+        if _text(model.Metadata(i).Name()) == METADATA_NAME:
+            found = model.Buffers(model.Metadata(i).Buffer()).DataAsNumpy().tobytes()
+    if found is None:
+        raise AlbertInputError(f"model: no {METADATA_NAME} metadata")
+    metadata = metadata_fb.ModelMetadataT.InitFromPackedBuf(bytearray(found), 0)
+    with zipfile.ZipFile(io.BytesIO(bytes(tflite_bytes))) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    return metadata, files
+
+
+def mobile_features(spm_proto, texts, sequence_length, text_b=None):
+    """ids/mask/segment_ids `[N, L]` as the apps pack them: SentencePiece only, padded to `L`.
+
+    This is the reference for what MediaPipe's BERT preprocessor feeds the model (its own ASCII
+    lowercasing is a no-op on a folded model's output, which is already lowercase).
+
+    Example:
+    ```python
+    features = mobile_features(spm_bytes, ["Hello world."], 64)
+    ```
+    """
+    import sentencepiece
+
+    from albert_keras.tokenization.sentencepiece import CLS_ID
+    from albert_keras.tokenization.sentencepiece import SEP_ID
+
+    processor = sentencepiece.SentencePieceProcessor(model_proto=spm_proto)
+    count = len(texts)
+    ids = np.zeros((count, sequence_length), np.int32)
+    segments = np.zeros_like(ids)
+    for row, text in enumerate(texts):
+        first = processor.encode(text)
+        if text_b is None:
+            row_ids, row_segments = [CLS_ID] + first[: sequence_length - 2] + [SEP_ID], None
+        else:
+            second = processor.encode(text_b[row])
+            first = first[: max(sequence_length - 3 - len(second), 1)]
+            second = second[: sequence_length - 3 - len(first)]
+            row_ids = [CLS_ID] + first + [SEP_ID] + second + [SEP_ID]
+            row_segments = [0] * (len(first) + 2) + [1] * (len(second) + 1)
+        ids[row, : len(row_ids)] = row_ids
+        if row_segments is not None:
+            segments[row, : len(row_segments)] = row_segments
+    return {"ids": ids, "mask": (ids != 0).astype(np.int32), "segment_ids": segments}
+
+
+def verify_mobile_model(tflite_bytes, model, features, threshold):
+    """Run the file in ai_edge_litert row by row and compare with the Keras model on `features`.
+
+    Returns:
+        dict with `max_diff`, `label_agreement` (top label, classifiers; 1.0 otherwise),
+        `latency_ms` (median of one row, one thread), `size_bytes`.
+
+    Example:
+    ```python
+    verify_mobile_model(tflite_bytes, classifier, mobile_features(spm, texts, 64), 1e-4)
+    ```
+    """
+    import tensorflow as tf
+
+    from albert_keras.export.tflite import TFLiteVerificationError
+    from albert_keras.export.tflite import interpreter
+
+    function, _ = mobile_function(model, features["ids"].shape[1])
+    runner = interpreter(tflite_bytes, num_threads=1).get_signature_runner()
+    max_diff, same, latencies = 0.0, 0, []
+    rows = len(features["ids"])
+    for row in range(rows):
+        inputs = {name: features[name][row : row + 1] for name in INPUT_NAMES}
+        start = time.perf_counter()
+        actual = runner(**inputs)
+        latencies.append((time.perf_counter() - start) * 1000)
+        expected = function(**{name: tf.constant(value) for name, value in inputs.items()})
+        for key, want in expected.items():
+            got = np.asarray(actual[key])
+            if not np.all(np.isfinite(got)):
+                raise TFLiteVerificationError(f"mobile TFLite model outputs NaN or inf ({key})")
+            max_diff = max(max_diff, float(np.max(np.abs(got - want.numpy()))))
+            if key == "probability":
+                same += int(np.argmax(got) == np.argmax(want.numpy()))
+    if max_diff > threshold:
+        raise TFLiteVerificationError(f"mobile TFLite model differs by {max_diff:.3g} > threshold {threshold:.3g}")
+    return {
+        "max_diff": max_diff,
+        "label_agreement": same / rows if "probability" in expected else 1.0,
+        "latency_ms": float(np.median(latencies)),
+        "size_bytes": len(tflite_bytes),
+    }
+
+
+def export_mobile_tflite(
+    model,
+    output_path,
+    spm_model,
+    sequence_length,
+    quantize="none",
+    lowercase=True,
+    labels=None,
+    name="albert",
+    version="1",
+    threshold=None,
+    verify_texts=None,
+):
+    """Write a `.tflite` that MediaPipe Tasks / the TFLite Task Library load as is.
+
+    Args:
+        model: an ALBERT classifier, encoder or question answerer.
+        output_path: the `.tflite` file (written atomically, after verification).
+        spm_model: the SentencePiece model (path or bytes).
+        sequence_length: the fixed input length the apps pad to.
+        quantize: `"none"`, `"float16"` or `"dynamic-int8"`.
+        lowercase: the model's casing (folded into the SentencePiece model's normalization).
+        labels: classifier label names (default: `model.labels`, else `0..C-1`).
+        threshold: largest accepted |TFLite - Keras| (default: `tflite.DEFAULT_THRESHOLDS`).
+        verify_texts: texts for the verification run.
+
+    Returns:
+        the verification report.
+
+    Example:
+    ```python
+    export_mobile_tflite(classifier, "model.tflite", "spiece.model", 128, quantize="dynamic-int8")
+    ```
+    """
+    from albert_keras.export import albert_spm
+    from albert_keras.export.text import read_spm_model
+    from albert_keras.export.tflite import DEFAULT_SAMPLE_TEXTS
+    from albert_keras.export.tflite import DEFAULT_THRESHOLDS
+    from albert_keras.io_utils import atomic_write
+
+    kind = check_mobile_kind(model)
+    if spm_model is None:
+        raise AlbertInputError("--metadata: needs the SentencePiece model (spiece.model or --spm-model)")
+    folded = albert_spm.folded_spm_model(read_spm_model(spm_model), lowercase=lowercase)
+    tflite_bytes = convert_mobile_model(model, sequence_length, quantize=quantize)
+    labels = labels or getattr(model, "labels", None)
+    tflite_bytes = add_metadata(tflite_bytes, kind, folded, labels=labels, name=name, version=version)
+    texts = list(verify_texts or DEFAULT_SAMPLE_TEXTS)
+    text_b = texts[::-1] if kind == sigs.QUESTION_ANSWERER else None
+    features = mobile_features(folded, texts, sequence_length, text_b=text_b)
+    threshold = DEFAULT_THRESHOLDS[quantize] if threshold is None else threshold
+    report = verify_mobile_model(tflite_bytes, model, features, threshold)
+    with atomic_write(output_path) as f:
+        f.write(tflite_bytes)
+    report.update(path=os.fspath(output_path), quantize=quantize, metadata=True, mobile_api=MOBILE_APIS[kind])
+    return report

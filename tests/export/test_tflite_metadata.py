@@ -1,0 +1,178 @@
+"""TFLite for the mobile text APIs: metadata a runtime can read, and MediaPipe's own C++ runtime
+(`TextClassifier`, `TextEmbedder`, the code that runs on Android, iOS and the web) giving our
+model's answers. Skips without mediapipe (`pip install 'albert-keras[mobile]'`)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from albert_keras.cli import main
+from albert_keras.errors import AlbertInputError
+from albert_keras.export.tflite_metadata import check_mobile_kind
+
+SEQUENCE_LENGTH = 32
+
+
+def test_unsupported_kinds_name_the_supported_ones(tiny_models):
+    for kind in ("token_classifier", "multiple_choice"):
+        with pytest.raises(AlbertInputError, match="classifier .*encoder .*question_answerer"):
+            check_mobile_kind(tiny_models[kind])
+    assert check_mobile_kind(tiny_models["classifier"]) == "classifier"
+
+
+def test_cli_refuses_metadata_for_a_token_classifier(tiny_models, spm_model_path, tmp_path, capsys):
+    from albert_keras.modeling.pretrained import save_pretrained
+
+    model_dir = str(tmp_path / "tagger")
+    save_pretrained(tiny_models["token_classifier"], model_dir, spm_model=spm_model_path)
+    output = tmp_path / "out"
+    args = ["export", "--model", model_dir, "--output", str(output), "--format", "tflite", "--metadata"]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "TextClassifier" in error and "token_classifier" in error
+    assert not os.path.exists(output / "1")
+    assert main(args + ["--with-tokenizer"]) == 2
+    assert "--with-tokenizer" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def mediapipe_text():
+    pytest.importorskip("mediapipe")
+    from mediapipe.tasks.python.text import text_classifier
+    from mediapipe.tasks.python.text import text_embedder
+
+    return text_classifier, text_embedder
+
+
+def _options(module, cls_name, path):
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    return getattr(module, cls_name)(base_options=BaseOptions(model_asset_path=str(path)))
+
+
+@pytest.fixture(scope="module")
+def classifier_exports(mediapipe_text, trained_classifier, spm_model_path, tmp_path_factory):
+    from albert_keras.export.tflite_metadata import export_mobile_tflite
+
+    model, _, _ = trained_classifier
+    root = tmp_path_factory.mktemp("mobile")
+    paths = {}
+    for quantize in ("none", "dynamic-int8"):
+        paths[quantize] = str(root / f"{quantize}.tflite")
+        export_mobile_tflite(model, paths[quantize], spm_model_path, SEQUENCE_LENGTH, quantize=quantize,
+                             labels=["no quote", "quote"])
+    return paths
+
+
+def test_metadata_layout(classifier_exports, spm_model_path):
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as metadata_fb
+
+    from albert_keras.export.albert_spm import folded_spm_model
+    from albert_keras.export.tflite_metadata import read_metadata
+
+    with open(classifier_exports["none"], "rb") as f:
+        metadata, files = read_metadata(f.read())
+    subgraph = metadata.subgraphMetadata[0]
+    assert sorted(t.name.decode() for t in subgraph.inputTensorMetadata) == ["ids", "mask", "segment_ids"]
+    [unit] = subgraph.inputProcessUnits
+    assert unit.optionsType == metadata_fb.ProcessUnitOptions.SentencePieceTokenizerOptions
+    assert unit.options.sentencePieceModel[0].name.decode() == "spiece.model"
+    [output] = subgraph.outputTensorMetadata
+    assert output.name.decode() == "probability"
+    assert output.associatedFiles[0].type == metadata_fb.AssociatedFileType.TENSOR_AXIS_LABELS
+    assert files["labels.txt"] == b"no quote\nquote\n"
+    with open(spm_model_path, "rb") as f:
+        assert files["spiece.model"] == folded_spm_model(f.read())
+
+
+def _classify(text_classifier, path, sentences):
+    with text_classifier.TextClassifier.create_from_options(_options(text_classifier, "TextClassifierOptions", path)) as c:
+        results = [c.classify(s).classifications[0].categories for s in sentences]
+    labels = np.array([max(r, key=lambda cat: cat.score).index for r in results])
+    scores = np.array([[cat.score for cat in sorted(r, key=lambda cat: cat.index)] for r in results])
+    return labels, scores
+
+
+def _keras_outputs(model, spm_model_path, sentences):
+    """Our model on training's tokenization (official normalization + digit-comma rewrite)."""
+    from albert_keras.export import signatures as sigs
+    from albert_keras.export.text import AlbertTextPacker
+
+    packer = AlbertTextPacker(spm_model_path, SEQUENCE_LENGTH)
+    return sigs.task_outputs(model, packer(tf.constant(sentences)))
+
+
+def test_mediapipe_text_classifier_gives_our_labels(mediapipe_text, classifier_exports, trained_classifier, spm_model_path):
+    """500 held-out sentences: MediaPipe's TextClassifier, tokenizing from the metadata itself,
+    gives the Keras model's top label on all of them (float32) and >= 98 % (int8)."""
+    text_classifier, _ = mediapipe_text
+    model, held_out, accuracy = trained_classifier
+    assert accuracy > 0.8  # a learned task: labels are not coin flips
+    sentences = held_out[:500]
+    expected = _keras_outputs(model, spm_model_path, sentences)
+    want = expected["label_ids"].numpy()
+    labels, scores = _classify(text_classifier, classifier_exports["none"], sentences)
+    assert float(np.mean(labels == want)) == 1.0
+    # Scores too: MediaPipe feeds the same ids as training on nearly every sentence (the
+    # digit-comma rewrite is the one step a SentencePiece model cannot carry).
+    close = np.max(np.abs(scores - expected["probabilities"].numpy()), axis=1) < 1e-4
+    assert close.mean() >= 0.98, close.mean()
+    int8_labels, _ = _classify(text_classifier, classifier_exports["dynamic-int8"], sentences)
+    assert float(np.mean(int8_labels == want)) >= 0.98
+
+
+def test_mediapipe_text_embedder_matches_our_sentence_embedding(mediapipe_text, tiny_models, spm_model_path,
+                                                                 corpus_sentences, tmp_path):
+    from albert_keras.export.tflite_metadata import export_mobile_tflite
+    from albert_keras.export.tflite_metadata import read_metadata
+
+    _, text_embedder = mediapipe_text
+    model = tiny_models["encoder"]
+    path = tmp_path / "embedder.tflite"
+    export_mobile_tflite(model, str(path), spm_model_path, SEQUENCE_LENGTH)
+    with open(path, "rb") as f:
+        metadata, _ = read_metadata(f.read())
+    assert metadata.subgraphMetadata[0].outputTensorMetadata[0].name.decode() == "embedding"
+    sentences = corpus_sentences[::60][:50] + ["Crème Brûlée ``costs'' 1,234.5 ÉUR."]
+    want = _keras_outputs(model, spm_model_path, sentences)["sentence_embedding"].numpy()
+    options = _options(text_embedder, "TextEmbedderOptions", path)
+    with text_embedder.TextEmbedder.create_from_options(options) as embedder:
+        got = np.array([embedder.embed(s).embeddings[0].embedding for s in sentences])
+    cosine = np.sum(got * want, axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert cosine.min() >= 0.99, cosine.min()
+
+
+def test_question_answerer_metadata_names_the_logits(mediapipe_text, tiny_models, spm_model_path, tmp_path):
+    """MediaPipe Tasks has no question answerer; the Task Library's BertQuestionAnswerer finds
+    the outputs by these names. The file still runs (and is verified) in ai_edge_litert."""
+    from albert_keras.export.tflite_metadata import export_mobile_tflite
+    from albert_keras.export.tflite_metadata import read_metadata
+
+    path = tmp_path / "qa.tflite"
+    report = export_mobile_tflite(tiny_models["question_answerer"], str(path), spm_model_path, SEQUENCE_LENGTH)
+    assert report["max_diff"] < 1e-4
+    with open(path, "rb") as f:
+        metadata, files = read_metadata(f.read())
+    outputs = sorted(t.name.decode() for t in metadata.subgraphMetadata[0].outputTensorMetadata)
+    assert outputs == ["end_logits", "start_logits"] and sorted(files) == ["spiece.model"]
+
+
+def test_cli_export_with_metadata(mediapipe_text, trained_classifier, spm_model_path, tmp_path):
+    import json
+
+    from albert_keras.modeling.pretrained import save_pretrained
+
+    text_classifier, _ = mediapipe_text
+    model, held_out, _ = trained_classifier
+    model_dir = str(tmp_path / "quote")
+    save_pretrained(model, model_dir, spm_model=spm_model_path)
+    output = tmp_path / "mobile"
+    assert main(["export", "--model", model_dir, "--output", str(output), "--format", "tflite", "--metadata",
+                 "--quantize", "float16", "--sequence-length", str(SEQUENCE_LENGTH)]) == 0
+    with open(output / "1" / "albert_export.json") as f:
+        assert json.load(f)["metadata"] is True
+    labels, _ = _classify(text_classifier, output / "1" / "model.tflite", held_out[:50])
+    want = _keras_outputs(model, spm_model_path, held_out[:50])["label_ids"].numpy()
+    assert float(np.mean(labels == want)) >= 0.98
