@@ -19,6 +19,9 @@ import os
 import numpy as np
 
 from albert_keras.errors import AlbertInputError
+from albert_keras.tokenization.sentencepiece import CLS_ID
+from albert_keras.tokenization.sentencepiece import SEP_ID
+from albert_keras.tokenization.sentencepiece import SPECIAL_IDS
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -201,8 +204,8 @@ def default_requests(model, signature_names, texts, model_name="albert"):
     for name in signature_names:
         if name == "serve_ids" or (name == "serving_default" and "tokenize" not in signature_names):
             shape = (len(texts), sigs.num_outputs(model), 8) if kind == sigs.MULTIPLE_CHOICE else (len(texts), 8)
-            ids = np.full(shape, 5, dtype=np.int32)
-            ids[..., 0], ids[..., -1] = 2, 3
+            ids = np.full(shape, len(SPECIAL_IDS), dtype=np.int32)  # the first ordinary piece
+            ids[..., 0], ids[..., -1] = CLS_ID, SEP_ID
             segments = np.zeros(shape, dtype=np.int32)
             segments[..., 4:] = 1
             inputs = {"token_ids": ids, "segment_ids": segments, "padding_mask": np.ones(shape, np.int32)}
