@@ -20,11 +20,11 @@ import time
 # A small ALBERT: factorized embeddings (E < H) and one shared block, like the published models.
 QUICKSTART_CONFIG = dict(
     embedding_size=64,
-    hidden_size=128,
+    hidden_size=64,
     num_hidden_layers=4,
     num_hidden_groups=1,
-    num_attention_heads=4,
-    intermediate_size=512,
+    num_attention_heads=2,
+    intermediate_size=256,
     inner_group_num=1,
     hidden_act="gelu",
     hidden_dropout_prob=0.0,
@@ -104,6 +104,34 @@ def topic_task(documents, directory, topics=4, dev_every=4, per_topic=None):
     return paths[0], paths[1], [f"topic{index}" for index in sorted(chosen)]
 
 
+def heldout_baselines(pattern):
+    """What answering without the context scores on pretraining records: `(mlm, sop)` accuracies.
+
+    `mlm` is the share of the masked positions whose label is the most frequent label piece (the
+    masked LM's answer before it reads any context); `sop` the share of the more frequent
+    sentence-order label.
+
+    Example:
+    ```python
+    mlm, sop = heldout_baselines("runs/quickstart/tfrecords/heldout/part-*")
+    ```
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    ids, order = [], []
+    for path in sorted(tf.io.gfile.glob(pattern)):
+        for record in tf.data.TFRecordDataset(path):
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+            weights = feature["masked_lm_weights"].float_list.value
+            ids.extend(i for i, w in zip(feature["masked_lm_ids"].int64_list.value, weights) if w > 0)
+            order.append(feature["next_sentence_labels"].int64_list.value[0])
+    if not ids:
+        return 0.0, 0.0
+    share = float(np.mean(order))
+    return float(np.bincount(ids).max() / len(ids)), max(share, 1.0 - share)
+
+
 def _stage(number, title, command=None):
     print(f"\n[{number}/{STAGES}] {title}" + (f"\n      same as: {command}" if command else ""), file=sys.stderr,
           flush=True)
@@ -135,15 +163,16 @@ def quickstart(
     output_dir="runs/quickstart",
     vocab_size=2000,
     max_seq_length=64,
-    dupe_factor=5,
-    num_train_steps=2400,
-    global_batch_size=16,
-    learning_rate=1e-3,
+    dupe_factor=10,
+    ngram=1,
+    num_train_steps=2000,
+    global_batch_size=32,
+    learning_rate=2e-3,
     optimizer="adamw",
-    num_warmup_steps=200,
+    num_warmup_steps=300,
     model_config=None,
     finetune_epochs=3,
-    finetune_learning_rate=1e-4,
+    finetune_learning_rate=2e-4,
     topics=4,
     per_topic=None,
     workers=1,
@@ -165,11 +194,15 @@ def quickstart(
         vocab_size: SentencePiece vocabulary size.
         max_seq_length: sequence length of the pretraining records and the task model.
         dupe_factor: passes over the training documents, each with different pairs and masks.
+        ngram: longest masked n-gram of whole words. On a corpus this small the official 3 keeps
+            the masked LM near its most-frequent-piece answer for thousands of steps (measured:
+            held-out accuracy 0.14 after 2,400 steps with 3, 0.17 after 1,000 with 1).
         num_train_steps: pretraining steps.
         global_batch_size: examples per step (pretraining and fine-tuning).
         learning_rate: peak pretraining learning rate.
         optimizer: `"adamw"` or `"lamb"` (on models this small AdamW learns faster).
-        num_warmup_steps: linear warmup steps (too short a warmup collapses the representations).
+        num_warmup_steps: linear warmup steps (too short a warmup collapses the representations:
+            AdamW at 3e-3 with 60 warmup steps left every token the same vector by step 50).
         model_config: `AlbertConfig` fields replacing `QUICKSTART_CONFIG`'s.
         finetune_epochs: passes over the topic task's training sentences.
         finetune_learning_rate: peak fine-tuning learning rate (AdamW).
@@ -229,9 +262,10 @@ def quickstart(
     predictions = max(5, round(max_seq_length * 20 / 128))  # the official 20 per 128 tokens
     _stage(2, "Pretraining data: SOP pairs and n-gram whole-word masks, official TFRecord schema",
            f"albert-keras create-data --input {train_text} --spm-model {paths['spm_model']} --output {train_records} "
-           f"--max-seq-length {max_seq_length} --max-predictions-per-seq {predictions} --dupe-factor {dupe_factor}")
+           f"--max-seq-length {max_seq_length} --max-predictions-per-seq {predictions} --ngram {ngram} "
+           f"--dupe-factor {dupe_factor}")
     show_progress = bool(verbose) and getattr(sys.stderr, "isatty", lambda: False)()
-    common = dict(max_seq_length=max_seq_length, max_predictions_per_seq=predictions, workers=workers,
+    common = dict(max_seq_length=max_seq_length, max_predictions_per_seq=predictions, ngram=ngram, workers=workers,
                   overwrite=True, progress=show_progress)
     manifest = create_pretraining_data([train_text], paths["spm_model"], train_records, dupe_factor=dupe_factor,
                                        num_shards=4, **common)
@@ -268,11 +302,15 @@ def quickstart(
     )
     pretrained_dir = summary["pretrained_dir"]
     heldout = summary["eval"]
+    mlm_baseline, sop_baseline = heldout_baselines(os.path.join(heldout_records, "part-*"))
     result["pretraining"] = {"heldout": heldout, "train": summary["train"], "warnings": summary["warnings"],
-                             "step": summary["step"], "pretrained_dir": pretrained_dir}
+                             "step": summary["step"], "pretrained_dir": pretrained_dir,
+                             "heldout_baselines": {"masked_lm_accuracy": mlm_baseline,
+                                                   "sentence_order_accuracy": sop_baseline}}
     rows.append(("3 pretraining", pretrained_dir, time.time() - timer,
-                 f"held-out MLM acc {heldout['masked_lm_accuracy']:.3f}, SOP acc "
-                 f"{heldout['sentence_order_accuracy']:.3f}" + (" (COLLAPSE WARNING)" if summary["warnings"] else "")))
+                 f"held-out MLM acc {heldout['masked_lm_accuracy']:.3f} (most frequent piece {mlm_baseline:.3f}), "
+                 f"SOP acc {heldout['sentence_order_accuracy']:.3f} (majority {sop_baseline:.3f})"
+                 + (" COLLAPSE WARNING" if summary["warnings"] else "")))
 
     # --- 4. fine-tuning: pretrained vs random weights -------------------------------------------
     timer = time.time()
@@ -470,12 +508,13 @@ def register(subparsers):
     parser.add_argument("--output-dir", default="runs/quickstart")
     parser.add_argument("--vocab-size", type=int, default=2000)
     parser.add_argument("--max-seq-length", type=int, default=64)
-    parser.add_argument("--dupe-factor", type=int, default=5)
-    parser.add_argument("--num-train-steps", type=int, default=2400, help="pretraining steps")
-    parser.add_argument("--global-batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak pretraining learning rate")
+    parser.add_argument("--dupe-factor", type=int, default=10)
+    parser.add_argument("--ngram", type=int, default=1, help="longest masked n-gram (official: 3)")
+    parser.add_argument("--num-train-steps", type=int, default=2000, help="pretraining steps")
+    parser.add_argument("--global-batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak pretraining learning rate")
     parser.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw")
-    parser.add_argument("--num-warmup-steps", type=int, default=200)
+    parser.add_argument("--num-warmup-steps", type=int, default=300)
     parser.add_argument("--hidden-size", type=int, default=None,
                         help="override the model's hidden size (embedding size, heads and FFN follow)")
     parser.add_argument("--num-hidden-layers", type=int, default=None)
@@ -500,7 +539,7 @@ def _run(args):
         quiet_tensorflow()
         quickstart(
             args.output_dir, vocab_size=args.vocab_size, max_seq_length=args.max_seq_length,
-            dupe_factor=args.dupe_factor, num_train_steps=args.num_train_steps,
+            dupe_factor=args.dupe_factor, ngram=args.ngram, num_train_steps=args.num_train_steps,
             global_batch_size=args.global_batch_size, learning_rate=args.learning_rate, optimizer=args.optimizer,
             num_warmup_steps=args.num_warmup_steps, model_config=model_config, finetune_epochs=args.finetune_epochs,
             topics=args.topics, per_topic=args.per_topic, workers=args.workers, export=not args.no_export,

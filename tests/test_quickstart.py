@@ -51,6 +51,8 @@ def test_every_stage_reports_its_output(quickstart_run):
     assert pretraining["step"] == 8 and os.path.isdir(pretraining["pretrained_dir"])
     for metric in ("masked_lm_accuracy", "sentence_order_accuracy"):
         assert 0.0 <= pretraining["heldout"][metric] <= 1.0
+        assert 0.0 < pretraining["heldout_baselines"][metric] <= 1.0
+    assert pretraining["heldout_baselines"]["sentence_order_accuracy"] >= 0.5
     assert isinstance(pretraining["warnings"], list)
     for name in ("pretrained", "random"):
         run = summary["finetuning"][name]
