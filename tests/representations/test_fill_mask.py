@@ -71,3 +71,37 @@ def test_fill_mask_cli(pretrainer_dir, encoder_dir):
     assert code == 2 and "no masked-LM head" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli("fill-mask", "--model", pretrainer_dir, "no mask here")
     assert code == 2 and "[MASK]" in err
+
+
+def test_a_pretrainer_taught_one_sentence_fills_its_mask(spm_model_path, tmp_path):
+    """End to end: masked-LM training on `[CLS] the for statement loops. [SEP]` with "for" masked at
+    the position `mask_token_ids` gives; fill-mask then puts "▁for" first."""
+    import keras
+
+    from albert_keras.config import AlbertConfig
+    from albert_keras.modeling.encoder import AlbertEncoder
+    from albert_keras.modeling.pretrained import save_pretrained
+    from albert_keras.modeling.pretrainer import AlbertPretrainer
+    from albert_keras.representations.fill_mask import fill_mask
+    from albert_keras.representations.fill_mask import mask_token_ids
+    from albert_keras.tokenization.sentencepiece import load_sentencepiece
+    from tests.representations.conftest import TINY
+
+    sp = load_sentencepiece(spm_model_path)
+    ids, positions = mask_token_ids(sp, "The [MASK] statement loops.")
+    target = sp.piece_to_id("\u2581for")
+    assert sp.id_to_piece(target) == "\u2581for"
+    keras.utils.set_random_seed(0)
+    model = AlbertPretrainer(AlbertEncoder(AlbertConfig(**{**TINY, "hidden_dropout_prob": 0.0,
+                                                           "attention_probs_dropout_prob": 0.0})))
+    batch = {
+        "input_ids": np.array([ids] * 8, np.int32), "input_mask": np.ones([8, len(ids)], np.int32),
+        "segment_ids": np.zeros([8, len(ids)], np.int32), "masked_lm_positions": np.array([positions] * 8, np.int32),
+        "masked_lm_ids": np.full([8, 1], target, np.int32), "masked_lm_weights": np.ones([8, 1], np.float32),
+        "next_sentence_labels": np.zeros([8], np.int32),
+    }
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(batch, batch_size=8, epochs=30, verbose=0)
+    save_pretrained(model, tmp_path / "taught", spm_model=str(spm_model_path))
+    guesses = fill_mask(tmp_path / "taught", "The [MASK] statement loops.", top_k=3)[0]
+    assert guesses[0]["piece"] == "\u2581for" and guesses[0]["probability"] > 0.5
