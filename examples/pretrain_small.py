@@ -41,13 +41,14 @@ def main(argv=None):
     parser.add_argument("--output-dir", default="runs/pretrain_small")
     parser.add_argument("--vocab-size", type=int, default=2000)
     parser.add_argument("--max-seq-length", type=int, default=64)
-    parser.add_argument("--dupe-factor", type=int, default=5)
-    parser.add_argument("--hidden-size", type=int, default=128)
+    parser.add_argument("--dupe-factor", type=int, default=10)
+    parser.add_argument("--ngram", type=int, default=1, help="longest masked n-gram (official 3; 1 learns faster here)")
+    parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--num-hidden-layers", type=int, default=4)
     parser.add_argument("--num-train-steps", type=int, default=2000)
-    parser.add_argument("--global-batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--num-warmup-steps", type=int, default=None, help="default: 10%% of the steps")
+    parser.add_argument("--global-batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--num-warmup-steps", type=int, default=None, help="default: 15%% of the steps")
     args = parser.parse_args(argv)
 
     from albert_keras import AlbertConfig
@@ -65,17 +66,19 @@ def main(argv=None):
     create_pretraining_data(
         [corpus], spm_model, records, max_seq_length=args.max_seq_length,
         max_predictions_per_seq=max(5, args.max_seq_length * 20 // 128), dupe_factor=args.dupe_factor,
-        num_shards=2, overwrite=True,
+        ngram=args.ngram, num_shards=2, overwrite=True,
     )
     hidden = args.hidden_size
     config = AlbertConfig(
-        vocab_size=args.vocab_size, embedding_size=max(hidden // 2, 16), hidden_size=hidden,
+        vocab_size=args.vocab_size, embedding_size=min(64, hidden), hidden_size=hidden,
         num_hidden_layers=args.num_hidden_layers, num_attention_heads=max(hidden // 32, 1),
         intermediate_size=4 * hidden, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
         max_position_embeddings=max(args.max_seq_length, 64),
     )
     steps = args.num_train_steps
-    warmup = args.num_warmup_steps if args.num_warmup_steps is not None else max(steps // 10, 1)
+    # Too short a warmup collapses a model this small (every token the same vector): the collapse
+    # watch in `pretrain` then warns in summary["warnings"].
+    warmup = args.num_warmup_steps if args.num_warmup_steps is not None else max(steps * 3 // 20, 1)
     summary = pretrain(
         config, os.path.join(records, "part-*"), os.path.join(out, "run"), global_batch_size=args.global_batch_size,
         num_train_steps=steps, learning_rate=args.learning_rate, optimizer="adamw", num_warmup_steps=warmup,
