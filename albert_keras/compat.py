@@ -1,8 +1,16 @@
 """Every use of a private Keras, keras-hub or TensorFlow attribute, in one place.
 
 albert-keras reaches below the public APIs only here, so a new Keras or keras-hub release breaks
-one module, not many. `check_versions()` runs on import and names the package whose installed
-version is outside the range these workarounds were tested with.
+one module, not many (`tests/test_compat.py` fails if another module uses one of these names).
+`check_versions()` runs on import and names the package whose installed version is outside the
+range these workarounds were tested with (setup.cfg pins the same range).
+
+What is here: `in_multi_worker_mode` / `is_multi_worker` (a strategy's `_in_multi_worker_mode`),
+`set_attention_probs_dropout` / `attention_probs_dropout` (keras-hub `TransformerEncoder`'s
+`_self_attention_layer._dropout_layer`), `optimizer_micro_steps` (an optimizer's `_iterations`
+under gradient accumulation), `SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
+`_backend_update_step`, `_get_current_learning_rate`) and `MultiWorkerTrainerMixin` (the trainer's
+`_maybe_symbolic_build`).
 
 `MultiWorkerTrainerMixin`: Keras 3.15's TensorFlow trainer fails under
 MultiWorkerMirroredStrategy in two places (keras-team/keras#20585, #20329): `_maybe_symbolic_build`
