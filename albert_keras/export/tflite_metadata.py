@@ -29,6 +29,7 @@ measured agreement).
 """
 
 import io
+import logging
 import os
 import time
 import zipfile
@@ -443,6 +444,11 @@ def export_mobile_tflite(
     kind = check_mobile_kind(model)
     if spm_model is None:
         raise AlbertInputError("--metadata: needs the SentencePiece model (spiece.model or --spm-model)")
+    if not lowercase:
+        logging.getLogger("albert_keras.export").warning(
+            "--metadata: MediaPipe's BERT preprocessor lowercases ASCII letters before tokenizing, so a cased "
+            "model sees lowercased ASCII text in MediaPipe apps (non-ASCII letters keep their case)"
+        )
     folded = albert_spm.folded_spm_model(read_spm_model(spm_model), lowercase=lowercase)
     tflite_bytes = convert_mobile_model(model, sequence_length, quantize=quantize)
     labels = labels or getattr(model, "labels", None)

@@ -176,3 +176,35 @@ def test_cli_export_with_metadata(mediapipe_text, trained_classifier, spm_model_
     labels, _ = _classify(text_classifier, output / "1" / "model.tflite", held_out[:50])
     want = _keras_outputs(model, spm_model_path, held_out[:50])["label_ids"].numpy()
     assert float(np.mean(labels == want)) >= 0.98
+
+
+def test_mediapipe_lowercases_ascii_so_a_cased_model_is_warned(mediapipe_text, tiny_models, spm_model_path,
+                                                               tmp_path, caplog):
+    """MediaPipe's BERT preprocessor ASCII-lowercases the text before its tokenizer runs: what the
+    export warns about for cased models. Seen through the embedding of a cased export."""
+    from albert_keras.export.albert_spm import folded_spm_model
+    from albert_keras.export.tflite_metadata import export_mobile_tflite
+    from albert_keras.export.tflite_metadata import mobile_function
+    from albert_keras.export.tflite_metadata import mobile_features
+
+    _, text_embedder = mediapipe_text
+    model = tiny_models["encoder"]
+    path = tmp_path / "cased.tflite"
+    with caplog.at_level("WARNING", logger="albert_keras.export"):
+        export_mobile_tflite(model, str(path), spm_model_path, SEQUENCE_LENGTH, lowercase=False)
+    assert "lowercases ASCII" in caplog.text
+    with open(spm_model_path, "rb") as f:
+        cased = folded_spm_model(f.read(), lowercase=False)
+    function, _ = mobile_function(model, SEQUENCE_LENGTH)
+    text = "The Quick Brown Fox Ärgert Ölaf."
+
+    def embedding(as_text):
+        features = mobile_features(cased, [as_text], SEQUENCE_LENGTH)
+        return function(**{k: tf.constant(v) for k, v in features.items()})["embedding"].numpy()[0]
+
+    lowered = "".join(c.lower() if c.isascii() else c for c in text)
+    assert embedding(lowered).tolist() != embedding(text).tolist()
+    options = _options(text_embedder, "TextEmbedderOptions", path)
+    with text_embedder.TextEmbedder.create_from_options(options) as embedder:
+        got = np.asarray(embedder.embed(text).embeddings[0].embedding)
+    assert np.max(np.abs(got - embedding(lowered))) < 1e-5
