@@ -138,6 +138,9 @@ class QuestionAnsweringServer(tf.Module):
     def __call__(self, question, context):
         question = tf.reshape(tf.convert_to_tensor(question, tf.string), [-1])
         context = tf.reshape(tf.convert_to_tensor(context, tf.string), [-1])
+        # Offsets count the characters of valid UTF-8: slice the same repaired text.
+        context = tf.strings.unicode_transcode(context, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD,
+                                               replace_control_characters=False)
         batch = tf.shape(context)[0]
         features, example, spans = self.windows(question, context)
         raw = self.model(features, training=False)

@@ -115,6 +115,9 @@ class TaggingServer(tf.Module):
 
     def __call__(self, text):
         text = tf.reshape(tf.convert_to_tensor(text, tf.string), [-1])
+        # Offsets count the characters of valid UTF-8: slice the same repaired text.
+        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD,
+                                            replace_control_characters=False)
         T = self.sequence_length
         budget = T - 2
         words, word_starts, word_ends = self.words(text)

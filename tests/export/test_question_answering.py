@@ -1,7 +1,6 @@
 """The `answer` serving graph: windows and answers equal the Python SQuAD path; the SavedModel
 signature reloads in a fresh process with only tensorflow and tensorflow_text."""
 
-import json
 import textwrap
 
 import numpy as np
@@ -18,7 +17,9 @@ HARD_CONTEXTS = [
     "",
     "x",
     "中文字符测试，汉字。 emoji 😀👍🏽 and more words here",
+    b"\xff\xfe broken \xc3 UTF-8 Bytecode words".decode("utf-8", errors="replace"),
 ]
+INVALID = b"\xff\xfe broken \xc3 UTF-8 Bytecode words"  # sent as bytes: the graph repairs it like Python
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def server(model, spm_model_path, **arguments):
 
 
 def strings(examples):
-    return tf.constant([e.question for e in examples]), tf.constant([e.context for e in examples])
+    contexts = [INVALID if e.context == HARD_CONTEXTS[-1] else e.context.encode() for e in examples]
+    return tf.constant([e.question for e in examples]), tf.constant(contexts)
 
 
 @pytest.mark.parametrize("doc_stride", [16, 128])
@@ -95,19 +97,19 @@ def test_answer_signature_in_a_fresh_process(qa_model, examples, spm_model_path,
     export_dir = export_saved_model(qa_model, str(tmp_path / "qa" / "1"), spm_model=spm_model_path, sequence_length=T)
     questions, contexts = strings(examples)
     expected = {k: v.numpy() for k, v in server(qa_model, spm_model_path)(questions, contexts).items()}
-    inputs = tmp_path / "inputs.json"
-    inputs.write_text(json.dumps({"question": [e.question for e in examples], "context": [e.context for e in examples]}))
+    inputs = tmp_path / "inputs.npy"  # bytes, so the invalid UTF-8 travels as it is
+    np.save(inputs, np.array([questions.numpy(), contexts.numpy()], dtype=object), allow_pickle=True)
     out = tmp_path / "out.npz"
     run_python(textwrap.dedent(f"""
-        import json, sys
+        import sys
         import numpy as np
         import tensorflow as tf
         import tensorflow_text  # registers the SentencePiece and normalization ops
         assert "albert_keras" not in sys.modules
         served = tf.saved_model.load({export_dir!r})
         answer = served.signatures["answer"]
-        data = json.load(open({str(inputs)!r}))
-        result = answer(question=tf.constant(data["question"]), context=tf.constant(data["context"]))
+        questions, contexts = np.load({str(inputs)!r}, allow_pickle=True)
+        result = answer(question=tf.constant(list(questions)), context=tf.constant(list(contexts)))
         empty = answer(question=tf.constant([], tf.string), context=tf.constant([], tf.string))
         assert all(v.shape[0] == 0 for v in empty.values()), empty
         np.savez({str(out)!r}, **{{k: v.numpy() for k, v in result.items()}})

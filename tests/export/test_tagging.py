@@ -1,7 +1,6 @@
 """The `tag` serving graph: per-word tags equal the Python tagging path, entities equal seqeval's
 chunking with character spans in the original text; the signature reloads in a fresh process."""
 
-import json
 import textwrap
 
 import numpy as np
@@ -22,7 +21,10 @@ TEXTS = [
     "Ünïcödé ``q'' 10,000, ﬁne\ttabs\nand lines",
     "",
     "   ",
+    b"\xff\xfe broken \xc3 UTF-8 Bytecode".decode("utf-8", errors="replace"),
 ]
+# The same texts as bytes, the invalid UTF-8 as sent (the graph repairs it as Python's decode does).
+RAW = [t.encode() for t in TEXTS[:-1]] + [b"\xff\xfe broken \xc3 UTF-8 Bytecode"]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_server_equals_python_tags_and_entities(tagger, spm_model_path):
     features = tagging.make_features(load_sentencepiece(spm_model_path), sentences, max_seq_length=T)
     x, _, _ = tagging.feature_arrays(features)
     expected_tags = tagging.word_tags(features, tagger(x).numpy(), LABELS, len(sentences))
-    out = {k: v.numpy() for k, v in server(tagger, spm_model_path)(tf.constant(TEXTS)).items()}
+    out = {k: v.numpy() for k, v in server(tagger, spm_model_path)(tf.constant(RAW)).items()}
     entity_count = 0
     for k, text in enumerate(TEXTS):
         words = text.split()
@@ -82,18 +84,18 @@ def test_tag_signature_in_a_fresh_process(tagger, spm_model_path, tmp_path):
     from albert_keras.export.saved_model import export_saved_model
 
     export_dir = export_saved_model(tagger, str(tmp_path / "tagger" / "1"), spm_model=spm_model_path, sequence_length=T)
-    expected = {k: v.numpy() for k, v in server(tagger, spm_model_path)(tf.constant(TEXTS)).items()}
-    inputs = tmp_path / "texts.json"
-    inputs.write_text(json.dumps(TEXTS))
+    expected = {k: v.numpy() for k, v in server(tagger, spm_model_path)(tf.constant(RAW)).items()}
+    inputs = tmp_path / "texts.npy"  # bytes, so the invalid UTF-8 travels as it is
+    np.save(inputs, np.array(RAW, dtype=object), allow_pickle=True)
     out = tmp_path / "out.npz"
     run_python(textwrap.dedent(f"""
-        import json, sys
+        import sys
         import numpy as np
         import tensorflow as tf
         import tensorflow_text  # registers the SentencePiece and normalization ops
         assert "albert_keras" not in sys.modules
         tag = tf.saved_model.load({export_dir!r}).signatures["tag"]
-        result = tag(text=tf.constant(json.load(open({str(inputs)!r}))))
+        result = tag(text=tf.constant(list(np.load({str(inputs)!r}, allow_pickle=True))))
         empty = tag(text=tf.constant([], tf.string))
         assert all(v.shape[0] == 0 for v in empty.values()), empty
         np.savez({str(out)!r}, **{{k: v.numpy() for k, v in result.items()}})
