@@ -19,6 +19,7 @@
 import dataclasses
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -441,6 +442,8 @@ class QuestionAnsweringTask(FinetuneTask):
 
     def read(self, path, options, metadata=None):
         examples, version_2, skipped = read_squad(path, skip_bad_answers=bool(options.get("skip_bad_answers")))
+        for reason, count in skipped.items():  # the counted skips, reported once the file is read
+            print(f"question-answering: {path}: skipped {count} questions ({reason})", file=sys.stderr)
         if metadata is None:  # the window settings travel with the model (finetune.json)
             metadata = {"version_2_with_negative": version_2, "metrics": ["f1", "exact"],
                         **{name: _option(options, name) for name in WINDOW_SETTINGS[1:]}}

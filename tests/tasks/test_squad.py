@@ -74,7 +74,7 @@ def test_read_squad_versions_and_fields(tmp_path):
     assert [e.is_impossible for e in examples] == [qa["is_impossible"] for p in v2["data"][0]["paragraphs"] for qa in p["qas"]]
 
 
-def test_read_squad_errors(tmp_path):
+def test_read_squad_errors(tmp_path, capsys):
     with pytest.raises(AlbertInputError, match=r"bad\.json:2:\d+: malformed JSON"):
         read_squad(write(tmp_path, "bad.json", '{"data": [\n  {"paragraphs": [}\n]}'))
     with pytest.raises(AlbertInputError, match="missing.json: file not found"):
@@ -91,6 +91,9 @@ def test_read_squad_errors(tmp_path):
         read_squad(path)
     examples, _, skipped = read_squad(path, skip_bad_answers=True)
     assert [e.qid for e in examples] == ["a"] and skipped == {squad.BAD_ANSWER: 1}
+    data = QuestionAnsweringTask().read(path, {"skip_bad_answers": True})
+    assert data.skipped == {squad.BAD_ANSWER: 1} and len(data.examples) == 1
+    assert f"{path}: skipped 1 questions (answer text not at its answer_start)" in capsys.readouterr().err
     duplicate = {"data": [{"paragraphs": [{"context": "x y", "qas": [
         {"id": "a", "question": "?", "answers": []}, {"id": "a", "question": "?", "answers": []}]}]}]}
     with pytest.raises(AlbertInputError, match="duplicate question id 'a'"):
