@@ -236,6 +236,13 @@ def to_keras_hub(source, output=None, overwrite=False):
     with atomic_directory(output, overwrite=overwrite) as tmp:
         preprocessor = None
         if spm is not None:
+            from albert_keras.modeling.pretrained import read_tokenizer_settings
+
+            if read_tokenizer_settings(source)["lowercase"]:
+                common.logger.warning(
+                    "%s: the model expects lowercased text, but keras-hub's AlbertTokenizer does not lowercase; "
+                    "lowercase text before the preset's tokenizer", source,
+                )
             tokenizer = keras_hub.models.AlbertTokenizer(proto=spm)
             preprocessor = keras_hub.models.AlbertMaskedLMPreprocessor(tokenizer)
         if "mlm/output_bias" in canonical:

@@ -60,7 +60,7 @@ def test_backbone_preset_with_tokenizer(tmp_path, spm_model_path):
     assert read_tokenizer_settings(tmp_path / "ours")["lowercase"] is False
 
 
-def test_ours_to_keras_hub_masked_lm_preset_and_back(tmp_path, spm_model_path):
+def test_ours_to_keras_hub_masked_lm_preset_and_back(tmp_path, spm_model_path, caplog):
     import keras_hub
 
     from albert_keras.modeling.encoder import AlbertEncoder
@@ -73,7 +73,9 @@ def test_ours_to_keras_hub_masked_lm_preset_and_back(tmp_path, spm_model_path):
     common.assign_weights(model, weights, "test")
     save_pretrained(model, tmp_path / "ours", spm_model=spm_model_path)
 
-    backbone = to_keras_hub(tmp_path / "ours", tmp_path / "preset")
+    with caplog.at_level("WARNING", logger="albert_keras"):
+        backbone = to_keras_hub(tmp_path / "ours", tmp_path / "preset")
+    assert "keras-hub's AlbertTokenizer does not lowercase" in caplog.text  # no silent loss of casing
     np.testing.assert_allclose(np.asarray(backbone(X)["pooled_output"]),
                                np.asarray(model.encoder(X)["pooled_output"]), atol=1e-5)
     masked_lm = keras_hub.models.MaskedLM.from_preset(str(tmp_path / "preset"))

@@ -235,5 +235,7 @@ def test_cased_round_trip_convert_finetune_save_export_keeps_tokenizer_casing_an
     lowered = AlbertTokenizer(spm, sequence_length=16, lowercase=True, pad_to_sequence_length=False)(text)["token_ids"]
     np.testing.assert_array_equal(ids, cased.numpy())
     assert ids.tolist() != lowered.numpy().tolist()  # the capitals reach the model
-    probabilities = served.signatures["serving_default"](text=text)["probabilities"].numpy()
+    outputs = served.signatures["serving_default"](text=text)
+    probabilities = outputs["probabilities"].numpy()
     np.testing.assert_allclose(probabilities, keras.ops.softmax(model.predict(["Hello World."], verbose=0)), atol=1e-5)
+    assert outputs["labels"].numpy().tolist() == [[b"plain", b"Capital"][int(np.argmax(probabilities[0]))]]
