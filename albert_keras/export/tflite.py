@@ -6,7 +6,7 @@ Keras 3: `from_keras_model` raises, and `from_concrete_functions(..., keras_mode
 without error but drops the weights, so the model outputs NaN. Keras' own `format="litert"` always
 allows Flex (`SELECT_TF_OPS`) ops, which the `ai-edge-litert` interpreter cannot run; here only
 TFLite builtins are allowed, plus tensorflow-text's custom ops when the tokenizer is inside
-(`FastSentencepieceTokenize`, `FastBertNormalize`, `RaggedTensorToTensor`), which
+(`FastSentencepieceTokenize`, `RaggedTensorToTensor`), which
 `ai_edge_litert.interpreter.InterpreterWithCustomOps` runs with
 `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`.
 

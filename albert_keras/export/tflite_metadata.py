@@ -444,6 +444,7 @@ def export_mobile_tflite(
     kind = check_mobile_kind(model)
     if spm_model is None:
         raise AlbertInputError("--metadata: needs the SentencePiece model (spiece.model or --spm-model)")
+    _schemas()  # fail before converting when mediapipe is missing
     if not lowercase:
         logging.getLogger("albert_keras.export").warning(
             "--metadata: MediaPipe's BERT preprocessor lowercases ASCII letters before tokenizing, so a cased "
