@@ -88,8 +88,10 @@ def run_child(args, corpus, model, output, workers=1, beam=""):
     reader = __import__("threading").Thread(target=lambda: seen.setdefault("out", process.communicate()))
     reader.start()
     while process.poll() is None:
-        for pid, values in _process_tree(process.pid).items():
-            seen[pid] = values
+        for pid, (cpu, peak) in _process_tree(process.pid).items():
+            # A process that is exiting may show less (a zombie has no memory figures): keep maxima.
+            last_cpu, last_peak = seen.get(pid, (0.0, 0.0))
+            seen[pid] = (max(cpu, last_cpu), max(peak, last_peak))
         time.sleep(0.2)
     reader.join()
     wall = time.monotonic() - start
@@ -98,8 +100,12 @@ def run_child(args, corpus, model, output, workers=1, beam=""):
         raise RuntimeError(f"child failed:\n{stderr[-3000:]}")
     report = json.loads(stdout.strip().splitlines()[-1])
     cpu = sum(c for c, _ in seen.values())
+    # Peaks from /proc (VmHWM) for the whole process: the manifest's worker figure is taken in the
+    # record stage, before a Beam worker loads TensorFlow to write shards.
+    workers = [peak for pid, (_, peak) in seen.items() if pid != process.pid]
     return {"seconds": wall, "cpu_seconds": cpu, "instances": report["instances"], "processes": len(seen),
-            "driver_peak_rss_mb": report["main_mb"], "worker_peak_rss_mb": report["worker_mb"]}
+            "driver_peak_rss_mb": seen.get(process.pid, (0, report["main_mb"]))[1],
+            "worker_peak_rss_mb": max(workers, default=0.0), "manifest_worker_peak_rss_mb": report["worker_mb"]}
 
 
 def _ratio(records, seconds):

@@ -159,7 +159,11 @@ class _WriteShard:
         shard, records = element
         name = shard_file_name(shard, self.num_shards, self.compression == "GZIP")
         temporary = f"{self.directory}/.{name}.{uuid.uuid4().hex}.tmp"
-        buffer = ShuffleBuffer(self.shuffle_buffer_size, f"{self.seed}/shard{shard}")
+        # The local run shuffles through one buffer, then spreads records over the shards; a
+        # shard's share of it bounds how far its records are mixed. The same share per shard here
+        # gives the same mixing and the same total memory.
+        capacity = -(-self.shuffle_buffer_size // self.num_shards)
+        buffer = ShuffleBuffer(capacity, f"{self.seed}/shard{shard}")
         count = 0
         options = tf.io.TFRecordOptions(compression_type=self.compression or "")
         with tf.io.TFRecordWriter(temporary, options) as writer:
