@@ -41,7 +41,9 @@ class QuestionAnsweringServer(tf.Module):
         model: an `AlbertQuestionAnswerer`.
         tokenizer: an `AlbertTokenizer` with the model's vocabulary and casing.
         sequence_length: packed length of each window.
-        doc_stride: pieces between window starts.
+        doc_stride: pieces between window starts (default: the official 128, or half the window
+            when windows are shorter, so that every answer up to half a window long lies whole
+            inside some window).
         max_query_length: question pieces kept.
         max_answer_length: longest answer in pieces.
         allow_no_answer: SQuAD 2.0 behaviour (answer "" when no-answer wins).
@@ -54,7 +56,7 @@ class QuestionAnsweringServer(tf.Module):
     ```
     """
 
-    def __init__(self, model, tokenizer, sequence_length, doc_stride=DEFAULT_DOC_STRIDE,
+    def __init__(self, model, tokenizer, sequence_length, doc_stride=None,
                  max_query_length=DEFAULT_MAX_QUERY_LENGTH, max_answer_length=DEFAULT_MAX_ANSWER_LENGTH,
                  allow_no_answer=True, null_score_diff_threshold=0.0, name=None):
         super().__init__(name=name)
@@ -63,7 +65,7 @@ class QuestionAnsweringServer(tf.Module):
         self.model = model
         self.tokenizer = tokenizer
         self.sequence_length = int(sequence_length)
-        self.doc_stride = int(doc_stride)
+        self.doc_stride = None if doc_stride is None else int(doc_stride)
         self.max_query_length = int(max_query_length)
         self.max_answer_length = int(max_answer_length)
         self.allow_no_answer = bool(allow_no_answer)
@@ -81,7 +83,10 @@ class QuestionAnsweringServer(tf.Module):
         n = tf.cast(c_ids.row_lengths(), tf.int32)
         width = T - q_len - 3  # [B] context pieces per window
         width = tf.maximum(width, 1)
-        step = tf.minimum(width, self.doc_stride)
+        if self.doc_stride is None:  # the official 128, or half the window when windows are shorter
+            step = tf.maximum(tf.minimum(width // 2, DEFAULT_DOC_STRIDE), 1)
+        else:
+            step = tf.minimum(width, self.doc_stride)
         count = 1 + tf.maximum(0, (n - width + step - 1) // step)  # windows per example
         example = tf.repeat(tf.range(tf.shape(n)[0]), count)  # [W]
         first = tf.gather(tf.cumsum(count, exclusive=True), example)

@@ -124,3 +124,15 @@ def test_answer_signature_in_a_fresh_process(qa_model, examples, spm_model_path,
     hard = len(examples) - len(HARD_CONTEXTS)
     assert got["answer_text"][hard].decode() in HARD_CONTEXTS[0] or not got["has_answer"][hard]
     assert not got["has_answer"][hard + 1] and got["answer_text"][hard + 1] == b""  # the empty context
+
+
+def test_default_stride_is_half_of_a_short_window(qa_model, examples, spm_model_path):
+    from albert_keras.tokenization import encode_for_albert, load_sentencepiece
+
+    sp = load_sentencepiece(spm_model_path)
+    same = [e for e in examples if e.question == examples[0].question]
+    width = T - len(encode_for_albert(sp, same[0].question)) - 3
+    features = squad.make_features(sp, same, max_seq_length=T, doc_stride=width // 2)
+    _, window_example, spans = server(qa_model, spm_model_path).windows(*strings(same))
+    np.testing.assert_array_equal(window_example.numpy(), [f.example_index for f in features])
+    np.testing.assert_array_equal(spans["starts"].numpy(), np.stack([f.starts for f in features]))
