@@ -60,8 +60,8 @@ class QuestionAnsweringServer(tf.Module):
                  max_query_length=DEFAULT_MAX_QUERY_LENGTH, max_answer_length=DEFAULT_MAX_ANSWER_LENGTH,
                  allow_no_answer=True, null_score_diff_threshold=0.0, name=None):
         super().__init__(name=name)
-        if sequence_length < max_query_length + 4 and sequence_length < 8:
-            raise ValueError(f"sequence_length {sequence_length} leaves no room for the context")
+        if sequence_length < 5:  # [CLS] q [SEP] c [SEP]
+            raise ValueError(f"sequence_length must be at least 5, got {sequence_length}")
         self.model = model
         self.tokenizer = tokenizer
         self.sequence_length = int(sequence_length)

@@ -257,8 +257,6 @@ def make_features(sp, examples, max_seq_length=384, doc_stride=128, max_query_le
     from albert_keras.tokenization.sentencepiece import SEP_ID
     from albert_keras.tokenization.sentencepiece import encode_for_albert
 
-    if max_seq_length < max_query_length + 4 and max_seq_length < 8:
-        raise AlbertInputError(f"max_seq_length: {max_seq_length} leaves no room for the context")
     features = []
     cache = {}
     for index, example in enumerate(examples):

@@ -101,6 +101,7 @@ def test_first_piece_features_and_window_splitting(spm_model_path):
     tags[6::9] = ["B-PER"] * len(tags[6::9])
     sentence = tagging.TaggedSentence(words, tags, "s:1")
     labels = ["O", "B-PER"]
+    assert tagging.word_pieces(sp, ["\u0301", "ok"])[0] == [1]  # no pieces at all: one <unk>
     pieces = tagging.word_pieces(sp, words)
     assert sum(len(p) for p in pieces) > 30
     features = make_features(sp, [sentence], labels=labels, max_seq_length=16)
