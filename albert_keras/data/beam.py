@@ -109,7 +109,8 @@ class _MakeRecords:
         from apache_beam import pvalue
 
         if create_lib._WORKER.get("beam_key") != self.key:  # once per worker process
-            worker_settings = {k: self.settings[k] for k in ("lowercase", "input_format", "seed", "official_random_replacement")}
+            keys = ("lowercase", "input_format", "seed", "official_random_replacement")
+            worker_settings = {k: self.settings[k] for k in keys}
             create_lib._init_worker(self.spm_proto, self.options, worker_settings)
             create_lib._WORKER["beam_key"] = self.key
         path, size, start, end, base, dupe_pass = element
@@ -412,13 +413,15 @@ def create_pretraining_data_beam(
                 infos
                 | "WorkItems" >> beam.FlatMap(_PlanRecords(paths, sizes, dupe_factor))
                 | "SpreadWork" >> beam.Reshuffle()
-                | "Records" >> beam.FlatMap(_MakeRecords(spm_proto, options, settings, num_shards)).with_outputs("stats", main="records")
+                | "Records" >> beam.FlatMap(_MakeRecords(spm_proto, options, settings, num_shards))
+                .with_outputs("stats", main="records")
             )
             stats = made.stats | "Statistics" >> beam.CombineGlobally(_MergeStats(options.ngram))
             shards = (
                 made.records
                 | "ByShard" >> beam.GroupByKey()
-                | "WriteShards" >> beam.FlatMap(_WriteShard(partial, num_shards, compression, shuffle_buffer_size, seed))
+                | "WriteShards"
+                >> beam.FlatMap(_WriteShard(partial, num_shards, compression, shuffle_buffer_size, seed))
             )
             _ = (
                 pipeline
@@ -476,7 +479,8 @@ def _finalize(partial, commit_path, paths, files, settings, options, num_shards,
         counts[shard] = count
         committed.add(shard)
     for shard in set(range(num_shards)) - committed:  # a shard no record was drawn for
-        with tf.io.TFRecordWriter(f"{partial}/{names[shard]}", tf.io.TFRecordOptions(compression_type=compression or "")):
+        options = tf.io.TFRecordOptions(compression_type=compression or "")
+        with tf.io.TFRecordWriter(f"{partial}/{names[shard]}", options):
             pass
     for leftover in gfile.glob(f"{partial}/.*"):  # retried or failed attempts, the commit file
         gfile.remove(leftover)
