@@ -479,8 +479,8 @@ def _finalize(partial, commit_path, paths, files, settings, options, num_shards,
         counts[shard] = count
         committed.add(shard)
     for shard in set(range(num_shards)) - committed:  # a shard no record was drawn for
-        options = tf.io.TFRecordOptions(compression_type=compression or "")
-        with tf.io.TFRecordWriter(f"{partial}/{names[shard]}", options):
+        record_options = tf.io.TFRecordOptions(compression_type=compression or "")
+        with tf.io.TFRecordWriter(f"{partial}/{names[shard]}", record_options):
             pass
     for leftover in gfile.glob(f"{partial}/.*"):  # retried or failed attempts, the commit file
         gfile.remove(leftover)
