@@ -139,6 +139,10 @@ def test_beam_bad_input_is_a_clear_error_and_writes_nothing(beam_corpus, spm_mod
     # The file passes the driver's checks; the workers' count pass finds it unusable.
     with pytest.raises(AlbertInputError, match=r"latin1\.txt: none of its 2 lines is usable"):
         run([str(undecodable)], spm_model_path, output, beam_options="--runner=DirectRunner")
+    # --on-bad-line error: found by a worker in the last of several ranges, named with its file line.
+    bad_line = (beam_corpus / "b.txt").read_bytes().count(b"\n")
+    with pytest.raises(AlbertInputError, match=rf"b\.txt:{bad_line}: not UTF-8"):
+        run([str(beam_corpus / "b.txt")], spm_model_path, output, on_bad_line="error", split_bytes=8000)
     assert os.listdir(tmp_path) == ["latin1.txt"]  # no output, no partial directory, no lock
 
 
