@@ -104,6 +104,10 @@ def _greek_cased():
 def folding_rules(spm_proto, lowercase=True):
     """`{input string: output string}`: the normalization rules folded into the model.
 
+    Args:
+        spm_proto: serialized SentencePiece model (its own NFKC rules run after ALBERT's steps).
+        lowercase: the model's casing (as `preprocess_text`'s `lowercase`).
+
     Example:
     ```python
     folding_rules(open("spiece.model", "rb").read())["É"]  # "e"

@@ -90,6 +90,8 @@ def test_metadata_layout(classifier_exports, spm_model_path):
 def _classify(text_classifier, path, sentences):
     with text_classifier.TextClassifier.create_from_options(_options(text_classifier, "TextClassifierOptions", path)) as c:
         results = [c.classify(s).classifications[0].categories for s in sentences]
+    # The label names come from the metadata's labels.txt.
+    assert {cat.category_name for r in results for cat in r} <= {"no quote", "quote", "0", "1"}
     labels = np.array([max(r, key=lambda cat: cat.score).index for r in results])
     scores = np.array([[cat.score for cat in sorted(r, key=lambda cat: cat.index)] for r in results])
     return labels, scores
@@ -115,6 +117,11 @@ def test_mediapipe_text_classifier_gives_our_labels(mediapipe_text, classifier_e
     want = expected["label_ids"].numpy()
     labels, scores = _classify(text_classifier, classifier_exports["none"], sentences)
     assert float(np.mean(labels == want)) == 1.0
+    with text_classifier.TextClassifier.create_from_options(
+        _options(text_classifier, "TextClassifierOptions", classifier_exports["none"])
+    ) as classifier:
+        names = {cat.category_name for cat in classifier.classify(sentences[0]).classifications[0].categories}
+    assert names == {"no quote", "quote"}
     # Scores too: MediaPipe feeds the same ids as training on nearly every sentence (the
     # digit-comma rewrite is the one step a SentencePiece model cannot carry).
     close = np.max(np.abs(scores - expected["probabilities"].numpy()), axis=1) < 1e-4
