@@ -169,6 +169,33 @@ class Predictor:
         self._pair = tf.function(self._serve, input_signature=[string, second])
         self._lengths = tf.function(self.packer.token_lengths, input_signature=[string])
 
+    @classmethod
+    def from_pretrained(cls, directory, sequence_length=None, precision="auto"):
+        """A predictor for a pretrained directory, tokenizing as the directory records.
+
+        The SentencePiece model, casing and sequence length come from `spiece.model` and
+        `tokenizer.json` (as for `albert-keras export`); a pretrainer's directory predicts with
+        its encoder.
+
+        Example:
+        ```python
+        predictor = Predictor.from_pretrained("runs/sentiment")
+        predictor.predict(["a fine film."])["probabilities"]
+        ```
+        """
+        from albert_keras.errors import AlbertInputError
+        from albert_keras.export.exporter import resolve_tokenizer
+        from albert_keras.modeling.pretrained import load_pretrained
+
+        model = load_pretrained(directory)
+        spm_model, settings = resolve_tokenizer(directory)
+        if spm_model is None:
+            raise AlbertInputError(f"{directory}: no spiece.model; predicting on raw text needs the SentencePiece model")
+        if type(model).__name__ == "AlbertPretrainer":
+            model = model.encoder
+        return cls(model, spm_model, sequence_length or settings["sequence_length"], precision=precision,
+                   lowercase=settings["lowercase"])
+
     def _serve(self, text, text_b=None):
         features = sigs.text_features(self.model, self.packer, text, text_b)
         return sigs.task_outputs(self.model, features)

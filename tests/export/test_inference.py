@@ -1,6 +1,7 @@
 """Batch prediction: precision choice from CPU flags, length bucketing keeps order and values."""
 
 import numpy as np
+import pytest
 
 from albert_keras.export.inference import Predictor
 from albert_keras.export.inference import choose_precision
@@ -41,3 +42,25 @@ def test_bucketing_gives_the_same_outputs_in_the_same_order(tiny_models, spm_mod
 def test_bfloat16_cost_is_measured_and_small(tiny_models, spm_model_path, corpus_sentences):
     cost = precision_cost(tiny_models["classifier"], spm_model_path, corpus_sentences[:32])
     assert 0 < cost["max_diff"] < 0.05
+
+
+def test_predictor_from_a_directory_tokenizes_as_it_records(tiny_models, spm_model_path, corpus_sentences, tmp_path):
+    from albert_keras.errors import AlbertInputError
+    from albert_keras.modeling.pretrained import save_pretrained
+
+    directory = save_pretrained(tiny_models["classifier"], str(tmp_path / "cased"), spm_model=spm_model_path,
+                                tokenizer_settings={"lowercase": False, "sequence_length": 16})
+    predictor = Predictor.from_pretrained(directory, precision="float32")
+    assert predictor.packer.lowercase is False and predictor.packer.sequence_length == 16
+    texts = [s.upper() for s in corpus_sentences[:6]]
+    want = Predictor(tiny_models["classifier"], spm_model_path, 16, precision="float32", lowercase=False)
+    got = predictor.predict(texts)["probabilities"]
+    np.testing.assert_allclose(got, want.predict(texts)["probabilities"], atol=1e-6)
+    lowered = Predictor(tiny_models["classifier"], spm_model_path, 16, precision="float32", lowercase=True)
+    import tensorflow as tf
+
+    cased_ids = predictor.packer(tf.constant(texts))["token_ids"].numpy()
+    assert cased_ids.tolist() != lowered.packer(tf.constant(texts))["token_ids"].numpy().tolist()
+    bare = save_pretrained(tiny_models["classifier"], str(tmp_path / "bare"))
+    with pytest.raises(AlbertInputError, match="no spiece.model"):
+        Predictor.from_pretrained(bare)
