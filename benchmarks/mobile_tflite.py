@@ -176,8 +176,8 @@ def main():
     print(f"\n| variant | size MB | MediaPipe classify ms | LiteRT 1 thread ms | top label = Keras "
           f"({len(held_out)}) | max prob diff |\n|---|---|---|---|---|---|")
     for row in variants:
-        print(f"| {row['quantize']} | {row['size_mb']:.1f} | {row['mediapipe_ms']:.1f} | {row['litert_1thread_ms']:.1f} | "
-              f"{row['label_agreement']:.1%} | {row['max_prob_diff']:.2g} |")
+        print(f"| {row['quantize']} | {row['size_mb']:.1f} | {row['mediapipe_ms']:.1f} | "
+              f"{row['litert_1thread_ms']:.1f} | {row['label_agreement']:.1%} | {row['max_prob_diff']:.2g} |")
     out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "mobile_tflite.json"), "w") as f:

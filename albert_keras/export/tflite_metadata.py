@@ -220,13 +220,14 @@ def build_metadata(kind, input_order, output_order, name="albert", description=N
         files, stats = None, None
         if output == "probability":
             stats = (0.0, 1.0)
-            files = [_associated_file(metadata_fb, LABEL_FILE, "Label names, one a line.", file_type.TENSOR_AXIS_LABELS)]
+            files = [
+                _associated_file(metadata_fb, LABEL_FILE, "Label names, one a line.", file_type.TENSOR_AXIS_LABELS)
+            ]
         outputs.append(_tensor_metadata(metadata_fb, output, _OUTPUT_DESCRIPTIONS[output], stats, files))
     subgraph.outputTensorMetadata = outputs
     tokenizer = metadata_fb.SentencePieceTokenizerOptionsT()
-    tokenizer.sentencePieceModel = [
-        _associated_file(metadata_fb, SPM_FILE, "SentencePiece model with ALBERT's normalization.", file_type.DESCRIPTIONS)
-    ]
+    description = "SentencePiece model with ALBERT's normalization."
+    tokenizer.sentencePieceModel = [_associated_file(metadata_fb, SPM_FILE, description, file_type.DESCRIPTIONS)]
     unit = metadata_fb.ProcessUnitT()
     unit.optionsType = metadata_fb.ProcessUnitOptions.SentencePieceTokenizerOptions
     unit.options = tokenizer
@@ -324,8 +325,9 @@ def read_metadata(tflite_bytes):
 def mobile_features(spm_proto, texts, sequence_length, text_b=None):
     """ids/mask/segment_ids `[N, L]` as the apps pack them: SentencePiece only, padded to `L`.
 
-    This is the reference for what MediaPipe's BERT preprocessor feeds the model (its own ASCII
-    lowercasing is a no-op on a folded model's output, which is already lowercase).
+    This is the reference for what MediaPipe's BERT preprocessor feeds the model. MediaPipe
+    ASCII-lowercases the text first, which changes nothing for an uncased folded model (its rules
+    lowercase anyway) but does for a cased one (`export_mobile_tflite` warns).
 
     Example:
     ```python

@@ -88,7 +88,8 @@ def test_metadata_layout(classifier_exports, spm_model_path):
 
 
 def _classify(text_classifier, path, sentences):
-    with text_classifier.TextClassifier.create_from_options(_options(text_classifier, "TextClassifierOptions", path)) as c:
+    options = _options(text_classifier, "TextClassifierOptions", path)
+    with text_classifier.TextClassifier.create_from_options(options) as c:
         results = [c.classify(s).classifications[0].categories for s in sentences]
     # The label names come from the metadata's labels.txt.
     assert {cat.category_name for r in results for cat in r} <= {"no quote", "quote", "0", "1"}
@@ -106,7 +107,8 @@ def _keras_outputs(model, spm_model_path, sentences):
     return sigs.task_outputs(model, packer(tf.constant(sentences)))
 
 
-def test_mediapipe_text_classifier_gives_our_labels(mediapipe_text, classifier_exports, trained_classifier, spm_model_path):
+def test_mediapipe_text_classifier_gives_our_labels(mediapipe_text, classifier_exports, trained_classifier,
+                                                    spm_model_path):
     """500 held-out sentences: MediaPipe's TextClassifier, tokenizing from the metadata itself,
     gives the Keras model's top label on all of them (float32) and >= 98 % (int8)."""
     text_classifier, _ = mediapipe_text
