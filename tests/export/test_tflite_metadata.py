@@ -37,6 +37,20 @@ def test_cli_refuses_metadata_for_a_token_classifier(tiny_models, spm_model_path
     assert "--with-tokenizer" in capsys.readouterr().err
 
 
+def test_without_mediapipe_the_error_says_what_to_install(tiny_models, spm_model_path, tmp_path, monkeypatch):
+    import sys
+
+    from albert_keras.export.tflite_metadata import export_mobile_tflite
+
+    # As if mediapipe were not installed: its modules cannot be imported.
+    for name in ("mediapipe", "mediapipe.tasks", "mediapipe.tasks.metadata"):
+        monkeypatch.setitem(sys.modules, name, None)
+    path = tmp_path / "model.tflite"
+    with pytest.raises(AlbertInputError, match=r"pip install 'albert-keras\[mobile\]'"):
+        export_mobile_tflite(tiny_models["classifier"], str(path), spm_model_path, SEQUENCE_LENGTH)
+    assert not path.exists()
+
+
 @pytest.fixture(scope="module")
 def mediapipe_text():
     pytest.importorskip("mediapipe")
