@@ -1,13 +1,15 @@
 """Rule-made fine-tuning data the tests write themselves: the label follows from a word list, so a
-tiny model trained from scratch can learn it and chance is known."""
+tiny model trained from scratch can learn it and chance is known. The words are single pieces of
+the shared SentencePiece model (trained on the embedded Python-docs corpus): a random tiny model
+learns a word in a few dozen steps, a word spelled letter by letter takes it far longer."""
 
 import csv
 import json
 import random
 
-POSITIVE = ("good", "great", "fine", "nice", "lovely")
-NEGATIVE = ("bad", "awful", "dull", "poor", "boring")
-NOUNS = ("film", "movie", "story", "plot", "day", "book")
+POSITIVE = ("normal", "simple", "common", "free", "special")
+NEGATIVE = ("fail", "empty", "exception", "raise", "error")
+NOUNS = ("class", "object", "function", "method", "value", "module")
 
 
 def sentence(positive, rng):
@@ -21,22 +23,24 @@ def sentiment_rows(n, seed=0):
 
 
 def pair_rows(n, seed=0):
-    """`(a, b, label)`: the label is the polarity of the second sentence (the model must read B)."""
+    """`(a, b, label)`: a question about a noun, and an answer whose polarity is the label (the
+    model must read the second segment)."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         b_positive = i % 2 == 1
-        rows.append((sentence(rng.random() < 0.5, rng), sentence(b_positive, rng), "1" if b_positive else "0"))
+        answer = rng.choice(POSITIVE if b_positive else NEGATIVE)
+        rows.append((f"what is the {rng.choice(NOUNS)} ?", f"it is {answer} .", "1" if b_positive else "0"))
     return rows
 
 
 def regression_rows(n, seed=0):
-    """`(sentence, target)`: the target is 5 for a positive sentence, 0 for a negative one, plus noise."""
+    """`(sentence, target)`: the target is 1 for a positive sentence, 0 for a negative one, plus noise."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         positive = i % 2 == 1
-        rows.append((sentence(positive, rng), round((5.0 if positive else 0.0) + rng.uniform(-0.5, 0.5), 3)))
+        rows.append((sentence(positive, rng), round((1.0 if positive else 0.0) + rng.uniform(-0.2, 0.2), 3)))
     return rows
 
 
@@ -47,7 +51,7 @@ def choice_records(n, num_choices=3, seed=0):
     for i in range(n):
         answer = i % num_choices
         choices = [sentence(k == answer, rng) for k in range(num_choices)]
-        records.append({"context": "which one is kind ?", "choices": choices, "label": answer})
+        records.append({"context": "which one is normal ?", "choices": choices, "label": answer})
     return records
 
 

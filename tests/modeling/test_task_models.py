@@ -106,14 +106,27 @@ def test_classifier_fits_raw_strings_with_label_names_and_keeps_them(finetune_in
     model.save_pretrained(tmp_path / "clf")
     again = AlbertClassifier.from_pretrained(tmp_path / "clf")
     assert again.labels == ["negative", "positive"] and again.preprocessor.sequence_length == 16
-    np.testing.assert_allclose(again.predict(["a good day"], verbose=0), model.predict(["a good day"], verbose=0),
+    np.testing.assert_allclose(again.predict(["a normal value"], verbose=0), model.predict(["a normal value"], verbose=0),
                                atol=1e-5)
     model.save(tmp_path / "clf.keras")
     loaded = keras.saving.load_model(tmp_path / "clf.keras")
-    assert list(loaded.labels) == ["negative", "positive"] and loaded.predict_labels(["a good day"]) == predicted[:0] + [
-        model.predict_labels(["a good day"])[0]]
+    assert list(loaded.labels) == ["negative", "positive"] and loaded.predict_labels(["a normal value"]) == predicted[:0] + [
+        model.predict_labels(["a normal value"])[0]]
     with pytest.raises(AlbertInputError, match="not one of the model's labels"):
         model.fit(["a"], ["neutral"], verbose=0)
+
+
+def test_classifier_fits_sentence_pairs(finetune_init_dir):
+    from tests.finetune_data import pair_rows
+
+    keras.utils.set_random_seed(3)
+    train, test = pair_rows(96, seed=5), pair_rows(32, seed=6)
+    model = AlbertClassifier.from_pretrained(finetune_init_dir, labels=["0", "1"], sequence_length=16)
+    model.compile(keras.optimizers.Adam(3e-3), xent)
+    model.fit(([a for a, _, _ in train], [b for _, b, _ in train]), [y for _, _, y in train], batch_size=16, epochs=6,
+              verbose=0)
+    predicted = model.predict_labels(([a for a, _, _ in test], [b for _, b, _ in test]))
+    assert _held_out_accuracy(predicted, [y for _, _, y in test]) >= 0.85  # chance 0.5: the label is in text B
 
 
 def test_multiple_choice_fits_contexts_with_choices(finetune_init_dir):
