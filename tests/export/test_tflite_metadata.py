@@ -51,7 +51,7 @@ def test_without_mediapipe_the_error_says_what_to_install(tiny_models, spm_model
     assert not path.exists()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: set up (or skipped) before the session-scoped models
 def mediapipe_text():
     pytest.importorskip("mediapipe")
     from mediapipe.tasks.python.text import text_classifier
