@@ -237,6 +237,8 @@ def distributed_batches(strategy, make_global_dataset, global_batch_size, skip_b
     model.fit(data, steps_per_epoch=100)
     ```
     """
+    import tensorflow as tf
+
     replicas = strategy.num_replicas_in_sync
     if global_batch_size % replicas:
         raise AlbertInputError(
@@ -257,4 +259,6 @@ def distributed_batches(strategy, make_global_dataset, global_batch_size, skip_b
             dataset = dataset.unbatch().batch(per_replica, drop_remainder=True)
         return dataset.prefetch(2)
 
-    return strategy.distribute_datasets_from_function(dataset_fn)
+    # Batches are copied to the replicas' devices ahead of the step (GPU/TPU), not inside it.
+    options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+    return strategy.distribute_datasets_from_function(dataset_fn, options=options)

@@ -41,12 +41,16 @@ class PretrainingLogger(keras.callbacks.Callback):
     Every `every_steps` optimizer steps it writes the logged losses and accuracies (the running
     means Keras reports), the learning rate and the examples per second since the previous write,
     under `log_dir/train`; validation results go under `log_dir/eval`. Only the chief should be
-    given a `log_dir`; with `log_dir=None` it only measures throughput.
+    given a `log_dir`; with `log_dir=None` it only measures throughput. Steps are counted on the
+    host and the logs read from the device only at the write interval (`host_sync`), so the step
+    loop is not synchronized in between; `every_steps` should be a multiple of the steps per
+    execution (`TrainingLoop` rounds it).
 
     Args:
         log_dir: TensorBoard directory or None.
         global_batch_size: examples per optimizer step.
         every_steps: write interval in optimizer steps.
+        batches_per_step: `fit` batches per optimizer step (gradient accumulation).
 
     Example:
     ```python
@@ -56,9 +60,15 @@ class PretrainingLogger(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, log_dir, global_batch_size, every_steps=100):
+    defers_logs = True  # see host_sync.DeferredLogsCallbackList
+
+    def __init__(self, log_dir, global_batch_size, every_steps=100, batches_per_step=1):
         super().__init__()
         import tensorflow as tf
+
+        from albert_keras.training.host_sync import StepCounter
+
+        self.counter = StepCounter(batches_per_step)
 
         self.global_batch_size = int(global_batch_size)
         self.every_steps = max(int(every_steps), 1)
@@ -86,27 +96,38 @@ class PretrainingLogger(keras.callbacks.Callback):
         return self._first_examples / self._first_seconds if self._first_seconds else 0.0
 
     def on_train_begin(self, logs=None):
-        self._mark = (time.perf_counter(), self._step())
+        from albert_keras.training.host_sync import to_host
+
+        # The one device read of a `fit` call; afterwards the steps are counted.
+        self.counter.begin(to_host(self.model.optimizer.iterations, reader="logger_begin"))
+        self._mark = (time.perf_counter(), self.counter.step)
         self._run_start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.counter.epoch_begin()
 
     def on_train_end(self, logs=None):
         self.seconds += time.perf_counter() - self._run_start
 
     def _step(self):
-        return int(self.model.optimizer.iterations.numpy())
+        return self.counter.step
 
     def _learning_rate(self):
         optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        return optimizer.learning_rate
 
     def on_train_batch_end(self, batch, logs=None):
-        import tensorflow as tf
+        from albert_keras.training.host_sync import to_host
 
-        step = self._step()
-        self.last_logs = dict(logs or {})
+        step = self.counter.batch_end(batch)
+        self.last_logs = dict(logs or {})  # still on the device: read only at the interval
         start_time, start_step = self._mark
-        if step - start_step < self.every_steps:
+        if step - start_step < self.every_steps or not self.counter.step_done:
             return
+        # Reading the logs waits for the device, so the time below is the steps' real end.
+        values = to_host({**self.last_logs, "learning_rate": self._learning_rate()}, reader="logger")
+        learning_rate = values.pop("learning_rate")
+        self.last_logs = values
         now = time.perf_counter()
         done = step - start_step
         self.steps_trained += done
@@ -124,7 +145,7 @@ class PretrainingLogger(keras.callbacks.Callback):
         with self._train_writer.as_default(step=step):
             for name, value in self.last_logs.items():
                 write_scalar(name, value, step)
-            write_scalar("learning_rate", self._learning_rate(), step)
+            write_scalar("learning_rate", learning_rate, step)
             write_scalar("examples_per_second", rate, step)
         self._train_writer.flush()
 
@@ -227,6 +248,8 @@ class CollapseWatch(keras.callbacks.Callback):
     ```
     """
 
+    defers_logs = True  # it never reads the logs (see host_sync.DeferredLogsCallbackList)
+
     def __init__(self, probe, every_steps=100, log_dir=None, learning_rate=None, num_warmup_steps=0,
                  batches_per_step=1, spread_threshold=0.01, top_share_threshold=0.9, patience=3, verbose=True):
         super().__init__()
@@ -254,11 +277,16 @@ class CollapseWatch(keras.callbacks.Callback):
         # One read per `fit` call; afterwards steps are counted from the batches.
         self._begin_step = int(self.model.optimizer.iterations.numpy())
         self._batches = 0
+        self._epoch_start = 0
         if self._last_checked is None:
             self._last_checked = self._begin_step
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._batches
+
     def on_train_batch_end(self, batch, logs=None):
-        self._batches += 1
+        # The batch index (in the epoch) jumps by `steps_per_execution`: count from it.
+        self._batches = self._epoch_start + int(batch) + 1
         step = self._begin_step + self._batches // self.batches_per_step
         if step - self._last_checked >= self.every_steps:
             self._last_checked = step

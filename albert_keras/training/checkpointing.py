@@ -25,7 +25,6 @@ import numpy as np
 import tensorflow as tf
 
 from albert_keras import io_utils
-from albert_keras.compat import optimizer_micro_steps
 from albert_keras.errors import AlbertInputError
 from albert_keras.io_utils import atomic_directory
 from albert_keras.io_utils import atomic_write
@@ -191,6 +190,10 @@ class StepCheckpointCallback(keras.callbacks.Callback):
 
     A non-finite loss raises `TrainingDivergedError` before anything is saved, so no checkpoint
     ever holds diverged weights. The data position saved is `step * batches_per_step` batches.
+    Steps are counted on the host (`host_sync.StepCounter`) and the loss is read only every
+    `check_every` steps and before each save, so the step loop never waits for the device in
+    between (the loss Keras logs is the epoch's running mean: a NaN anywhere in the interval
+    shows at its end).
 
     Args:
         checkpointer: a `StepCheckpointer`.
@@ -199,6 +202,7 @@ class StepCheckpointCallback(keras.callbacks.Callback):
         final_step: the run's last step; always saved.
         extra_state: dict stored in every `state.json`.
         entry_point: `"pretrain"` or `"finetune"`: whose flags the divergence error names.
+        check_every: loss check interval in steps (default `every_steps`).
 
     Example:
     ```python
@@ -207,38 +211,55 @@ class StepCheckpointCallback(keras.callbacks.Callback):
     ```
     """
 
+    defers_logs = True  # see host_sync.DeferredLogsCallbackList
+
     def __init__(self, checkpointer, every_steps, batches_per_step=1, final_step=None, extra_state=None,
-                 entry_point="pretrain"):
+                 entry_point="pretrain", check_every=None):
         super().__init__()
+        from albert_keras.training.host_sync import StepCounter
+
         self.entry_point = entry_point
         self.checkpointer = checkpointer
         self.every_steps = int(every_steps or 0)
+        self.check_every = int(check_every or self.every_steps or 0)
         self.batches_per_step = int(batches_per_step)
         self.final_step = final_step
         self.extra_state = extra_state or {}
         self.last_saved = None
+        self.counter = StepCounter(self.batches_per_step)
+        self._last_step = 0
 
-    def _step(self):
-        return int(self.model.optimizer.iterations.numpy())
+    def on_train_begin(self, logs=None):
+        from albert_keras.training.host_sync import to_host
+
+        # The one device read of a `fit` call; afterwards the steps are counted.
+        self.counter.begin(to_host(self.model.optimizer.iterations, reader="checkpoint_begin"))
+        self._last_step = self.counter.step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.counter.epoch_begin()
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self._step()
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(loss)):
-            raise TrainingDivergedError(
-                f"loss became {float(loss)} at step {step}: {divergence_advice(self.entry_point)}; "
-                f"the run can restart from the last checkpoint (step {self.last_saved or 0})"
-            )
-        boundary = self.every_steps and step % self.every_steps == 0
-        if (boundary or step == self.final_step) and step != self.last_saved and self._micro_batch_done(step):
-            self.save(step)
+        from albert_keras.training.host_sync import crossed
+        from albert_keras.training.host_sync import to_host
 
-    def _micro_batch_done(self, step):
-        # With gradient accumulation the counter only moves on the last micro-batch of a step.
-        optimizer = self.model.optimizer
-        accumulation = getattr(optimizer, "gradient_accumulation_steps", None) or 1
-        micro_steps = optimizer_micro_steps(optimizer)
-        return micro_steps is None or accumulation == 1 or micro_steps % accumulation == 0
+        previous, step = self._last_step, self.counter.batch_end(batch)
+        self._last_step = step
+        if not self.counter.step_done:
+            return  # with gradient accumulation, the step is only complete after its last micro-batch
+        save = (crossed(previous, step, self.every_steps) or step == self.final_step) and step != self.last_saved
+        if not (save or crossed(previous, step, self.check_every)):
+            return
+        loss = (logs or {}).get("loss")
+        loss = None if loss is None else to_host(loss, reader="checkpoint")
+        if loss is not None and not np.isfinite(loss):
+            raise TrainingDivergedError(
+                f"loss became {loss} at step {step}: {divergence_advice(self.entry_point)}; "
+                f"the run can restart from the last checkpoint (step {self.last_saved or 0}; the loss is checked "
+                f"every {self.check_every or self.every_steps} steps)"
+            )
+        if save:
+            self.save(step)
 
     def save(self, step):
         self.checkpointer.save(step, step * self.batches_per_step, extra=self.extra_state)

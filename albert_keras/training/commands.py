@@ -36,7 +36,15 @@ def register(subparsers):
     parser.add_argument("--num-warmup-steps", type=int, default=None, help="linear warmup steps (default 2.5%% of the steps)")
     parser.add_argument("--learning-rate", type=float, default=0.00176, help="peak learning rate")
     parser.add_argument("--optimizer", choices=("lamb", "adamw"), default="lamb")
-    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"), default="float32")
+    parser.add_argument(
+        "--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
+        help="auto: mixed_bfloat16 on TPU and NVIDIA GPUs of compute capability >= 8.0, else float32",
+    )
+    parser.add_argument(
+        "--steps-per-execution", type=int, default=None,
+        help="batches per call into the compiled step (default: 1 on CPU; on GPU/TPU the largest divisor of the "
+        "log, checkpoint and eval intervals up to 100); the intervals are rounded up to multiples of it",
+    )
     xla = parser.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="xla", action="store_true", default=None, help="compile with XLA (default on GPU/TPU)")
     xla.add_argument("--no-xla", dest="xla", action="store_false", default=None, help="do not compile with XLA (default on CPU)")
@@ -99,6 +107,7 @@ def run(args):
             spm_model=args.spm_model,
             dynamic_masking=args.dynamic_masking,
             verbose="auto" if args.verbose is None else args.verbose,
+            steps_per_execution=args.steps_per_execution,
         )
     except TrainingDivergedError as error:
         import sys

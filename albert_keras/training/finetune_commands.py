@@ -97,7 +97,15 @@ def register(subparsers):
     parser.add_argument("--validation-every", type=int, default=None, help="evaluation interval in steps (default: one epoch)")
     parser.add_argument("--patience", type=int, default=None, help="stop after this many evaluations without improvement")
     parser.add_argument("--seed", type=int, default=12345)
-    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"), default="float32")
+    parser.add_argument(
+        "--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
+        help="auto: mixed_bfloat16 on TPU and NVIDIA GPUs of compute capability >= 8.0, else float32",
+    )
+    parser.add_argument(
+        "--steps-per-execution", type=int, default=None,
+        help="batches per call into the compiled step (default: 1 on CPU; on GPU/TPU the largest divisor of the "
+        "validation and checkpoint intervals up to 100); the intervals are rounded up to multiples of it",
+    )
     parser.add_argument(
         "--strategy", choices=("auto", "default", "one-device", "mirrored", "multi-worker", "tpu"), default="auto"
     )
@@ -151,7 +159,7 @@ def run_finetune(args):
         epochs=None if args.num_train_steps else args.epochs, patience=args.patience,
         global_batch_size=args.batch_size, learning_rate=args.learning_rate, optimizer=args.optimizer,
         weight_decay_rate=args.weight_decay, eval_every=args.validation_every, seed=args.seed,
-        precision=args.precision, strategy=args.strategy, tpu=args.tpu,
+        precision=args.precision, strategy=args.strategy, tpu=args.tpu, steps_per_execution=args.steps_per_execution,
         verbose="auto" if args.verbose is None else args.verbose, **overrides,
     )
     return 0

@@ -7,6 +7,7 @@ the evaluation interval. The entry points differ only in their model, data, loss
 """
 
 import dataclasses
+import math
 import os
 import sys
 import warnings
@@ -14,6 +15,12 @@ import warnings
 from albert_keras.errors import AlbertInputError
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# "auto": mixed_bfloat16 where the accelerator has bfloat16 units (TPU, NVIDIA compute capability
+# >= 8.0), float32 elsewhere (CPU included: see `resolve_precision`).
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+# The automatic steps per execution on GPU/TPU is the largest divisor of the log, checkpoint and
+# evaluation intervals up to this many steps (one host round trip per execution).
+MAX_AUTO_STEPS_PER_EXECUTION = 100
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 
@@ -33,7 +40,9 @@ class TrainingSettings:
             3125/125000 = 2.5%; fine-tuning's 10%).
         optimizer: `"lamb"` or `"adamw"` (decay skipped for LayerNorm and biases in both).
         weight_decay_rate: decoupled weight decay (official 0.01).
-        precision: `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"` (dynamic loss scaling).
+        precision: `"auto"` (mixed_bfloat16 on a TPU or an NVIDIA GPU of compute capability >= 8.0,
+            else float32), `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"` (dynamic loss
+            scaling).
         xla: compile steps with XLA; default on for GPU/TPU, off on CPU (where it measured slower).
         checkpoint_every: checkpoint interval in steps.
         keep_checkpoints: complete checkpoints kept.
@@ -44,6 +53,10 @@ class TrainingSettings:
         seed: weight initialization and data-order seed.
         log_every: TensorBoard interval in steps.
         verbose: Keras progress output (`"auto"`, 0, 1, 2).
+        steps_per_execution: `fit` batches run per call into the compiled step function (one host
+            round trip each); None: 1 on CPU, on GPU/TPU the largest divisor of the log,
+            checkpoint and evaluation intervals up to 100 steps. The intervals are rounded up to
+            multiples of it (with a message).
 
     Example:
     ```python
@@ -60,7 +73,7 @@ class TrainingSettings:
     warmup_fraction: float = 3125 / 125000
     optimizer: str = "lamb"
     weight_decay_rate: float = 0.01
-    precision: str = "float32"
+    precision: str = "auto"
     xla: bool = None
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
@@ -71,11 +84,16 @@ class TrainingSettings:
     seed: int = 12345
     log_every: int = 100
     verbose: object = "auto"
+    steps_per_execution: int = None
 
     def validate(self):
         """Check the settings and fill in the derived defaults; returns `self`."""
-        if self.precision not in PRECISIONS:
-            raise AlbertInputError(f"--precision: unknown {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.precision not in PRECISION_CHOICES:
+            raise AlbertInputError(
+                f"--precision: unknown {self.precision!r}; choose one of {', '.join(PRECISION_CHOICES)}"
+            )
+        if self.steps_per_execution is not None and int(self.steps_per_execution) < 1:
+            raise AlbertInputError(f"--steps-per-execution must be positive, got {self.steps_per_execution}")
         for name in ("global_batch_size", "num_train_steps"):
             value = getattr(self, name)
             if value is None or int(value) < 1:
@@ -103,7 +121,88 @@ class TrainingSettings:
     @property
     def dtype_policy(self):
         """The Keras dtype policy name for model construction, None for float32."""
+        if self.precision == "auto":
+            raise ValueError("precision 'auto' is resolved by TrainingLoop; call resolve_precision first")
         return None if self.precision == "float32" else self.precision
+
+
+def resolve_precision(precision, strategy=None):
+    """The precision `"auto"` stands for on this machine; other values are returned unchanged.
+
+    `mixed_bfloat16` on a TPU strategy or when every visible GPU is an NVIDIA GPU of compute
+    capability >= 8.0 (Ampere and later: bfloat16 tensor cores); `float32` otherwise. On CPU
+    float32 stays the default even where the CPU has bfloat16 instructions: mixed bfloat16 changes
+    the numerics of a run, so there it is asked for explicitly.
+
+    Example:
+    ```python
+    resolve_precision("auto")  # "float32" on a CPU-only machine
+    ```
+    """
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    if strategy is not None and isinstance(strategy, tf.distribute.TPUStrategy):
+        return "mixed_bfloat16"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability") for gpu in gpus]
+        if all(capability and tuple(capability) >= (8, 0) for capability in capabilities):
+            return "mixed_bfloat16"
+    return "float32"
+
+
+def auto_steps_per_execution(intervals, accelerator, batches_per_step=1, limit=MAX_AUTO_STEPS_PER_EXECUTION):
+    """The default steps per execution (in `fit` batches): 1 on CPU.
+
+    On an accelerator, the largest divisor of the intervals' greatest common divisor that is at
+    most `limit` steps, so every interval stays a multiple of it and nothing needs rounding.
+
+    Example:
+    >>> auto_steps_per_execution([100, 1000, 1000], accelerator=True)
+    100
+    >>> auto_steps_per_execution([100, 1000], accelerator=False)
+    1
+    """
+    if not accelerator:
+        return 1
+    common = 0
+    for interval in intervals:
+        common = math.gcd(common, int(interval))
+    best = max(d for d in range(1, min(common, limit) + 1) if common % d == 0) if common else 1
+    return best * max(int(batches_per_step), 1)
+
+
+def align_intervals(settings, steps_per_execution, name="train"):
+    """Round the log, checkpoint and evaluation intervals up to whole executions.
+
+    Keras calls the batch callbacks once per execution of `steps_per_execution` batches, so a
+    boundary inside an execution could only be seen at its end; the intervals are therefore
+    rounded up to multiples of `steps_per_execution` batches (in optimizer steps, with gradient
+    accumulation), with a message on stderr. Returns the list of messages.
+
+    Example:
+    ```python
+    settings = TrainingSettings("runs/x", log_every=30, checkpoint_every=1000).validate()
+    align_intervals(settings, 100)  # log_every becomes 100
+    ```
+    """
+    accumulation = settings.gradient_accumulation_steps
+    unit = math.lcm(int(steps_per_execution), accumulation) // accumulation  # steps per whole execution
+    messages = []
+    for field in ("log_every", "checkpoint_every", "eval_every"):
+        value = int(getattr(settings, field))
+        if value % unit:
+            rounded = -(-value // unit) * unit
+            setattr(settings, field, rounded)
+            messages.append(
+                f"{name}: --{field.replace('_', '-')} {value} rounded up to {rounded}, a multiple of the "
+                f"{unit} steps run per execution (--steps-per-execution {steps_per_execution})"
+            )
+    for message in messages:
+        print(message, file=sys.stderr)
+    return messages
 
 
 def epoch_segments(start, total, period):
@@ -165,10 +264,19 @@ class TrainingLoop:
         self.name = name
         self.strategy = resolve_strategy(settings.strategy, tpu=settings.tpu)
         self.chief = is_chief(self.strategy)
+        accelerator = bool(tf.config.list_physical_devices("GPU")) or isinstance(
+            self.strategy, tf.distribute.TPUStrategy
+        )
         if settings.xla is None:
-            settings.xla = bool(tf.config.list_physical_devices("GPU")) or isinstance(
-                self.strategy, tf.distribute.TPUStrategy
+            settings.xla = accelerator
+        settings.precision = resolve_precision(settings.precision, self.strategy)
+        if settings.steps_per_execution is None:
+            settings.steps_per_execution = auto_steps_per_execution(
+                [settings.log_every, settings.checkpoint_every, settings.eval_every], accelerator,
+                settings.gradient_accumulation_steps,
             )
+        settings.steps_per_execution = int(settings.steps_per_execution)
+        align_intervals(settings, settings.steps_per_execution, name)
         self.fingerprint = {
             "global_batch_size": int(settings.global_batch_size),
             "gradient_accumulation_steps": settings.gradient_accumulation_steps,
@@ -218,7 +326,10 @@ class TrainingLoop:
             )
             if s.precision == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            model.compile(optimizer=optimizer, jit_compile=bool(s.xla), **(compile_kwargs or {}))
+            model.compile(
+                optimizer=optimizer, jit_compile=bool(s.xla), steps_per_execution=s.steps_per_execution,
+                **(compile_kwargs or {}),
+            )
             optimizer.build(model.trainable_variables)
         self.model = model
         checkpointer = StepCheckpointer(self.checkpoint_dir, model, optimizer, keep=s.keep_checkpoints, is_chief=self.chief)
@@ -248,6 +359,7 @@ class TrainingLoop:
             final_step=s.num_train_steps,
             extra_state={"run": self.fingerprint},
             entry_point=self.name,
+            check_every=min(s.log_every, s.checkpoint_every),
         )
         self.checkpoint_callback.last_saved = self.start_step
         return model
@@ -270,10 +382,18 @@ class TrainingLoop:
         Returns:
             The last logs of the last `fit` (`{name: value}`; `val_*` for validation).
         """
+        from albert_keras.training.host_sync import DeferredLogsCallbackList
+
         s = self.settings
         history_logs = {}
         for initial_epoch, epochs, steps in epoch_segments(self.start_step, s.num_train_steps, s.eval_every):
             consumed = self.step * s.gradient_accumulation_steps
+            batches = steps * s.gradient_accumulation_steps
+            self._set_steps_per_execution(math.gcd(s.steps_per_execution, batches))
+            callback_list = DeferredLogsCallbackList(
+                [self.checkpoint_callback, *callbacks], add_history=True, add_progbar=s.verbose != 0,
+                verbose=s.verbose, epochs=epochs, steps=batches, model=self.model,
+            )
             with warnings.catch_warnings():
                 # A finite evaluation set is by design; Keras warns each time it reaches its end.
                 warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -281,9 +401,9 @@ class TrainingLoop:
                     make_dataset(consumed),
                     initial_epoch=initial_epoch,
                     epochs=epochs,
-                    steps_per_epoch=steps * s.gradient_accumulation_steps,
+                    steps_per_epoch=batches,
                     validation_data=validation_data,
-                    callbacks=[self.checkpoint_callback, *callbacks],
+                    callbacks=callback_list,
                     shuffle=False,  # input pipelines shuffle with their own seed
                     verbose=s.verbose,
                 )
@@ -291,6 +411,14 @@ class TrainingLoop:
             if getattr(self.model, "stop_training", False):
                 break
         return history_logs
+
+    def _set_steps_per_execution(self, steps):
+        # Keras runs whole executions, past the end of an epoch if its length is not a multiple
+        # (the input repeats): a run's last, shorter segment gets a divisor of its length, and
+        # the step function is traced again for it.
+        if self.model.steps_per_execution != steps:
+            self.model.steps_per_execution = steps
+            self.model.train_function = None
 
     def finish(self):
         """Write the final checkpoint if the last step has none; returns the final step."""

@@ -131,7 +131,8 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
             micro_batch,
         )
     logger = PretrainingLogger(
-        loop.log_dir, settings.global_batch_size, every_steps=min(settings.log_every, settings.checkpoint_every)
+        loop.log_dir, settings.global_batch_size, every_steps=min(settings.log_every, settings.checkpoint_every),
+        batches_per_step=settings.gradient_accumulation_steps,
     )
     # A fixed probe batch (the first training records) for the collapse watch.
     probe = next(iter(inputs.global_batches(files, 8, seq_length, predictions, shuffle=False).take(1)))

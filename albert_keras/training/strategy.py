@@ -65,6 +65,10 @@ def resolve_strategy(name="auto", tpu=None):
             name = "multi-worker"
         elif len(gpus) > 1:
             name = "mirrored"
+        elif gpus:
+            # One GPU: a one-device strategy, whose distributed input is prefetched onto the GPU
+            # (the default strategy would copy each batch in the step).
+            name = "one-device"
         else:
             name = "default"
 
