@@ -1,5 +1,6 @@
 """benchmarks/pretrain_throughput.py: the FLOP formula against the real model's weights, the
-device peaks, and a tiny end-to-end run that prints the table and writes the JSON."""
+device peaks, and a tiny end-to-end run that prints the table and writes the JSON;
+benchmarks/encoder_profile.py: a tiny profiled run whose categories cover the op time."""
 
 import importlib.util
 import json
@@ -75,3 +76,19 @@ def test_tiny_run_prints_the_table_and_writes_json(tmp_path):
         achieved = row["examples_per_s"] * row["gflops_per_example"] / 1e3
         assert row["mfu"] == pytest.approx(achieved / row["peak_tflops"], rel=1e-3)
         assert 0 < row["mfu"] < 1
+
+
+def test_encoder_profile_groups_the_op_time(tmp_path):
+    output = tmp_path / "profile.json"
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "encoder_profile.py"), "--batch", "1", "--seq", "16",
+         "--runs", "1", "--output", str(output)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| category | s/batch | share |" in result.stdout
+    profile = json.loads(output.read_text())
+    categories = profile["categories"]
+    assert categories["matmul: feed-forward"] > 0 and categories["matmul: q/k/v/output projections"] > 0
+    assert sum(categories.values()) == pytest.approx(sum(profile["op_types"].values()))
