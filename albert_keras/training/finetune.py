@@ -25,7 +25,6 @@ import os
 import shutil
 import sys
 import time
-import warnings
 
 from albert_keras.errors import AlbertInputError
 
