@@ -168,17 +168,6 @@ def test_precision_auto_is_float32_on_this_cpu_and_explicit_values_stay():
         TrainingSettings("unused", steps_per_execution=0).validate()
 
 
-def test_step_counter_follows_jumping_batch_indices():
-    counter = host_sync.StepCounter(batches_per_step=2)
-    counter.begin(10)
-    counter.epoch_begin()
-    assert (counter.batch_end(3), counter.step_done) == (12, True)
-    assert (counter.batch_end(4), counter.step_done) == (12, False)
-    counter.epoch_begin()  # the next epoch's batch indices start at 0 again
-    assert counter.batch_end(0) == 13 and counter.step_done
-    assert host_sync.crossed(95, 105, 100) and not host_sync.crossed(100, 104, 100)
-
-
 @pytest.mark.parametrize("command", ["pretrain", "finetune"])
 def test_cli_flags_reach_the_settings(command):
     from albert_keras.cli import build_parser
