@@ -44,7 +44,6 @@ import uuid
 from albert_keras.data import create as create_lib
 from albert_keras.data import ranges as ranges_lib
 from albert_keras.data import reader as reader_lib
-from albert_keras.data.instances import InstanceOptions
 from albert_keras.data.instances import Statistics
 from albert_keras.errors import AlbertInputError
 
@@ -323,25 +322,20 @@ def create_pretraining_data_beam(
     from albert_keras.tokenization import load_sentencepiece
     from albert_keras.tokenization import sentencepiece_checksum
 
-    if input_format not in create_lib.INPUT_FORMATS:
-        raise AlbertInputError(f"input_format must be one of {create_lib.INPUT_FORMATS}, got {input_format!r}")
-    if on_bad_line not in ("skip", "error"):
-        raise AlbertInputError(f"on_bad_line must be 'skip' or 'error', got {on_bad_line!r}")
-    compression = (compression or "").upper() or None
-    if compression not in (None, "GZIP"):
-        raise AlbertInputError(f"compression must be None or 'gzip', got {compression!r}")
-    for name, value in (("num_shards", num_shards), ("dupe_factor", dupe_factor), ("split_bytes", split_bytes)):
-        if int(value) < 1:
-            raise AlbertInputError(f"{name} must be >= 1, got {value}")
-    try:
-        options = InstanceOptions(
-            max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
-            masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob, ngram=ngram,
-            favor_shorter_ngram=favor_shorter_ngram, do_whole_word_mask=do_whole_word_mask,
-            official_nondeterministic=official_nondeterministic,
-        )
-    except ValueError as error:
-        raise AlbertInputError(f"create-data: {error}") from None
+    # official_random_negatives is False here (rejected above), as the local run records it.
+    compression, options, settings = create_lib.checked_settings(
+        counts=(("num_shards", num_shards), ("dupe_factor", dupe_factor), ("split_bytes", split_bytes)),
+        max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
+        dupe_factor=dupe_factor, masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob,
+        ngram=ngram, favor_shorter_ngram=favor_shorter_ngram, do_whole_word_mask=do_whole_word_mask,
+        lowercase=lowercase, seed=seed, num_shards=num_shards,
+        shuffle_buffer_size=shuffle_buffer_size, compression=compression,
+        input_format=input_format, on_bad_line=on_bad_line, max_line_bytes=max_line_bytes,
+        max_document_bytes=max_document_bytes, chunk_bytes=chunk_bytes,
+        official_nondeterministic=official_nondeterministic, official_random_negatives=False,
+        official_random_replacement=official_random_replacement,
+    )
+    settings["split_bytes"] = split_bytes  # the local run's settings (so manifests compare) + this
     if isinstance(beam_options, str):
         beam_options = shlex.split(beam_options)
     beam_options = list(beam_options or [])
@@ -354,18 +348,6 @@ def create_pretraining_data_beam(
     spm_path, spm_proto = _read_spm(spm_model)
     sp = load_sentencepiece(spm_proto)  # a clear error for an invalid or non-ALBERT model, here
     spm_sha256 = sentencepiece_checksum(spm_proto)
-    # The local run's settings (the same keys, so manifests compare), plus the split size.
-    settings = {
-        "max_seq_length": max_seq_length, "max_predictions_per_seq": max_predictions_per_seq,
-        "dupe_factor": dupe_factor, "masked_lm_prob": masked_lm_prob, "short_seq_prob": short_seq_prob,
-        "ngram": ngram, "favor_shorter_ngram": favor_shorter_ngram, "do_whole_word_mask": do_whole_word_mask,
-        "lowercase": lowercase, "seed": seed, "num_shards": num_shards,
-        "shuffle_buffer_size": shuffle_buffer_size, "compression": compression,
-        "input_format": input_format, "on_bad_line": on_bad_line, "max_line_bytes": max_line_bytes,
-        "max_document_bytes": max_document_bytes, "chunk_bytes": chunk_bytes,
-        "official_nondeterministic": official_nondeterministic, "official_random_negatives": False,
-        "official_random_replacement": official_random_replacement, "split_bytes": split_bytes,
-    }
     fingerprint = create_lib._fingerprint(settings, spm_sha256, [f[2] for f in files])
 
     import tensorflow as tf

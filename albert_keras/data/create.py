@@ -181,6 +181,112 @@ def _existing_manifest(output_dir):
         return None
 
 
+def checked_settings(
+    counts,
+    *,
+    max_seq_length,
+    max_predictions_per_seq,
+    dupe_factor,
+    masked_lm_prob,
+    short_seq_prob,
+    ngram,
+    favor_shorter_ngram,
+    do_whole_word_mask,
+    lowercase,
+    seed,
+    num_shards,
+    shuffle_buffer_size,
+    compression,
+    input_format,
+    on_bad_line,
+    max_line_bytes,
+    max_document_bytes,
+    chunk_bytes,
+    official_nondeterministic,
+    official_random_negatives,
+    official_random_replacement,
+):
+    """Check the create-data arguments that the local and the Beam runner share.
+
+    One place for both runners, so that they reject the same arguments with the same messages and
+    write manifests whose settings (and so fingerprints) compare.
+
+    Args:
+        counts: `(name, value)` pairs that must each be >= 1, checked in this order.
+        max_seq_length, ..., official_random_replacement: as in `create_pretraining_data`.
+
+    Returns:
+        `(compression, options, settings)`: the compression as TF names it (None or `"GZIP"`),
+        the `InstanceOptions`, and the settings dict recorded in the manifest.
+
+    Raises:
+        AlbertInputError: an unknown input format, `on_bad_line` or compression, a count below 1,
+            or instance options `InstanceOptions` rejects.
+
+    Example:
+    ```python
+    from albert_keras.data.create import checked_settings
+    compression, options, settings = checked_settings(
+        (("num_shards", 8),), max_seq_length=128, max_predictions_per_seq=20, dupe_factor=1,
+        masked_lm_prob=0.15, short_seq_prob=0.1, ngram=3, favor_shorter_ngram=True,
+        do_whole_word_mask=True, lowercase=True, seed=12345, num_shards=8,
+        shuffle_buffer_size=20000, compression="gzip", input_format="sentences",
+        on_bad_line="skip", max_line_bytes=1 << 20, max_document_bytes=1 << 26,
+        chunk_bytes=1 << 22, official_nondeterministic=False, official_random_negatives=False,
+        official_random_replacement=False)
+    print(compression, options.max_seq_length, settings["num_shards"])  # GZIP 128 8
+    ```
+    """
+    if input_format not in INPUT_FORMATS:
+        raise AlbertInputError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
+    if on_bad_line not in ("skip", "error"):
+        raise AlbertInputError(f"on_bad_line must be 'skip' or 'error', got {on_bad_line!r}")
+    compression = (compression or "").upper() or None
+    if compression not in (None, "GZIP"):
+        raise AlbertInputError(f"compression must be None or 'gzip', got {compression!r}")
+    for name, value in counts:
+        if int(value) < 1:
+            raise AlbertInputError(f"{name} must be >= 1, got {value}")
+    try:
+        options = InstanceOptions(
+            max_seq_length=max_seq_length,
+            max_predictions_per_seq=max_predictions_per_seq,
+            masked_lm_prob=masked_lm_prob,
+            short_seq_prob=short_seq_prob,
+            ngram=ngram,
+            favor_shorter_ngram=favor_shorter_ngram,
+            do_whole_word_mask=do_whole_word_mask,
+            official_random_negatives=official_random_negatives,
+            official_nondeterministic=official_nondeterministic,
+        )
+    except ValueError as error:
+        raise AlbertInputError(f"create-data: {error}") from None
+    settings = {
+        "max_seq_length": max_seq_length,
+        "max_predictions_per_seq": max_predictions_per_seq,
+        "dupe_factor": dupe_factor,
+        "masked_lm_prob": masked_lm_prob,
+        "short_seq_prob": short_seq_prob,
+        "ngram": ngram,
+        "favor_shorter_ngram": favor_shorter_ngram,
+        "do_whole_word_mask": do_whole_word_mask,
+        "lowercase": lowercase,
+        "seed": seed,
+        "num_shards": num_shards,
+        "shuffle_buffer_size": shuffle_buffer_size,
+        "compression": compression,
+        "input_format": input_format,
+        "on_bad_line": on_bad_line,
+        "max_line_bytes": max_line_bytes,
+        "max_document_bytes": max_document_bytes,
+        "chunk_bytes": chunk_bytes,
+        "official_nondeterministic": official_nondeterministic,
+        "official_random_negatives": official_random_negatives,
+        "official_random_replacement": official_random_replacement,
+    }
+    return compression, options, settings
+
+
 def create_pretraining_data(
     input_files,
     spm_model,
@@ -259,30 +365,19 @@ def create_pretraining_data(
     from albert_keras.tokenization import load_sentencepiece
     from albert_keras.tokenization import sentencepiece_checksum
 
-    if input_format not in INPUT_FORMATS:
-        raise AlbertInputError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
-    if on_bad_line not in ("skip", "error"):
-        raise AlbertInputError(f"on_bad_line must be 'skip' or 'error', got {on_bad_line!r}")
-    compression = (compression or "").upper() or None
-    if compression not in (None, "GZIP"):
-        raise AlbertInputError(f"compression must be None or 'gzip', got {compression!r}")
-    for name, value, low in (("workers", workers, 1), ("num_shards", num_shards, 1), ("dupe_factor", dupe_factor, 1)):
-        if int(value) < low:
-            raise AlbertInputError(f"{name} must be >= {low}, got {value}")
-    try:
-        options = InstanceOptions(
-            max_seq_length=max_seq_length,
-            max_predictions_per_seq=max_predictions_per_seq,
-            masked_lm_prob=masked_lm_prob,
-            short_seq_prob=short_seq_prob,
-            ngram=ngram,
-            favor_shorter_ngram=favor_shorter_ngram,
-            do_whole_word_mask=do_whole_word_mask,
-            official_random_negatives=official_random_negatives,
-            official_nondeterministic=official_nondeterministic,
-        )
-    except ValueError as error:
-        raise AlbertInputError(f"create-data: {error}") from None
+    compression, options, settings = checked_settings(
+        counts=(("workers", workers), ("num_shards", num_shards), ("dupe_factor", dupe_factor)),
+        max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
+        dupe_factor=dupe_factor, masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob,
+        ngram=ngram, favor_shorter_ngram=favor_shorter_ngram, do_whole_word_mask=do_whole_word_mask,
+        lowercase=lowercase, seed=seed, num_shards=num_shards,
+        shuffle_buffer_size=shuffle_buffer_size, compression=compression,
+        input_format=input_format, on_bad_line=on_bad_line, max_line_bytes=max_line_bytes,
+        max_document_bytes=max_document_bytes, chunk_bytes=chunk_bytes,
+        official_nondeterministic=official_nondeterministic,
+        official_random_negatives=official_random_negatives,
+        official_random_replacement=official_random_replacement,
+    )
 
     input_files = reader_lib.expand_inputs(input_files)
     inputs = reader_lib.check_input_files(input_files)
@@ -297,29 +392,6 @@ def create_pretraining_data(
         sp = load_sentencepiece(spm_path)
         spm_proto = io_utils.read_bytes(spm_path)
     spm_sha256 = sentencepiece_checksum(spm_proto)
-    settings = {
-        "max_seq_length": max_seq_length,
-        "max_predictions_per_seq": max_predictions_per_seq,
-        "dupe_factor": dupe_factor,
-        "masked_lm_prob": masked_lm_prob,
-        "short_seq_prob": short_seq_prob,
-        "ngram": ngram,
-        "favor_shorter_ngram": favor_shorter_ngram,
-        "do_whole_word_mask": do_whole_word_mask,
-        "lowercase": lowercase,
-        "seed": seed,
-        "num_shards": num_shards,
-        "shuffle_buffer_size": shuffle_buffer_size,
-        "compression": compression,
-        "input_format": input_format,
-        "on_bad_line": on_bad_line,
-        "max_line_bytes": max_line_bytes,
-        "max_document_bytes": max_document_bytes,
-        "chunk_bytes": chunk_bytes,
-        "official_nondeterministic": official_nondeterministic,
-        "official_random_negatives": official_random_negatives,
-        "official_random_replacement": official_random_replacement,
-    }
     fingerprint = _fingerprint(settings, spm_sha256, inputs)
 
     output_dir = io_utils.absolute(output_dir)  # local or a URL (gs://...): I/O through io_utils

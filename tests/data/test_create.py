@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from albert_keras.data.create import checked_settings
 from albert_keras.data.create import create_pretraining_data
 from albert_keras.errors import AlbertInputError
 from tests.data.conftest import PREDICTIONS
@@ -169,6 +170,28 @@ def test_clear_errors(tmp_path, spm_model_path, embedded_corpus_path):
         with pytest.raises(AlbertInputError, match=message):
             create_pretraining_data(inputs, model, tmp_path / "never")
         assert not os.path.exists(tmp_path / "never")
+
+
+def test_checked_settings_normalizes_and_names_the_bad_argument():
+    import inspect
+
+    # Every create_pretraining_data argument the helper takes, at the local run's defaults.
+    defaults = {name: p.default for name, p in inspect.signature(create_pretraining_data).parameters.items()}
+    arguments = {name: defaults[name] for name in inspect.signature(checked_settings).parameters if name != "counts"}
+    compression, options, settings = checked_settings((("num_shards", 2),), **dict(arguments, compression="gzip"))
+    assert compression == "GZIP" and settings["compression"] == "GZIP"
+    assert options.max_seq_length == arguments["max_seq_length"] == settings["max_seq_length"]
+    assert set(settings) == set(arguments)
+    cases = [
+        ((), {"input_format": "xml"}, "input_format must be one of"),
+        ((), {"on_bad_line": "ignore"}, "on_bad_line must be"),
+        ((), {"compression": "zip"}, "compression must be None or 'gzip'"),
+        ((("split_bytes", 0),), {}, "split_bytes must be >= 1, got 0"),
+        ((), {"max_seq_length": 4}, "create-data: max_seq_length must be >= 5"),
+    ]
+    for counts, change, message in cases:
+        with pytest.raises(AlbertInputError, match=message):
+            checked_settings(counts, **dict(arguments, **change))
 
 
 def test_a_model_without_albert_ids_is_rejected(tmp_path, embedded_corpus_path):
