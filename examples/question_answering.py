@@ -16,6 +16,8 @@ import json
 import os
 import random
 
+from _tiny_model import new_small_model  # examples/_tiny_model.py: the start without --model
+
 WORDS = ["Capital", "Bytecode", "Docstring", "Brace", "Memory", "Symbol", "Interface", "Header"]
 
 
@@ -91,19 +93,6 @@ def main(argv=None):
     print(f"served: {served['answer_text'].decode()!r} at {served['answer_start']}:{served['answer_end']} "
           f"(score {served['score']:.2f}, no answer {served['no_answer_score']:.2f})")
     return {"scores": scores, "predictions": predictions, "served": served, "context": context}
-
-
-def new_small_model(out):
-    """A randomly initialized 2-layer ALBERT with a vocabulary trained on the embedded corpus."""
-    from albert_keras import AlbertConfig, AlbertEncoder, save_pretrained
-    from albert_keras.data.corpus import write_embedded_corpus
-    from albert_keras.tokenization import train_sentencepiece
-
-    corpus = write_embedded_corpus(os.path.join(out, "corpus.txt"))
-    spm = train_sentencepiece(corpus, os.path.join(out, "spiece.model"), vocab_size=1000)
-    config = AlbertConfig(vocab_size=1000, embedding_size=16, hidden_size=32, num_hidden_layers=2,
-                          num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
-    return save_pretrained(AlbertEncoder(config), os.path.join(out, "init"), spm_model=spm)
 
 
 if __name__ == "__main__":

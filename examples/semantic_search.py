@@ -12,6 +12,8 @@ Tiny settings for a smoke run: `--sentences 300 --epochs 1`.
 import argparse
 import os
 
+from _tiny_model import new_small_model  # examples/_tiny_model.py: the start without --model
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,7 +31,8 @@ def main(argv=None):
 
     out = args.output_dir
     sentences = [s for document in embedded_corpus() for s in document][: args.sentences]
-    model = args.model or new_small_model(out)
+    model = args.model or new_small_model(out, vocab_size=2000, embedding_size=32, hidden_size=64,
+                                          intermediate_size=128)
 
     if args.epochs:
         # Unsupervised SimCSE: each sentence twice through dropout, the batch as negatives.
@@ -48,20 +51,6 @@ def main(argv=None):
         for hit in results[query]:
             print(f"  {hit['score']:.3f}  {hit['text']}")
     return results
-
-
-def new_small_model(out):
-    """A randomly initialized 2-layer ALBERT with a vocabulary trained on the embedded corpus."""
-    from albert_keras import AlbertConfig, AlbertEncoder, save_pretrained
-    from albert_keras.data.corpus import write_embedded_corpus
-    from albert_keras.tokenization import train_sentencepiece
-
-    os.makedirs(out, exist_ok=True)
-    corpus = write_embedded_corpus(os.path.join(out, "corpus.txt"))
-    spm = train_sentencepiece(corpus, os.path.join(out, "spiece.model"), vocab_size=2000)
-    config = AlbertConfig(vocab_size=2000, embedding_size=32, hidden_size=64, num_hidden_layers=2,
-                          num_attention_heads=2, intermediate_size=128, max_position_embeddings=64)
-    return save_pretrained(AlbertEncoder(config), os.path.join(out, "init"), spm_model=spm)
 
 
 if __name__ == "__main__":
