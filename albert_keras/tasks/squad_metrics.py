@@ -67,6 +67,17 @@ def exact_score(gold, prediction):
     return int(normalize_answer(gold) == normalize_answer(prediction))
 
 
+def _overlap_f1(gold_tokens, predicted_tokens):
+    """F1 of the bag-of-tokens overlap, as both official scripts compute it (0 when none is shared)."""
+    common = collections.Counter(gold_tokens) & collections.Counter(predicted_tokens)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision = same / len(predicted_tokens)
+    recall = same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
 def f1_score(gold, prediction):
     """Token F1 between two answers (bag of normalized tokens), as evaluate-v2.0.py scores it.
 
@@ -89,13 +100,7 @@ def f1_score(gold, prediction):
     predicted_tokens = _tokens(prediction)
     if not gold_tokens or not predicted_tokens:
         return float(gold_tokens == predicted_tokens)
-    common = collections.Counter(gold_tokens) & collections.Counter(predicted_tokens)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision = same / len(predicted_tokens)
-    recall = same / len(gold_tokens)
-    return 2 * precision * recall / (precision + recall)
+    return _overlap_f1(gold_tokens, predicted_tokens)
 
 
 def _questions(dataset):
@@ -264,13 +269,7 @@ def _f1_v1(gold, prediction):
     # The v1.1 script has no special case for empty answers (v1.1 gold answers are never empty).
     predicted_tokens = normalize_answer(prediction).split()
     gold_tokens = normalize_answer(gold).split()
-    common = collections.Counter(predicted_tokens) & collections.Counter(gold_tokens)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision = same / len(predicted_tokens)
-    recall = same / len(gold_tokens)
-    return 2 * precision * recall / (precision + recall)
+    return _overlap_f1(gold_tokens, predicted_tokens)
 
 
 def evaluate_v1(dataset, predictions, missing="zero"):
