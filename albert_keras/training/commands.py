@@ -6,13 +6,67 @@ TensorFlow is imported inside the run function only, so `albert-keras --help` st
 import argparse
 
 
-class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except None/False ones (their help text says what happens)."""
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None/False ones (their help text says what happens).
+
+    Shared by the training commands (`pretrain`, `finetune`, `evaluate`, `predict`).
+
+    Example:
+    ```python
+    parser = argparse.ArgumentParser(formatter_class=DefaultsFormatter)
+    ```
+    """
 
     def _get_help_string(self, action):
         if action.default in (None, False):
             return action.help
         return super()._get_help_string(action)
+
+
+def add_precision_flags(parser, intervals):
+    """Add `--precision` and `--steps-per-execution`, the same for pretraining and fine-tuning.
+
+    Args:
+        parser: an `argparse` parser.
+        intervals: the command's intervals that `--steps-per-execution` rounds, for its help
+            (e.g. `"log, checkpoint and eval"`).
+
+    Example:
+    ```python
+    parser = argparse.ArgumentParser()
+    add_precision_flags(parser, "log and checkpoint")
+    parser.parse_args(["--precision", "float32"]).steps_per_execution  # None
+    ```
+    """
+    parser.add_argument(
+        "--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
+        help="auto: mixed_bfloat16 on TPU and NVIDIA GPUs of compute capability >= 8.0, else float32",
+    )
+    parser.add_argument(
+        "--steps-per-execution", type=int, default=None,
+        help="batches per call into the compiled step (default: 1 on CPU; on GPU/TPU the largest divisor of the "
+        f"{intervals} intervals up to 100); the intervals are rounded up to multiples of it",
+    )
+
+
+def add_strategy_flags(parser, tpu_help):
+    """Add `--strategy` and `--tpu`, the same for pretraining and fine-tuning.
+
+    Args:
+        parser: an `argparse` parser.
+        tpu_help: the `--tpu` help text.
+
+    Example:
+    ```python
+    parser = argparse.ArgumentParser()
+    add_strategy_flags(parser, "TPU name or grpc:// address")
+    parser.parse_args([]).strategy  # "auto"
+    ```
+    """
+    parser.add_argument(
+        "--strategy", choices=("auto", "default", "one-device", "mirrored", "multi-worker", "tpu"), default="auto"
+    )
+    parser.add_argument("--tpu", default=None, help=tpu_help)
 
 
 def register(subparsers):
@@ -26,7 +80,7 @@ def register(subparsers):
             "OUTPUT_DIR/pretrained (a pretrained directory), OUTPUT_DIR/logs (TensorBoard) and "
             "OUTPUT_DIR/summary.json."
         ),
-        formatter_class=_DefaultsFormatter,
+        formatter_class=DefaultsFormatter,
     )
     parser.add_argument("--config", required=True, help="preset name, albert_config.json, or a pretrained directory to continue from")
     parser.add_argument("--train-files", required=True, help="TFRecord glob(s), comma-separated, or a create-data output directory")
@@ -36,15 +90,7 @@ def register(subparsers):
     parser.add_argument("--num-warmup-steps", type=int, default=None, help="linear warmup steps (default 2.5%% of the steps)")
     parser.add_argument("--learning-rate", type=float, default=0.00176, help="peak learning rate")
     parser.add_argument("--optimizer", choices=("lamb", "adamw"), default="lamb")
-    parser.add_argument(
-        "--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
-        help="auto: mixed_bfloat16 on TPU and NVIDIA GPUs of compute capability >= 8.0, else float32",
-    )
-    parser.add_argument(
-        "--steps-per-execution", type=int, default=None,
-        help="batches per call into the compiled step (default: 1 on CPU; on GPU/TPU the largest divisor of the "
-        "log, checkpoint and eval intervals up to 100); the intervals are rounded up to multiples of it",
-    )
+    add_precision_flags(parser, "log, checkpoint and eval")
     xla = parser.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="xla", action="store_true", default=None, help="compile with XLA (default on GPU/TPU)")
     xla.add_argument("--no-xla", dest="xla", action="store_false", default=None, help="do not compile with XLA (default on CPU)")
@@ -54,10 +100,7 @@ def register(subparsers):
     parser.add_argument("--eval-every", type=int, default=None, help="evaluation interval in steps (default: --checkpoint-every)")
     parser.add_argument("--eval-steps", type=int, default=100, help="evaluation batches per evaluation")
     parser.add_argument("--gradient-accumulation-steps", type=int, default=1, help="micro-batches per optimizer step")
-    parser.add_argument(
-        "--strategy", choices=("auto", "default", "one-device", "mirrored", "multi-worker", "tpu"), default="auto"
-    )
-    parser.add_argument("--tpu", default=None, help="TPU name or grpc:// address (implies --strategy tpu under auto)")
+    add_strategy_flags(parser, "TPU name or grpc:// address (implies --strategy tpu under auto)")
     parser.add_argument("--max-seq-length", type=int, default=None, help="expected record length (default: the records')")
     parser.add_argument("--seed", type=int, default=12345, help="initialization and data-order seed")
     parser.add_argument("--log-every", type=int, default=100, help="TensorBoard interval in steps")

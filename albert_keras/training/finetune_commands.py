@@ -8,21 +8,16 @@ with `FinetuneTask.add_arguments(parser)` (its options arrive by dest name). `ev
 TensorFlow is imported inside the run functions only.
 """
 
-import argparse
 import json
 import os
 import sys
 
 from albert_keras.errors import AlbertInputError
+from albert_keras.training.commands import DefaultsFormatter
+from albert_keras.training.commands import add_precision_flags
+from albert_keras.training.commands import add_strategy_flags
 
 TASK_FILE = "finetune.json"  # albert_keras.training.finetune.TASK_FILE (not imported: no TensorFlow here)
-
-
-class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    def _get_help_string(self, action):
-        if action.default in (None, False):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def _column(value):
@@ -41,6 +36,13 @@ def _add_reading_flags(parser):
     header.add_argument("--no-header", dest="header", action="store_false", default=None,
                         help="CSV/TSV files have no header row")
     group.add_argument("--format", choices=("csv", "tsv", "jsonl"), default=None, help="default: from the extension")
+
+
+def _add_scoring_flags(parser):
+    # evaluate and predict read a fine-tuned directory the same way.
+    parser.add_argument("--batch-size", type=int, default=32)
+    _add_reading_flags(parser)
+    parser.add_argument("--glue-task", default=None, help="override the stored GLUE task")
 
 
 def _task_names():
@@ -76,7 +78,7 @@ def register(subparsers):
             "`albert-keras export`), OUTPUT/evaluations.jsonl and OUTPUT/summary.json. Rerun the same command to "
             "resume after a crash."
         ),
-        formatter_class=_DefaultsFormatter,
+        formatter_class=DefaultsFormatter,
     )
     parser.add_argument("--task", required=True, choices=_task_names())
     parser.add_argument("--glue-task", default=None, help="read a GLUE task's layout, labels and metric (e.g. sst-2, mrpc, sts-b)")
@@ -97,44 +99,29 @@ def register(subparsers):
     parser.add_argument("--validation-every", type=int, default=None, help="evaluation interval in steps (default: one epoch)")
     parser.add_argument("--patience", type=int, default=None, help="stop after this many evaluations without improvement")
     parser.add_argument("--seed", type=int, default=12345)
-    parser.add_argument(
-        "--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
-        help="auto: mixed_bfloat16 on TPU and NVIDIA GPUs of compute capability >= 8.0, else float32",
-    )
-    parser.add_argument(
-        "--steps-per-execution", type=int, default=None,
-        help="batches per call into the compiled step (default: 1 on CPU; on GPU/TPU the largest divisor of the "
-        "validation and checkpoint intervals up to 100); the intervals are rounded up to multiples of it",
-    )
-    parser.add_argument(
-        "--strategy", choices=("auto", "default", "one-device", "mirrored", "multi-worker", "tpu"), default="auto"
-    )
-    parser.add_argument("--tpu", default=None, help="TPU name or grpc:// address")
+    add_precision_flags(parser, "validation and checkpoint")
+    add_strategy_flags(parser, "TPU name or grpc:// address")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="Keras progress output (default: auto)")
     _add_task_arguments(parser)
     parser.set_defaults(func=run_finetune)
 
     evaluate = subparsers.add_parser(
         "evaluate", help="score a fine-tuned directory on a labelled file; prints one JSON object of metrics",
-        formatter_class=_DefaultsFormatter,
+        formatter_class=DefaultsFormatter,
     )
     evaluate.add_argument("--model", required=True, help="a fine-tuned directory (`finetune` OUTPUT/pretrained)")
     evaluate.add_argument("--data", required=True, help="labelled file (same layout as the training file by default)")
-    evaluate.add_argument("--batch-size", type=int, default=32)
-    _add_reading_flags(evaluate)
-    evaluate.add_argument("--glue-task", default=None, help="override the stored GLUE task")
+    _add_scoring_flags(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
     predict = subparsers.add_parser(
         "predict", help="label a file with a fine-tuned directory; writes JSONL (label, probabilities per label)",
-        formatter_class=_DefaultsFormatter,
+        formatter_class=DefaultsFormatter,
     )
     predict.add_argument("--model", required=True, help="a fine-tuned directory")
     predict.add_argument("--input", required=True, help="file of texts (a label column is ignored)")
     predict.add_argument("--output", required=True, help="JSONL output, one record per input example")
-    predict.add_argument("--batch-size", type=int, default=32)
-    _add_reading_flags(predict)
-    predict.add_argument("--glue-task", default=None, help="override the stored GLUE task")
+    _add_scoring_flags(predict)
     predict.set_defaults(func=run_predict)
 
 
