@@ -17,10 +17,13 @@ import functools
 import glob as _glob
 import inspect
 import io
+import json
 import os
 import shutil
 import tempfile
 import uuid
+
+from albert_keras.errors import AlbertInputError
 
 
 def is_url(path):
@@ -208,6 +211,36 @@ def read_bytes(path):
     """The whole file `path` as bytes."""
     with open_file(path, "rb") as f:
         return f.read()
+
+
+def read_json_object(path, what):
+    """The JSON object in the local file `path`, or a one-line error naming the file.
+
+    Args:
+        path: a local JSON file.
+        what: what the file is, for the error (`"tokenizer settings"`: "PATH: unreadable tokenizer
+            settings (...)").
+
+    Returns:
+        The parsed dict.
+
+    Raises:
+        AlbertInputError: the file cannot be read or parsed, or holds something other than an object.
+
+    Example:
+    ```python
+    from albert_keras.io_utils import read_json_object
+    values = read_json_object("pretrained/tokenizer.json", "tokenizer settings")
+    ```
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except (OSError, ValueError) as error:
+        raise AlbertInputError(f"{path}: unreadable {what} ({error})") from None
+    if not isinstance(values, dict):
+        raise AlbertInputError(f"{path}: expected a JSON object")
+    return values
 
 
 @contextlib.contextmanager

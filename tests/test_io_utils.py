@@ -2,7 +2,8 @@ import os
 
 import pytest
 
-from albert_keras.io_utils import atomic_directory, atomic_write
+from albert_keras.errors import AlbertInputError
+from albert_keras.io_utils import atomic_directory, atomic_write, read_json_object
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -102,3 +103,17 @@ def test_local_copies_and_staged_uploads(tmp_path):
     io_utils.replace_directory(partial, root + "/out", marker="m")
     assert io_utils.walk_files(root + "/out") == ["m"] and not io_utils.exists(partial)
     io_utils.rmtree(root)
+
+
+def test_read_json_object_names_the_file_and_what_it_is(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text('{"lowercase": false, "name": "\u00e9t\u00e9"}', encoding="utf-8")
+    assert read_json_object(good, "settings") == {"lowercase": False, "name": "été"}
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    for path, message in ((broken, "unreadable tokenizer settings"), (listed, "expected a JSON object"),
+                          (tmp_path / "missing.json", "unreadable tokenizer settings")):
+        with pytest.raises(AlbertInputError, match=f"{path.name}: {message}"):
+            read_json_object(path, "tokenizer settings")

@@ -25,6 +25,7 @@ from albert_keras.convert.common import TRANSPOSE_HEADS_IN
 from albert_keras.convert.common import TRANSPOSE_HEADS_OUT
 from albert_keras.convert.common import Rule
 from albert_keras.errors import AlbertInputError
+from albert_keras.io_utils import read_json_object
 
 _BLOCK = "albert.encoder.albert_layer_groups.{g}.albert_layers.{i}."
 _OURS = "group_{g}_inner_layer_{i}/"
@@ -294,14 +295,7 @@ def hf_lowercase(source):
     path = os.path.join(os.fspath(source), "tokenizer_config.json")
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path) as f:
-            values = json.load(f)
-    except (OSError, ValueError) as error:
-        raise AlbertInputError(f"{path}: unreadable tokenizer config ({error})") from None
-    if not isinstance(values, dict):
-        raise AlbertInputError(f"{path}: expected a JSON object")
-    values = {**HF_TOKENIZER_DEFAULTS, **values}
+    values = {**HF_TOKENIZER_DEFAULTS, **read_json_object(path, "tokenizer config")}
     if not isinstance(values["do_lower_case"], bool):
         raise AlbertInputError(f"{path}: 'do_lower_case' must be true or false")
     if values["keep_accents"]:

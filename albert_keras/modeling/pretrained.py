@@ -29,6 +29,7 @@ import shutil
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.io_utils import atomic_directory
+from albert_keras.io_utils import read_json_object
 
 CONFIG_FILE = "albert_config.json"
 ENCODER_WEIGHTS_FILE = "encoder.weights.h5"
@@ -216,13 +217,7 @@ def read_tokenizer_settings(directory):
     path = os.path.join(os.fspath(directory), TOKENIZER_FILE)
     if not os.path.isfile(path):
         return dict(DEFAULT_TOKENIZER_SETTINGS)
-    try:
-        with open(path) as f:
-            settings = json.load(f)
-    except (OSError, ValueError) as error:
-        raise AlbertInputError(f"{path}: unreadable tokenizer settings ({error})") from None
-    if not isinstance(settings, dict):
-        raise AlbertInputError(f"{path}: expected a JSON object")
+    settings = read_json_object(path, "tokenizer settings")
     unknown = sorted(set(settings) - set(DEFAULT_TOKENIZER_SETTINGS))
     if unknown:
         raise AlbertInputError(f"{path}: unknown key {unknown[0]!r}")
