@@ -78,3 +78,44 @@ def run_python(args, timeout=240, **env):
     return subprocess.run(
         [sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=subprocess_env(**env), cwd=REPO
     )
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def worker_tf_configs(count):
+    """TF_CONFIG values for `count` MultiWorkerMirroredStrategy workers on free 127.0.0.1 ports."""
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(count)]
+    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+            for index in range(count)]
+
+
+def run_python_together(commands, timeout):
+    """Start `python args...` for every `(args, env)` at once (workers must meet; separate ones
+    share the TensorFlow start-up time), wait for all, and assert each exited 0.
+
+    Returns their `(stdout, stderr)` pairs, in order.
+    """
+    processes = [
+        subprocess.Popen([sys.executable, *args], env=subprocess_env(**env), cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for args, env in commands
+    ]
+    try:
+        outputs = [process.communicate(timeout=timeout) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for process, (_, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-3000:]
+    return outputs

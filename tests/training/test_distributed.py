@@ -3,15 +3,13 @@ MultiWorkerMirroredStrategy over two real worker processes on 127.0.0.1."""
 
 import json
 import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests.training.conftest import REPO
-from tests.training.conftest import subprocess_env
+from tests.training.conftest import run_python_together
+from tests.training.conftest import worker_tf_configs
 
 WORKER = os.path.join(REPO, "tests", "training", "pretrain_worker.py")
 
@@ -23,39 +21,15 @@ def _load(out, name):
     return summary, [weights[key] for key in weights.files]
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.fixture(scope="module")
 def runs(tiny_config_path, small_records, tmp_path_factory):
     """Three processes started together (to share the TensorFlow start-up time): one with two
     logical CPUs running the default strategy then MirroredStrategy, and two multi-worker workers."""
     out = str(tmp_path_factory.mktemp("distributed"))
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     commands = [([WORKER, tiny_config_path, small_records, out, "local", "default", "mirrored"], {"LOGICAL_CPUS": "2"})]
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+    for index, tf_config in enumerate(worker_tf_configs(2)):
         commands.append(([WORKER, tiny_config_path, small_records, out, f"worker{index}", "multi-worker"], {"TF_CONFIG": tf_config}))
-    processes = [
-        subprocess.Popen([sys.executable, *args], env=subprocess_env(**env), cwd=REPO, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-        for args, env in commands
-    ]
-    try:
-        outputs = [process.communicate(timeout=300) for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-    for process, (_, err) in zip(processes, outputs):
-        assert process.returncode == 0, err[-3000:]
+    run_python_together(commands, timeout=300)
     return out
 
 

@@ -4,8 +4,6 @@ with two worker processes."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,8 @@ from tests.finetune_data import regression_rows
 from tests.finetune_data import sentiment_rows
 from tests.finetune_data import write_csv
 from tests.training.conftest import REPO
-from tests.training.conftest import subprocess_env
+from tests.training.conftest import run_python_together
+from tests.training.conftest import worker_tf_configs
 
 FAST = dict(global_batch_size=8, learning_rate=1e-3, verbose=0)
 
@@ -111,37 +110,11 @@ def test_bad_input_fails_before_anything_is_written(finetune_init_dir, spm_model
     assert not os.path.exists(os.path.join(tmp_path, "out2", "pretrained"))
 
 
-def _free_ports(count):
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_multi_worker_mirrored_strategy_with_two_workers(finetune_init_dir, sentiment_files, tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     worker = os.path.join(REPO, "tests", "training", "finetune_worker.py")
-    processes = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        processes.append(subprocess.Popen(
-            [sys.executable, worker, finetune_init_dir, *sentiment_files, str(tmp_path), f"worker{index}"],
-            env=subprocess_env(TF_CONFIG=tf_config), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        ))
-    try:
-        outputs = [process.communicate(timeout=400) for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-    for process, (_, err) in zip(processes, outputs):
-        assert process.returncode == 0, err[-3000:]
+    run_python_together([([worker, finetune_init_dir, *sentiment_files, str(tmp_path), f"worker{index}"],
+                          {"TF_CONFIG": tf_config}) for index, tf_config in enumerate(worker_tf_configs(2))],
+                        timeout=400)
     summaries = []
     for index in range(2):
         with open(tmp_path / f"worker{index}.json") as f:
