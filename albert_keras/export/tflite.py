@@ -12,7 +12,10 @@ TFLite builtins are allowed, plus tensorflow-text's custom ops when the tokenize
 
 After converting, `convert_to_tflite` runs the file on sample inputs, compares it with the Keras
 model and raises `TFLiteVerificationError` on NaN or on a difference above the variant's
-threshold.
+threshold. A quantized model must also keep the float model's answers on a verification set of
+real sentences: its labels (classifiers, taggers, multiple choice) agree on at least
+`MIN_LABEL_AGREEMENT` of them, or its embeddings (encoders) have a mean cosine of at least
+`MIN_EMBEDDING_COSINE` with the float ones; otherwise nothing is written.
 """
 
 import os
@@ -31,6 +34,13 @@ QUANTIZE_CHOICES = ("none", "float16", "dynamic-int8")
 # and activations of every matmul (measured: ~3e-2 on ALBERT-base's pooled output).
 DEFAULT_THRESHOLDS = {"none": 1e-4, "float16": 2e-2, "dynamic-int8": 0.2}
 
+# Gates for quantized models (float16, dynamic-int8), on `verification_texts()`.
+MIN_LABEL_AGREEMENT = 0.98
+MIN_EMBEDDING_COSINE = 0.99
+VERIFICATION_SENTENCES = 64
+_LABEL_KINDS = (sigs.CLASSIFIER, sigs.MULTIPLE_CHOICE, sigs.TOKEN_CLASSIFIER)
+_EMBEDDING_OUTPUTS = ("sentence_embedding", "pooled_output")
+
 DEFAULT_SAMPLE_TEXTS = (
     "ALBERT shares parameters across layers.",
     "",
@@ -42,6 +52,52 @@ DEFAULT_SAMPLE_TEXTS = (
 
 class TFLiteVerificationError(RuntimeError):
     """The converted model disagrees with the Keras model (or outputs NaN)."""
+
+
+def verification_texts(count=VERIFICATION_SENTENCES):
+    """`count` sentences of the embedded corpus, spread over its documents (deterministic).
+
+    Example:
+    ```python
+    len(verification_texts(16))  # 16
+    ```
+    """
+    from albert_keras.data.corpus import embedded_corpus
+
+    sentences = [s for document in embedded_corpus() for s in document if s.strip()]
+    step = max(len(sentences) // count, 1)
+    return tuple(sentences[::step][:count])
+
+
+def _quality_gates(model, quantize):
+    """`(min_label_agreement, min_cosine)` for a model kind and quantization (None: no gate)."""
+    if quantize == "none":
+        return None, None
+    kind = sigs.model_kind(model)
+    if kind in _LABEL_KINDS and (sigs.num_outputs(model) or 0) > 1:
+        return MIN_LABEL_AGREEMENT, None
+    if kind == sigs.ENCODER:
+        return None, MIN_EMBEDDING_COSINE
+    return None, None
+
+
+def embedding_cosine(expected, actual):
+    """Mean cosine between the float and converted embeddings (rows of the embedding outputs).
+
+    Example:
+    ```python
+    embedding_cosine({"pooled_output": a}, {"pooled_output": a})  # 1.0
+    ```
+    """
+    cosines = []
+    for key in _EMBEDDING_OUTPUTS:
+        if key not in expected:
+            continue
+        want = np.asarray(expected[key], np.float64).reshape(len(expected[key]), -1)
+        got = np.asarray(actual[key], np.float64).reshape(want.shape)
+        norms = np.linalg.norm(want, axis=1) * np.linalg.norm(got, axis=1)
+        cosines.append(np.sum(want * got, axis=1) / np.maximum(norms, 1e-30))
+    return float(np.mean(np.concatenate(cosines))) if cosines else None
 
 
 def interpreter(tflite_model, num_threads=None):
@@ -74,6 +130,12 @@ def _serving_function(model, spm_model, with_tokenizer, sequence_length, lowerca
     kind = sigs.model_kind(model)
     if not with_tokenizer:
         spec = sigs.ids_input_signature(model)
+        if sequence_length:
+            # A static sequence dimension for delegates that need static shapes (batch stays free).
+            spec = {
+                name: tf.TensorSpec(tuple(value.shape[:-1]) + (int(sequence_length),), value.dtype, name=value.name)
+                for name, value in spec.items()
+            }
 
         def serve_ids(token_ids, segment_ids, padding_mask):
             features = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
@@ -240,7 +302,8 @@ def compare_outputs(expected, actual):
     return max_diff, agreement, has_nan
 
 
-def verify_tflite(tflite_model, model, packer=None, inputs=None, threshold=1e-4, runs=5, num_threads=None):
+def verify_tflite(tflite_model, model, packer=None, inputs=None, threshold=1e-4, runs=5, num_threads=None,
+                  min_label_agreement=None, min_cosine=None):
     """Run a converted model on sample inputs and compare it with the Keras model.
 
     Args:
@@ -251,12 +314,15 @@ def verify_tflite(tflite_model, model, packer=None, inputs=None, threshold=1e-4,
         threshold: largest accepted max |diff| over the float outputs.
         runs: timed calls for the latency figure (median).
         num_threads: interpreter threads (default: all cores).
+        min_label_agreement: smallest accepted agreement of the integer outputs (labels, tags).
+        min_cosine: smallest accepted mean cosine of the embedding outputs.
 
     Returns:
-        dict with `max_diff`, `label_agreement`, `latency_ms`, `size_bytes`.
+        dict with `max_diff`, `label_agreement`, `embedding_cosine`, `latency_ms`, `size_bytes`.
 
     Raises:
-        TFLiteVerificationError: NaN/inf in the outputs, or max |diff| above `threshold`.
+        TFLiteVerificationError: NaN/inf in the outputs, max |diff| above `threshold`, or a gate
+            (`min_label_agreement`, `min_cosine`) not met.
 
     Example:
     ```python
@@ -275,9 +341,11 @@ def verify_tflite(tflite_model, model, packer=None, inputs=None, threshold=1e-4,
         runner(**inputs)
         latencies.append((time.perf_counter() - start) * 1000)
     size = os.path.getsize(tflite_model) if isinstance(tflite_model, str) else len(tflite_model)
+    cosine = embedding_cosine(expected, actual)
     report = {
         "max_diff": max_diff,
         "label_agreement": agreement,
+        "embedding_cosine": cosine,
         "latency_ms": float(np.median(latencies)),
         "size_bytes": size,
     }
@@ -286,6 +354,17 @@ def verify_tflite(tflite_model, model, packer=None, inputs=None, threshold=1e-4,
     if max_diff > threshold:
         raise TFLiteVerificationError(
             f"TFLite model differs from the Keras model by {max_diff:.3g} > threshold {threshold:.3g}"
+        )
+    rows = len(next(iter(inputs.values())))
+    if min_label_agreement is not None and agreement < min_label_agreement:
+        raise TFLiteVerificationError(
+            f"TFLite model gives the Keras model's labels on {agreement:.1%} of {rows} verification inputs "
+            f"(at least {min_label_agreement:.0%} required); nothing written: use a milder --quantize"
+        )
+    if min_cosine is not None and cosine is not None and cosine < min_cosine:
+        raise TFLiteVerificationError(
+            f"TFLite embeddings have mean cosine {cosine:.4f} with the Keras model's on {rows} verification "
+            f"inputs (at least {min_cosine} required); nothing written: use a milder --quantize"
         )
     return report
 
@@ -300,7 +379,7 @@ def convert_to_tflite(
     lowercase=True,
     max_answer_length=sigs.DEFAULT_MAX_ANSWER_LENGTH,
     threshold=None,
-    verify_texts=DEFAULT_SAMPLE_TEXTS,
+    verify_texts=None,
     verbose=True,
 ):
     """Convert `model` to a `.tflite` file, then verify it against the Keras model.
@@ -320,7 +399,9 @@ def convert_to_tflite(
         lowercase: lowercase and strip accents (tokenizer inside only).
         max_answer_length: longest answer span (question answerers).
         threshold: largest accepted max |diff| (default: `DEFAULT_THRESHOLDS[quantize]`).
-        verify_texts: texts for the verification run.
+        verify_texts: texts for the verification run (default: `DEFAULT_SAMPLE_TEXTS` for float32;
+            for quantized models `verification_texts()`, on which the label agreement or embedding
+            cosine gate must hold).
         verbose: print size, latency and max difference.
 
     Returns:
@@ -344,8 +425,16 @@ def convert_to_tflite(
         max_answer_length=max_answer_length,
     )
     threshold = DEFAULT_THRESHOLDS[quantize] if threshold is None else threshold
-    inputs = sample_inputs(model, packer, texts=verify_texts)
-    report = verify_tflite(tflite_bytes, model, packer=packer, inputs=inputs, threshold=threshold)
+    min_label_agreement, min_cosine = _quality_gates(model, quantize)
+    if verify_texts is None:
+        verify_texts = DEFAULT_SAMPLE_TEXTS if quantize == "none" else DEFAULT_SAMPLE_TEXTS + verification_texts()
+    inputs = sample_inputs(
+        model, packer, texts=verify_texts, **({"sequence_length": int(sequence_length)} if sequence_length else {})
+    )
+    report = verify_tflite(
+        tflite_bytes, model, packer=packer, inputs=inputs, threshold=threshold,
+        min_label_agreement=min_label_agreement, min_cosine=min_cosine,
+    )
     with atomic_write(output_path) as f:
         f.write(tflite_bytes)
     report.update(path=os.fspath(output_path), quantize=quantize, with_tokenizer=bool(with_tokenizer))

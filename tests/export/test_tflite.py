@@ -106,3 +106,35 @@ def test_verification_fails_loudly_on_the_nan_route(tiny_models):
     broken = converter.convert()
     with pytest.raises(TFLiteVerificationError):
         verify_tflite(broken, model, runs=1)
+
+
+def test_quantized_gates_refuse_a_model_that_changes_the_answers(tiny_models, tmp_path):
+    """The gates compare the converted file with the model it claims to be: a file converted from
+    another model (other head or encoder weights) gives other labels or embeddings and is refused."""
+    import keras
+
+    from albert_keras import AlbertClassifier
+    from albert_keras import AlbertEncoder
+    from albert_keras.export.tflite import verification_texts
+
+    texts = verification_texts(32)
+    keras.utils.set_random_seed(1234)
+    for kind, gate in (("classifier", {"min_label_agreement": 0.98}), ("encoder", {"min_cosine": 0.99})):
+        model = tiny_models[kind]
+        tflite_bytes, _ = convert_model(model)
+        if kind == "encoder":
+            other = AlbertEncoder(model.config)  # other random weights
+        else:
+            other = AlbertClassifier(model.encoder, num_classes=model.num_classes)  # a fresh head
+        inputs = sample_inputs(model, texts=texts)
+        verify_tflite(tflite_bytes, model, inputs=inputs, runs=1, **gate)  # the right model passes
+        with pytest.raises(TFLiteVerificationError, match="required"):
+            verify_tflite(tflite_bytes, other, inputs=inputs, threshold=1e9, runs=1, **gate)
+
+
+def test_static_sequence_length_without_tokenizer(tiny_models, tmp_path):
+    path = tmp_path / "static.tflite"
+    report = convert_to_tflite(tiny_models["classifier"], str(path), sequence_length=16, verbose=False)
+    assert report["max_diff"] < 1e-5
+    details = interpreter(str(path)).get_signature_runner().get_input_details()
+    assert all(list(d["shape_signature"])[-1] == 16 for d in details.values())
