@@ -18,7 +18,6 @@ from albert_keras.tokenization import (
     load_sentencepiece,
     preprocess_text,
     tokenize_for_albert,
-    train_sentencepiece,
 )
 from tests.tokenization.test_sentencepiece import HARD_STRINGS
 
@@ -73,19 +72,6 @@ def texts():
     sample = rng.sample(sentences, 150) + HARD_STRINGS
     sample += ["10,000, ok 1999, was 73, 38,000 and 12,345,678, 3,", "A 20,000, 30,000, 1,999, 4,5"]
     return sample
-
-
-@pytest.fixture(scope="module")
-def digit_model_path(tmp_path_factory):
-    """A vocabulary with "<digit>," pieces, so the official digit-comma rewrite actually fires."""
-    rng = random.Random(0)
-    words = [s for doc in embedded_corpus()[:10] for s in doc]
-    texts = [
-        " ".join(f"{rng.randint(1, 99)},{rng.randint(0, 999):03d}, {rng.choice(words)}" for _ in range(3))
-        for _ in range(400)
-    ]
-    path = tmp_path_factory.mktemp("digits") / "digits.model"
-    return train_sentencepiece(iter(texts), path, vocab_size=400, character_coverage=1.0)
 
 
 @pytest.mark.parametrize("use_fast_tokenizer", [False, True])

@@ -9,7 +9,6 @@ from albert_keras.data.corpus import embedded_corpus
 from albert_keras.tokenization import AlbertTokenizer, UNK_ID, encode_for_albert, load_sentencepiece
 from albert_keras.tokenization.offsets import encode_with_offsets, normalize_with_offsets
 from albert_keras.tokenization.sentencepiece import preprocess_text
-from albert_keras.tokenization.training import train_sentencepiece
 from tests.tokenization.test_sentencepiece import HARD_STRINGS
 
 # Fragments the random strings are built from: every kind of character the normalization touches.
@@ -41,19 +40,6 @@ def random_strings(count, seed=0):
 @pytest.fixture(scope="module")
 def strings():
     return HARD_STRINGS + random_strings(2000)
-
-
-@pytest.fixture(scope="module")
-def digit_model_path(tmp_path_factory):
-    """A vocabulary with "<digit>," pieces, so the digit-comma rewrite (and its offsets) fire."""
-    rng = random.Random(1)
-    words = [s for doc in embedded_corpus()[:10] for s in doc]
-    texts = [
-        " ".join(f"{rng.randint(1, 99)},{rng.randint(0, 999):03d}, {rng.choice(words)}" for _ in range(3))
-        for _ in range(400)
-    ]
-    path = tmp_path_factory.mktemp("digits") / "digits.model"
-    return train_sentencepiece(iter(texts), path, vocab_size=400, character_coverage=1.0)
 
 
 def _n(sp, text):

@@ -257,19 +257,12 @@ def test_preprocess_text_tf_agrees_on_invalid_utf8():
     assert _tf_preprocess(raw, True) == [preprocess_text(b) for b in raw]
 
 
-@pytest.mark.skipif(
-    not os.environ.get("ALBERT_OFFICIAL_DIR"),
-    reason="set ALBERT_OFFICIAL_DIR to a google-research/ALBERT checkout to compare with its tokenization.py",
-)
-def test_matches_the_official_tokenization_module(spm_model_path, tmp_path):
-    # Optional parity check against the real official code (never vendored).
+def _parity_texts_and_models(spm_model_path, tmp_path):
+    """What both official-parity tests compare on: the corpus, the hard strings and digit-comma
+    texts, with the test model and one whose "<digit>," pieces make the official rewrite fire."""
     import random
-    import types
 
-    sys_modules = __import__("sys").modules
-    sys_modules.setdefault("tensorflow_hub", types.ModuleType("tensorflow_hub"))  # imported, unused here
-    __import__("sys").path.insert(0, os.environ["ALBERT_OFFICIAL_DIR"])
-    import tokenization as official
+    from albert_keras.data.corpus import embedded_corpus
 
     rng = random.Random(0)
     digit_texts = [
@@ -277,12 +270,27 @@ def test_matches_the_official_tokenization_module(spm_model_path, tmp_path):
         for _ in range(400)
     ]
     digits = train_sentencepiece(iter(digit_texts), tmp_path / "d.model", vocab_size=100, character_coverage=1.0)
-    from albert_keras.data.corpus import embedded_corpus
-
     texts = [s for doc in embedded_corpus() for s in doc] + HARD_STRINGS + digit_texts[:100]
     texts = [t.replace("``", '"').replace("''", '"') for t in texts]  # our one deliberate addition
+    return texts, (spm_model_path, digits)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ALBERT_OFFICIAL_DIR"),
+    reason="set ALBERT_OFFICIAL_DIR to a google-research/ALBERT checkout to compare with its tokenization.py",
+)
+def test_matches_the_official_tokenization_module(spm_model_path, tmp_path):
+    # Optional parity check against the real official code (never vendored).
+    import types
+
+    sys_modules = __import__("sys").modules
+    sys_modules.setdefault("tensorflow_hub", types.ModuleType("tensorflow_hub"))  # imported, unused here
+    __import__("sys").path.insert(0, os.environ["ALBERT_OFFICIAL_DIR"])
+    import tokenization as official
+
+    texts, models = _parity_texts_and_models(spm_model_path, tmp_path)
     rewritten = 0
-    for model in (spm_model_path, digits):
+    for model in models:
         full = official.FullTokenizer(vocab_file=None, do_lower_case=True, spm_model_file=str(model))
         sp = load_sentencepiece(model)
         for text in texts:
@@ -317,21 +325,10 @@ def test_matches_the_official_tokenization_as_shipped_by_tf_models_official(spm_
     # that drops the new leading "▁" of a digit-comma rewrite is dead; the fork's is a str, so the
     # branch runs (as in Hugging Face's slow tokenizer). Giving the fork a "▁" that compares like
     # bytes runs exactly the original's Python 3 code path, which ours must equal.
-    import random
-
     official = pytest.importorskip("official.nlp.tools.tokenization", reason="needs the `official` extra")
-    from albert_keras.data.corpus import embedded_corpus
-
-    rng = random.Random(0)
-    digit_texts = [
-        " ".join(f"{rng.randint(1, 99)},{rng.randint(0, 999):03d}, word{rng.randint(0, 9)}" for _ in range(3))
-        for _ in range(400)
-    ]
-    digits = train_sentencepiece(iter(digit_texts), tmp_path / "d.model", vocab_size=100, character_coverage=1.0)
-    texts = [s for doc in embedded_corpus() for s in doc] + HARD_STRINGS + digit_texts[:100]
-    texts = [t.replace("``", '"').replace("''", '"') for t in texts]  # our one deliberate addition
+    texts, models = _parity_texts_and_models(spm_model_path, tmp_path)
     fork_only = rewritten = compared = 0
-    for model in (spm_model_path, digits):
+    for model in models:
         sp = load_sentencepiece(model)
         for text in texts:
             normalized = official.preprocess_text(text, lower=True)
