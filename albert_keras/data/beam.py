@@ -357,13 +357,8 @@ def create_pretraining_data_beam(
     if not ranges_lib.is_url(output_dir):
         output_dir = os.path.abspath(output_dir)
     existing = _read_manifest(output_dir)
-    if existing is not None and existing.get("fingerprint") == fingerprint and not official_nondeterministic:
+    if create_lib.up_to_date(output_dir, existing, fingerprint, overwrite, official_nondeterministic):
         return existing
-    if gfile.isdir(output_dir) and gfile.listdir(output_dir) and not overwrite:
-        what = "made with other inputs, model or settings" if existing else "not a create-data output"
-        raise AlbertInputError(f"{output_dir}: already exists and is {what}; pass --overwrite to replace it")
-    if gfile.exists(output_dir) and not gfile.isdir(output_dir):
-        raise AlbertInputError(f"{output_dir}: exists and is not a directory")
 
     parent, name = output_dir.rsplit("/", 1)
     gfile.makedirs(parent)

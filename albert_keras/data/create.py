@@ -181,6 +181,42 @@ def _existing_manifest(output_dir):
         return None
 
 
+def up_to_date(output_dir, existing, fingerprint, overwrite, official_nondeterministic):
+    """Whether `output_dir` already holds this run's output (a rerun is then a no-op).
+
+    Shared by the local and the Beam runner. Otherwise checks that the run may write there: an
+    output made with other inputs or settings, or anything else in a non-empty directory, needs
+    `overwrite`; a file is never replaced.
+
+    Args:
+        output_dir: the output directory (local or a URL).
+        existing: its parsed `manifest.json`, or None.
+        fingerprint: this run's fingerprint (`_fingerprint`).
+        overwrite: whether another output may be replaced.
+        official_nondeterministic: unseeded records are never reused.
+
+    Returns:
+        True when `existing` is this run's output.
+
+    Raises:
+        AlbertInputError: the output may not be written.
+
+    Example:
+    ```python
+    from albert_keras.data.create import up_to_date
+    up_to_date("/tmp/new-output", None, {}, False, False)  # False: nothing there yet
+    ```
+    """
+    if existing is not None and existing.get("fingerprint") == fingerprint and not official_nondeterministic:
+        return True
+    if io_utils.isdir(output_dir) and io_utils.listdir(output_dir) and not overwrite:
+        what = "made with other inputs, model or settings" if existing else "not a create-data output"
+        raise AlbertInputError(f"{output_dir}: already exists and is {what}; pass --overwrite to replace it")
+    if io_utils.exists(output_dir) and not io_utils.isdir(output_dir):
+        raise AlbertInputError(f"{output_dir}: exists and is not a directory")
+    return False
+
+
 def checked_settings(
     counts,
     *,
@@ -396,15 +432,10 @@ def create_pretraining_data(
 
     output_dir = io_utils.absolute(output_dir)  # local or a URL (gs://...): I/O through io_utils
     existing = _existing_manifest(output_dir)
-    if existing is not None and existing.get("fingerprint") == fingerprint and not official_nondeterministic:
+    if up_to_date(output_dir, existing, fingerprint, overwrite, official_nondeterministic):
         if progress:
             print(f"create-data: {output_dir} is up to date ({existing['statistics']['instances']} instances)", file=sys.stderr)
         return existing
-    if io_utils.isdir(output_dir) and io_utils.listdir(output_dir) and not overwrite:
-        what = "made with other inputs, model or settings" if existing else "not a create-data output"
-        raise AlbertInputError(f"{output_dir}: already exists and is {what}; pass --overwrite to replace it")
-    if io_utils.exists(output_dir) and not io_utils.isdir(output_dir):
-        raise AlbertInputError(f"{output_dir}: exists and is not a directory")
 
     parent, name = os.path.split(output_dir)
     io_utils.makedirs(parent)

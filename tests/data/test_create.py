@@ -11,6 +11,7 @@ import pytest
 
 from albert_keras.data.create import checked_settings
 from albert_keras.data.create import create_pretraining_data
+from albert_keras.data.create import up_to_date
 from albert_keras.errors import AlbertInputError
 from tests.data.conftest import PREDICTIONS
 from tests.data.conftest import SEQ
@@ -192,6 +193,26 @@ def test_checked_settings_normalizes_and_names_the_bad_argument():
     for counts, change, message in cases:
         with pytest.raises(AlbertInputError, match=message):
             checked_settings(counts, **dict(arguments, **change))
+
+
+def test_up_to_date_reuses_only_the_same_run_and_guards_other_outputs(tmp_path):
+    assert not up_to_date(tmp_path / "new", None, {"a": 1}, False, False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    manifest = {"fingerprint": {"a": 1}}
+    assert up_to_date(out, manifest, {"a": 1}, False, False)
+    for existing, fingerprint, nondeterministic, message in (
+        (manifest, {"a": 2}, False, "made with other inputs"),
+        (manifest, {"a": 1}, True, "made with other inputs"),  # unseeded records are never reused
+        (None, {"a": 1}, False, "not a create-data output"),
+    ):
+        with pytest.raises(AlbertInputError, match=f"out: already exists and is {message}"):
+            up_to_date(out, existing, fingerprint, False, nondeterministic)
+    assert not up_to_date(out, manifest, {"a": 2}, True, False)  # overwrite: the run may replace it
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AlbertInputError, match="file: exists and is not a directory"):
+        up_to_date(tmp_path / "file", None, {}, True, False)
 
 
 def test_a_model_without_albert_ids_is_rejected(tmp_path, embedded_corpus_path):
