@@ -82,11 +82,11 @@ def main(argv=None):
         scores = squad.evaluate(json.load(f), predictions, na_probs=null_odds)
     print(json.dumps({k: round(v, 2) for k, v in scores.items()}, indent=1))
 
-    # Serving: the `answer` signature slices the answer from the context the client sent.
+    # Serving: `serving_default` slices the answer from the context the client sent.
     _, model, _, _ = load_finetuned(model_dir)
     export_dir = export_saved_model(model, os.path.join(out, "saved_model", "1"),
                                     spm_model=os.path.join(model_dir, "spiece.model"), sequence_length=64, overwrite=True)
-    answer = tf.saved_model.load(export_dir).signatures["answer"]
+    answer = tf.saved_model.load(export_dir).signatures["serving_default"]
     context = "Some words come first. The password is Brace Header, and more words follow."
     served = answer(question=tf.constant(["What is the password?"]), context=tf.constant([context]))
     served = {k: v.numpy()[0] for k, v in served.items()}

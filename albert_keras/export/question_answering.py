@@ -19,7 +19,8 @@ the context out, with long contexts covered by strided windows.
 
 The span search is exhaustive over valid pairs, so it equals `squad.decode` whenever the best
 valid pair is among the `n_best_size` best starts and ends (always, with a large `n_best_size`).
-Ragged ops are used, so it is SavedModel-only (TFLite keeps the ids signatures).
+Ragged ops are used, so it is SavedModel-only (TFLite keeps the token positions). It is the
+`serving_default` signature of a question answerer's SavedModel.
 """
 
 import tensorflow as tf
@@ -103,9 +104,13 @@ class QuestionAnsweringServer(tf.Module):
         dense_ends = tf.pad(c_ends.to_tensor(default_value=-1), [[0, 0], [0, 1]], constant_values=-1)
         safe_piece = tf.clip_by_value(piece, 0, tf.shape(dense_ids)[1] - 1)
 
+        # (example, piece) pairs straight into the [B, N] tables: gathering each window's whole
+        # row first would cost windows x pieces, quadratic in the context's length.
+        row = tf.broadcast_to(tf.expand_dims(example, 1), tf.shape(safe_piece))
+        at = tf.stack([row, safe_piece], axis=-1)  # [W, T, 2]
+
         def per_window(dense, fill):
-            rows = tf.gather(dense, example)
-            return tf.where(in_context, tf.gather(rows, safe_piece, batch_dims=1), fill)
+            return tf.where(in_context, tf.gather_nd(dense, at), fill)
 
         q_rows = tf.pad(tf.gather(q_ids, example), [[0, 0], [0, 1]])
         q_position = tf.broadcast_to(position - 1, tf.stack([tf.shape(example)[0], T]))
@@ -121,22 +126,28 @@ class QuestionAnsweringServer(tf.Module):
         segment_ids = tf.cast((position >= offset) & (position < total), tf.int32)
         starts = per_window(tf.cast(dense_starts, tf.int32), -1)
         ends = per_window(tf.cast(dense_ends, tf.int32), -1)
-        # Max context: score every window of the same example for the piece; the best (first on
-        # ties, as the official strict `>` keeps the first) must be this window.
+        # Max context: the official score `min(left, right) + 0.01 * length`, as the exact integer
+        # `100 * min + length`, against the windows of the same example that can hold the piece;
+        # the best (the first on ties, as the official strict `>` keeps the first) must be this
+        # window. Those windows are at most ceil(width / step) apart, so only that band is
+        # compared: [W, band, T], not [W, W, T] (a 100,000-character context has ~1,500 windows).
+        windows = tf.shape(example)[0]
         w_end = w_start + w_len - 1
-        same = tf.equal(tf.expand_dims(example, 1), tf.expand_dims(example, 0))  # [W, W]
+        reach = tf.reduce_max(tf.concat([(width + step - 1) // step, [0]], axis=0))
+        shift = tf.range(-reach, reach + 1)  # [D]
+        neighbour = tf.expand_dims(tf.range(windows), 1) + tf.expand_dims(shift, 0)  # [W, D]
+        exists = (neighbour >= 0) & (neighbour < windows)
+        neighbour = tf.clip_by_value(neighbour, 0, tf.maximum(windows - 1, 0))
+        exists &= tf.equal(tf.gather(example, neighbour), tf.expand_dims(example, 1))
+        other_start = tf.expand_dims(tf.gather(w_start, neighbour), 2)  # [W, D, 1]
+        other_end = tf.expand_dims(tf.gather(w_end, neighbour), 2)
+        other_len = tf.expand_dims(tf.gather(w_len, neighbour), 2)
         p = tf.expand_dims(piece, 1)  # [W, 1, T]
-        other_start = tf.reshape(w_start, [1, -1, 1])
-        other_end = tf.reshape(w_end, [1, -1, 1])
-        inside = (p >= other_start) & (p <= other_end) & tf.expand_dims(same, 2)
-        score = tf.cast(tf.minimum(p - other_start, other_end - p), tf.float32) + 0.01 * tf.cast(
-            tf.reshape(w_len, [1, -1, 1]), tf.float32)
-        score = score - 1e-4 * tf.cast(tf.reshape(tf.range(tf.shape(example)[0]), [1, -1, 1]), tf.float32)
-        score = tf.where(inside, score, _NEG)
-        # A spare losing column keeps the reduced axis non-empty for an empty batch.
-        score = tf.concat([score, tf.fill(tf.stack([tf.shape(score)[0], 1, T]), 2 * _NEG)], axis=1)
-        best = tf.argmax(score, axis=1, output_type=tf.int32)  # [W, T]
-        max_context = in_context & tf.equal(best, tf.expand_dims(tf.range(tf.shape(example)[0]), 1))
+        inside = (p >= other_start) & (p <= other_end) & tf.expand_dims(exists, 2)
+        score = tf.where(inside, 100 * tf.minimum(p - other_start, other_end - p) + other_len, -1)
+        top = tf.reduce_max(score, axis=1, keepdims=True)
+        first = tf.reduce_min(tf.where(score == top, tf.reshape(shift, [1, -1, 1]), tf.int32.max), axis=1)
+        max_context = in_context & tf.equal(first, 0)  # [W, T]
         features = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
         return features, example, {"starts": starts, "ends": ends, "max_context": max_context}
 
@@ -195,11 +206,16 @@ class QuestionAnsweringServer(tf.Module):
         }
 
 
-ENDPOINT = "answer"
+# A question answerer's `serving_default` IS this graph: the answer clients want is a span of
+# what they sent. (`serve_text_pair` keeps the token positions; one traced graph, not two.)
+ENDPOINT = "serving_default"
 
 
-def add_endpoint(archive, model, spm_model, sequence_length, lowercase=True, **server_arguments):
-    """Add the `answer` signature (`question`, `context` `[B]` strings) to an `ExportArchive`.
+def add_endpoint(archive, model, spm_model, sequence_length, lowercase=True, name=ENDPOINT, **server_arguments):
+    """Add the sliced-answer signature (`question`, `context` `[B]` strings) to an `ExportArchive`.
+
+    Add it first when it is to be `serving_default` (ExportArchive makes the first endpoint the
+    default).
 
     Args:
         archive: a `keras.export.ExportArchive` already tracking `model`.
@@ -207,6 +223,7 @@ def add_endpoint(archive, model, spm_model, sequence_length, lowercase=True, **s
         spm_model: its SentencePiece model (path or bytes).
         sequence_length: window length.
         lowercase: the vocabulary's casing.
+        name: the signature name (default `serving_default`).
         **server_arguments: `QuestionAnsweringServer` arguments (`doc_stride`, ...).
 
     Returns:
@@ -215,7 +232,7 @@ def add_endpoint(archive, model, spm_model, sequence_length, lowercase=True, **s
     Example:
     ```python
     add_endpoint(archive, model, "spiece.model", 384)
-    # served.signatures["answer"](question=..., context=...)["answer_text"]
+    # served.signatures["serving_default"](question=..., context=...)["answer_text"]
     ```
     """
     from albert_keras.tokenization import AlbertTokenizer
@@ -224,8 +241,8 @@ def add_endpoint(archive, model, spm_model, sequence_length, lowercase=True, **s
     server = QuestionAnsweringServer(model, tokenizer, sequence_length, **server_arguments)
     archive.track(server)
     archive.add_endpoint(
-        ENDPOINT, server.__call__,
+        name, server.__call__,
         input_signature=[tf.TensorSpec([None], tf.string, name="question"),
                          tf.TensorSpec([None], tf.string, name="context")],
     )
-    return ENDPOINT
+    return name

@@ -2,9 +2,13 @@
 
 Signatures (see `signatures.py` for the outputs of each model kind):
 
-- `serving_default`: raw UTF-8 strings in: `text` `[B]`; question answerers take `text`
-  (question) and `text_b` (context); multiple-choice models take `text` and `choices` `[B, C]`.
-- `serve_text_pair` (encoders, classifiers, token classifiers): `text` and `text_b`.
+- `serving_default`: raw UTF-8 strings in: `text` `[B]`; multiple-choice models take `text` and
+  `choices` `[B, C]`; question answerers take `question` and `context` and answer with a slice of
+  the context (`question_answering.py`: `answer_text`, `answer_start`, `answer_end`, `score`,
+  `no_answer_score`, `has_answer`).
+- `serve_text_pair` (all but multiple choice): `text` and `text_b`; for question answerers
+  (question, context) -> token positions `start_index`, `end_index`, `span_score`,
+  `span_probability`, `no_answer_score` of one packed window.
 - `serve_ids`: `token_ids`, `segment_ids`, `padding_mask` (int32 `[B, T]`, or `[B, C, T]`), for
   clients that tokenize themselves. It is `serving_default` when only ids are exported.
 - `tokenize`: `text` -> the three features, to see what the model sees.
@@ -107,10 +111,7 @@ def build_export_archive(
 
         def serve_outputs(text, text_b=None):
             features = sigs.text_features(model, packer, text, text_b)
-            outputs = sigs.task_outputs(model, features, max_answer_length=max_answer_length)
-            if kind == sigs.QUESTION_ANSWERER:
-                outputs["answer_text"] = sigs.answer_text(packer, features, outputs)
-            return outputs
+            return sigs.task_outputs(model, features, max_answer_length=max_answer_length)
 
         # The first endpoint added is also `serving_default` (ExportArchive's rule); naming it so
         # makes that explicit.
@@ -122,11 +123,18 @@ def build_export_archive(
 
             archive.add_endpoint("serving_default", serve_choices, input_signature=[string, choices])
         elif kind == sigs.QUESTION_ANSWERER:
+            from albert_keras.export import question_answering
 
-            def serve_question(text, text_b):
+            # The answer as a slice of the context sent, strided over long contexts.
+            question_answering.add_endpoint(
+                archive, model, packer.spm_proto, packer.sequence_length, lowercase,
+                name="serving_default", max_answer_length=max_answer_length)
+
+            def serve_text_pair(text, text_b):
                 return serve_outputs(text, text_b)
 
-            archive.add_endpoint("serving_default", serve_question, input_signature=[string, string_b])
+            archive.add_endpoint("serve_text_pair", serve_text_pair, input_signature=[string, string_b])
+            names.append("serve_text_pair")
         else:
 
             def serve_text(text):
@@ -145,14 +153,8 @@ def build_export_archive(
 
         archive.add_endpoint("tokenize", tokenize, input_signature=[string])
         names.append("tokenize")
-        # Answers and entities as spans of the text sent (offsets through the normalization).
-        if kind == sigs.QUESTION_ANSWERER:
-            from albert_keras.export import question_answering
-
-            names.append(question_answering.add_endpoint(
-                archive, model, packer.spm_proto, packer.sequence_length, lowercase,
-                max_answer_length=max_answer_length))
-        elif kind == sigs.TOKEN_CLASSIFIER:
+        # Entities as spans of the text sent (offsets through the normalization).
+        if kind == sigs.TOKEN_CLASSIFIER:
             from albert_keras.export import tagging
 
             names.append(tagging.add_endpoint(archive, model, packer.spm_proto, packer.sequence_length, lowercase))

@@ -8,7 +8,7 @@ The same functions back the SavedModel signatures (`saved_model.py`) and the TFL
 | encoder | `pooled_output` [B,H], `sentence_embedding` [B,H] (L2-normalized masked mean) |
 | classifier | `probabilities` [B,C], `label_ids` [B], `labels` [B] (names; when the model has labels) (or `score` [B] for regression) |
 | token classifier | `tag_ids` [B,T], `tag_probabilities` [B,T,C], `token_ids`, `padding_mask` |
-| question answerer | `start_index`, `end_index` [B] (token positions), `span_score`, `span_probability`, `no_answer_score` [B] (+ `answer_text` with the text signature) |
+| question answerer | `start_index`, `end_index` [B] (token positions), `span_score`, `span_probability`, `no_answer_score` [B] (the text answer, sliced from the context: `question_answering.py`) |
 | multiple choice | `probabilities` [B,C], `label_ids` [B] |
 """
 
@@ -218,21 +218,3 @@ def text_features(model, packer, text, text_b=None):
         return pack_choices(packer, text, text_b)
     return packer(text, text_b)
 
-
-def answer_text(packer, features, spans):
-    """Detokenize each answer span back to text (SavedModel only: uses ragged ops).
-
-    Example:
-    ```python
-    spans = task_outputs(question_answerer, features)
-    answer_text(packer, features, spans)  # [b"ann"]
-    ```
-    """
-    positions = tf.expand_dims(tf.range(tf.shape(features["token_ids"])[1]), 0)
-    inside = (positions >= tf.expand_dims(spans["start_index"], 1)) & (
-        positions <= tf.expand_dims(spans["end_index"], 1)
-    )
-    has_span = spans["end_index"] > 0
-    inside = inside & tf.expand_dims(has_span, 1)
-    pieces = tf.ragged.boolean_mask(features["token_ids"], inside)
-    return packer.detokenizer.detokenize(pieces.with_row_splits_dtype(tf.int32))

@@ -213,9 +213,9 @@ def default_requests(model, signature_names, texts, model_name="albert"):
             count = sigs.num_outputs(model)
             choices = np.array([[texts[(i + c) % len(texts)] for c in range(count)] for i in range(len(texts))], dtype=object)
             inputs = {"text": texts, "choices": choices}
-        elif name == "answer":  # export/question_answering.py
+        elif name == "serving_default" and kind == sigs.QUESTION_ANSWERER:  # export/question_answering.py
             inputs = {"question": texts, "context": texts[::-1]}
-        elif name == "serve_text_pair" or (name == "serving_default" and kind == sigs.QUESTION_ANSWERER):
+        elif name == "serve_text_pair":
             inputs = {"text": texts, "text_b": texts[::-1]}
         else:
             inputs = {"text": texts}

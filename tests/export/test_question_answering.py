@@ -1,5 +1,6 @@
-"""The `answer` serving graph: windows and answers equal the Python SQuAD path; the SavedModel
-signature reloads in a fresh process with only tensorflow and tensorflow_text."""
+"""The question-answering serving graph: windows and answers equal the Python SQuAD path; as a
+SavedModel's `serving_default` it reloads in a fresh process with only tensorflow and
+tensorflow_text and answers with slices of the cased, accented context it was sent."""
 
 import textwrap
 
@@ -20,6 +21,9 @@ HARD_CONTEXTS = [
     b"\xff\xfe broken \xc3 UTF-8 Bytecode words".decode("utf-8", errors="replace"),
 ]
 INVALID = b"\xff\xfe broken \xc3 UTF-8 Bytecode words"  # sent as bytes: the graph repairs it like Python
+# Every character cased or accented: a non-empty answer rebuilt from the lowercased, accent-stripped
+# pieces could not equal its slice of this context.
+CASED = "ÀÉÎ ÕÜÇ ÑÅÊ ÆØÐ ÈÏÔ ÛÝÂ ÃËÌ ÓÖÙ ÀÉÎ ÕÜÇ ÑÅÊ ÆØÐ"
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +95,13 @@ def test_server_equals_python_windows_and_decoding(qa_model, examples, spm_model
                 assert example.context[want["start"]:want["end"]] == want["text"]
 
 
-def test_answer_signature_in_a_fresh_process(qa_model, examples, spm_model_path, tmp_path):
+def test_serving_default_answers_in_a_fresh_process(qa_model, examples, spm_model_path, tmp_path):
     from albert_keras.export.saved_model import export_saved_model
+    from albert_keras.export.warmup import read_warmup_file
+    from albert_keras.export.warmup import replay_warmup_file
 
     export_dir = export_saved_model(qa_model, str(tmp_path / "qa" / "1"), spm_model=spm_model_path, sequence_length=T)
+    examples = examples + [squad.SquadExample("cased", "Which word?", CASED, [], True)]
     questions, contexts = strings(examples)
     expected = {k: v.numpy() for k, v in server(qa_model, spm_model_path)(questions, contexts).items()}
     inputs = tmp_path / "inputs.npy"  # bytes, so the invalid UTF-8 travels as it is
@@ -107,7 +114,8 @@ def test_answer_signature_in_a_fresh_process(qa_model, examples, spm_model_path,
         import tensorflow_text  # registers the SentencePiece and normalization ops
         assert "albert_keras" not in sys.modules
         served = tf.saved_model.load({export_dir!r})
-        answer = served.signatures["answer"]
+        answer = served.signatures["serving_default"]
+        assert sorted(answer.structured_input_signature[1]) == ["context", "question"]
         questions, contexts = np.load({str(inputs)!r}, allow_pickle=True)
         result = answer(question=tf.constant(list(questions)), context=tf.constant(list(contexts)))
         empty = answer(question=tf.constant([], tf.string), context=tf.constant([], tf.string))
@@ -121,9 +129,25 @@ def test_answer_signature_in_a_fresh_process(qa_model, examples, spm_model_path,
             np.testing.assert_allclose(got[key], want, atol=1e-4, err_msg=key)
         else:
             np.testing.assert_array_equal(got[key], want, err_msg=key)
-    hard = len(examples) - len(HARD_CONTEXTS)
+    hard = len(examples) - len(HARD_CONTEXTS) - 1
     assert got["answer_text"][hard].decode() in HARD_CONTEXTS[0] or not got["has_answer"][hard]
     assert not got["has_answer"][hard + 1] and got["answer_text"][hard + 1] == b""  # the empty context
+    # Every answer is the slice of the original (repaired) context at its character offsets.
+    assert got["has_answer"].sum() > len(examples) // 2
+    for k, example in enumerate(examples):
+        start, end = int(got["answer_start"][k]), int(got["answer_end"][k])
+        text = got["answer_text"][k].decode()
+        if got["has_answer"][k]:
+            assert 0 <= start < end and text == example.context[start:end], (example.context, start, end)
+        else:
+            assert (start, end, text) == (-1, -1, ""), example.context
+    cased = got["answer_text"][-1].decode()
+    assert got["has_answer"][-1] and cased != cased.lower(), cased  # cased, accented: as sent
+    # The warmup file asks the served signatures what TF Serving will, and replays.
+    requests = {signature: sorted(inputs) for signature, _, inputs in read_warmup_file(export_dir)}
+    assert requests["serving_default"] == ["context", "question"] and requests["serve_text_pair"] == ["text", "text_b"]
+    replayed = dict(replay_warmup_file(export_dir))
+    assert replayed["serving_default"]["answer_text"].shape == (2,) and "answer_text" not in replayed["serve_text_pair"]
 
 
 def test_default_stride_is_half_of_a_short_window(qa_model, examples, spm_model_path):

@@ -48,13 +48,30 @@ pickle.dump({
 
 
 def text_inputs(kind):
+    """The inputs of `serving_default` (question answerers: `question`, `context`)."""
     texts = np.array(BAD_TEXTS, dtype=object)
     if kind == "multiple_choice":
         choices = np.array([[texts[(i + c) % len(texts)] for c in range(NUM_CHOICES)] for i in range(len(texts))], dtype=object)
         return {"text": texts, "choices": choices}
     if kind == "question_answerer":
-        return {"text": texts[::-1].copy(), "text_b": texts}
+        return {"question": texts[::-1].copy(), "context": texts}
     return {"text": texts}
+
+
+def pair_inputs(kind):
+    """The inputs of `serve_text_pair` (None for multiple choice, which has none)."""
+    inputs = text_inputs(kind)
+    if kind == "multiple_choice":
+        return None
+    if kind == "question_answerer":
+        return {"text": inputs["question"], "text_b": inputs["context"]}
+    return {"text": inputs["text"], "text_b": inputs["text"][::-1].copy()}
+
+
+def first_texts(kind):
+    """The `[B]` texts of the kind's first text input (what the `tokenize` test sends)."""
+    inputs = text_inputs(kind)
+    return inputs["question"] if kind == "question_answerer" else inputs["text"]
 
 
 def empty_inputs(kind):
@@ -69,9 +86,21 @@ def keras_outputs(model, packer, inputs):
         model, packer, tf.constant(inputs["text"]), None if text_b is None else tf.constant(text_b)
     )
     outputs = sigs.task_outputs(model, features)
-    if sigs.model_kind(model) == sigs.QUESTION_ANSWERER:
-        outputs["answer_text"] = sigs.answer_text(packer, features, outputs)
     return {k: v.numpy() for k, v in outputs.items()}, {k: v.numpy() for k, v in features.items()}
+
+
+def serving_reference(model, packer, inputs):
+    """What `serving_default` should give: the task outputs, or for a question answerer the
+    sliced answer of `QuestionAnsweringServer` run eagerly."""
+    if sigs.model_kind(model) != sigs.QUESTION_ANSWERER:
+        return keras_outputs(model, packer, inputs)[0]
+    from albert_keras.export.question_answering import QuestionAnsweringServer
+    from albert_keras.tokenization import AlbertTokenizer
+
+    tokenizer = AlbertTokenizer(packer.spm_proto, sequence_length=SEQUENCE_LENGTH)
+    server = QuestionAnsweringServer(model, tokenizer, SEQUENCE_LENGTH)
+    outputs = server(tf.constant(inputs["question"]), tf.constant(inputs["context"]))
+    return {k: v.numpy() for k, v in outputs.items()}
 
 
 def assert_outputs_equal(expected, actual, atol=1e-5):
@@ -94,20 +123,21 @@ def fresh_process_results(saved_models, tiny_models, spm_model_path, tmp_path_fa
     for kind, path in saved_models.items():
         model = tiny_models[kind]
         inputs = text_inputs(kind)
-        reference, features = keras_outputs(model, packer, inputs)
         calls.append((path, "serving_default", inputs))
-        expected.append((kind, "serving_default", reference))
+        expected.append((kind, "serving_default", serving_reference(model, packer, inputs)))
         empty = empty_inputs(kind)
         calls.append((path, "serving_default", empty))
         # (Keras' eager path cannot run a batch of 0; shapes are checked below instead.)
         expected.append((kind, "serving_default/empty", None))
-        ids_reference = {k: v for k, v in reference.items() if k != "answer_text"}
+        pair = pair_inputs(kind)
+        # A question answerer's ids are its (question, context) pair packed into one window.
+        ids_reference, features = keras_outputs(model, packer, pair if kind == "question_answerer" else inputs)
         calls.append((path, "serve_ids", features))
         expected.append((kind, "serve_ids", ids_reference))
-        calls.append((path, "tokenize", {"text": inputs["text"]}))
-        expected.append((kind, "tokenize", {k: v.numpy() for k, v in packer(tf.constant(inputs["text"])).items()}))
-        if kind not in sigs.PAIR_KINDS:
-            pair = {"text": inputs["text"], "text_b": inputs["text"][::-1].copy()}
+        texts = first_texts(kind)
+        calls.append((path, "tokenize", {"text": texts}))
+        expected.append((kind, "tokenize", {k: v.numpy() for k, v in packer(tf.constant(texts)).items()}))
+        if pair is not None:
             calls.append((path, "serve_text_pair", pair))
             expected.append((kind, "serve_text_pair", keras_outputs(model, packer, pair)[0]))
     directory = tmp_path_factory.mktemp("fresh")
@@ -138,10 +168,30 @@ def test_every_kind_has_its_signatures(fresh_process_results, saved_models):
     for kind, path in saved_models.items():
         names = results["signatures"][path]
         expected = {"serving_default", "serve_ids", "tokenize"}
-        if kind not in sigs.PAIR_KINDS:
+        if kind != "multiple_choice":
             expected.add("serve_text_pair")
-        expected |= {"question_answerer": {"answer"}, "token_classifier": {"tag"}}.get(kind, set())
+        expected |= {"token_classifier": {"tag"}}.get(kind, set())
         assert set(names) == expected, kind
+
+
+def test_question_answerer_serves_answers_sliced_from_the_context(fresh_process_results):
+    """`serving_default` takes question/context and answers with a span of the context as sent;
+    `serve_text_pair` gives token positions and no piece-rebuilt text."""
+    expected, results = fresh_process_results
+    got = {signature: actual for (kind, signature, _), actual in zip(expected, results["results"])
+           if kind == "question_answerer"}
+    served = got["serving_default"]
+    assert sorted(served) == ["answer_end", "answer_start", "answer_text", "has_answer", "no_answer_score", "score"]
+    contexts = [c.decode("utf-8", errors="replace") for c in text_inputs("question_answerer")["context"]]
+    assert served["has_answer"].any()
+    for k, context in enumerate(contexts):
+        start, end = int(served["answer_start"][k]), int(served["answer_end"][k])
+        if served["has_answer"][k]:
+            assert 0 <= start < end <= len(context) and served["answer_text"][k].decode() == context[start:end]
+        else:
+            assert (start, end) == (-1, -1) and served["answer_text"][k] == b""
+    assert sorted(got["serve_text_pair"]) == ["end_index", "no_answer_score", "span_probability", "span_score",
+                                              "start_index"]
 
 
 def test_bad_text_gives_finite_outputs_and_truncates(fresh_process_results):
@@ -152,7 +202,7 @@ def test_bad_text_gives_finite_outputs_and_truncates(fresh_process_results):
             assert actual["token_ids"].shape == (len(BAD_TEXTS), SEQUENCE_LENGTH)
             assert (actual["token_ids"][:, 0] == 2).all()
             # The empty string packs to [CLS] [SEP].
-            empty_row = list(text_inputs(kind)["text"]).index(b"")
+            empty_row = list(first_texts(kind)).index(b"")
             assert actual["padding_mask"][empty_row].sum() == 2
         if signature == "serving_default/empty":
             assert all(v.shape[0] == 0 for v in actual.values()), kind
