@@ -6,6 +6,7 @@ stopping); everything task-specific sits behind this interface, one subclass per
 registered by name in `albert_keras.tasks.registry`. `tasks/` never imports `training/`.
 """
 
+import abc
 import dataclasses
 
 
@@ -28,8 +29,9 @@ class TaskData:
     skipped: dict = dataclasses.field(default_factory=dict)
 
 
-class FinetuneTask:
-    """One task family (`--task NAME`). Subclasses override every method that raises.
+class FinetuneTask(abc.ABC):
+    """One task family (`--task NAME`). Subclasses implement every abstract method (a class that
+    misses one cannot be instantiated); `evaluation` and `add_arguments` are optional hooks.
 
     Attributes:
         name: the `--task` value.
@@ -46,25 +48,25 @@ class FinetuneTask:
     name = None
     primary_metric = "accuracy"
 
+    @abc.abstractmethod
     def read(self, path, options, metadata=None):
         """Read a file into `TaskData`; `metadata` is the training file's (None when reading it)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def build_model(self, init_dir, metadata, options, dtype=None):
         """The Keras task model from a pretrained directory, carrying its preprocessor."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def compile_kwargs(self, metadata):
         """`compile` arguments other than the optimizer: `loss`, `metrics`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
         """A `tf.data.Dataset` of `(x, y)` (or `(x, y, sample_weight)`) batches for `fit`/`evaluate`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def evaluate(self, model, data, options):
         """The task's official metrics as `{name: float}` (JSON-serializable)."""
-        raise NotImplementedError
 
     def evaluation(self, model, data, options):
         """`(metrics, predicted class ids or None)`: the ids let `finetune` warn when every
@@ -76,6 +78,6 @@ class FinetuneTask:
         """Optional: add this task's own flags to `albert-keras finetune/evaluate/predict`
         (they arrive in `options` under their dest names). The default adds none."""
 
+    @abc.abstractmethod
     def predict(self, model, data, options):
         """An iterable of JSON-serializable prediction records, one per example."""
-        raise NotImplementedError
