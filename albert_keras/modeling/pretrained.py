@@ -67,8 +67,9 @@ def _model_classes():
 
 
 def _preprocessor_tokenizer(model):
-    """The `AlbertTokenizer` of the model's preprocessor (a task model's), or None."""
-    preprocessor = getattr(model, "preprocessor", None)
+    """The `AlbertTokenizer` a model carries (a task model's preprocessor, a sentence encoder's
+    tokenizer), or None."""
+    preprocessor = getattr(model, "preprocessor", None) or getattr(model, "tokenizer", None)
     if preprocessor is None:
         return None
     tokenizer = getattr(preprocessor, "tokenizer", preprocessor)

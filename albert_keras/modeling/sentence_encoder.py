@@ -136,25 +136,7 @@ class AlbertSentenceEncoder(AlbertEncoderModel):
             model.tokenizer = AlbertTokenizer(
                 proto, sequence_length=length, lowercase=settings["lowercase"], pad_to_sequence_length=False
             )
-            object.__setattr__(model, "_albert_spm_proto", proto)
         return model
-
-    def save_pretrained(self, directory, spm_model=None, overwrite=True):
-        """Write a pretrained directory; the tokenizer's SentencePiece model and settings go with it."""
-        import os
-        import tempfile
-
-        from albert_keras.modeling.pretrained import save_pretrained
-
-        tokenizer = self.tokenizer
-        if tokenizer is None or spm_model is not None:
-            return save_pretrained(self, directory, spm_model=spm_model, overwrite=overwrite)
-        settings = {"lowercase": tokenizer.lowercase, "sequence_length": tokenizer.sequence_length}
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "spiece.model")
-            with open(path, "wb") as f:
-                f.write(self.__dict__["_albert_spm_proto"])
-            return save_pretrained(self, directory, spm_model=path, overwrite=overwrite, tokenizer_settings=settings)
 
     def _require_tokenizer(self):
         if self.tokenizer is None:

@@ -144,8 +144,8 @@ class SentenceEmbedder:
             model = load_pretrained(model)
         elif isinstance(model, (str, os.PathLike)):
             raise AlbertInputError(f"{model}: pretrained directory not found")
-        elif spm_model is None and model.__dict__.get("_albert_spm_proto"):
-            spm_model = model.__dict__["_albert_spm_proto"]
+        elif spm_model is None and getattr(model, "tokenizer", None) is not None:
+            spm_model = bytes(model.tokenizer.proto)
             settings = {"lowercase": model.tokenizer.lowercase, "sequence_length": model.tokenizer.sequence_length}
         if spm_model is None:
             raise AlbertInputError("spm_model: needed to embed raw text with a model object")
