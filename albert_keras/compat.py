@@ -7,8 +7,7 @@ range these workarounds were tested with (setup.cfg pins the same range).
 
 What is here: `in_multi_worker_mode` / `is_multi_worker` (a strategy's `_in_multi_worker_mode`),
 `set_attention_probs_dropout` / `attention_probs_dropout` (keras-hub `TransformerEncoder`'s
-`_self_attention_layer._dropout_layer`), `optimizer_micro_steps` (an optimizer's `_iterations`
-under gradient accumulation), `SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
+`_self_attention_layer._dropout_layer`), `SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
 `_backend_update_step`, `_get_current_learning_rate`) and `MultiWorkerTrainerMixin` (the trainer's
 `_maybe_symbolic_build`).
 
@@ -117,20 +116,6 @@ def set_attention_probs_dropout(block, rate):
 def attention_probs_dropout(block):
     """The attention-probability dropout rate of a keras-hub `TransformerEncoder` block."""
     return block._self_attention_layer._dropout_layer.rate
-
-
-def optimizer_micro_steps(optimizer):
-    """Micro-batches an optimizer has seen (with gradient accumulation, `iterations` counts
-    updates only); None when the optimizer keeps no separate counter.
-
-    Example:
-    ```python
-    optimizer_micro_steps(keras.optimizers.Adam(gradient_accumulation_steps=4))  # 0
-    ```
-    """
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    raw = getattr(inner, "_iterations", None)
-    return None if raw is None else int(raw.numpy())
 
 
 class SummedGradientClippingMixin:

@@ -69,15 +69,9 @@ def test_attention_dropout_accessors():
     assert np.isfinite(np.asarray(block(x, training=True))).all()
 
 
-def test_strategy_and_optimizer_accessors():
+def test_strategy_accessors():
     assert compat.in_multi_worker_mode(tf.distribute.get_strategy()) is False
     assert compat.in_multi_worker_mode(object()) is False
-    optimizer = keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)
-    variable = keras.Variable(np.ones(3, "float32"))
-    optimizer.build([variable])
-    for _ in range(3):
-        optimizer.apply([np.ones(3, "float32")], [variable])
-    assert compat.optimizer_micro_steps(optimizer) == 3 and int(optimizer.iterations.numpy()) == 1
 
 
 def test_summed_gradient_clipping_clips_the_sum_once():

@@ -46,7 +46,7 @@ def test_top_prediction_share_counts_weighted_positions_only():
 
 @pytest.fixture(scope="module")
 def probe(pretraining_records):
-    from albert_keras.training import inputs
+    from albert_keras.data import batches as inputs
 
     files = inputs.match_files(os.path.join(pretraining_records, "*.tfrecord"))
     batch = next(iter(inputs.global_batches(files, 8, 32, 5, shuffle=False).take(1)))
