@@ -192,14 +192,35 @@ def convert_model(
     tflite_bytes, _ = convert_model(encoder, quantize="dynamic-int8")
     ```
     """
+    function, input_signature, packer = _serving_function(
+        model, spm_model, with_tokenizer, sequence_length, lowercase, max_answer_length
+    )
+    return convert_function(model, function, input_signature, quantize, allow_custom_ops=with_tokenizer), packer
+
+
+def convert_function(model, function, input_signature, quantize="none", allow_custom_ops=False):
+    """TFLite bytes of `function` (a serving function over `model`), builtin ops only.
+
+    The one conversion route for every TFLite file: the function is written out as a SavedModel
+    (Keras' `ExportArchive`) and converted `from_saved_model`, quantized as `quantize` says.
+
+    Args:
+        model: the Keras model the function calls (tracked, so its weights are in the file).
+        function: the serving function.
+        input_signature: its `tf.TensorSpec`s.
+        quantize: one of `QUANTIZE_CHOICES`.
+        allow_custom_ops: allow tensorflow-text's custom ops (the tokenizer inside).
+
+    Example:
+    ```python
+    tflite_bytes = convert_function(encoder, serve, [spec], quantize="float16")
+    ```
+    """
     import keras
     import tensorflow as tf
 
     if quantize not in QUANTIZE_CHOICES:
         raise AlbertInputError(f"quantize: must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
-    function, input_signature, packer = _serving_function(
-        model, spm_model, with_tokenizer, sequence_length, lowercase, max_answer_length
-    )
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", function, input_signature=input_signature)
@@ -207,14 +228,13 @@ def convert_model(
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if with_tokenizer:
+        if allow_custom_ops:
             converter.allow_custom_ops = True
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        tflite_bytes = converter.convert()
-    return tflite_bytes, packer
+        return converter.convert()
 
 
 def sample_inputs(model, packer=None, texts=DEFAULT_SAMPLE_TEXTS, sequence_length=32):

@@ -120,36 +120,21 @@ def mobile_function(model, sequence_length):
 def convert_mobile_model(model, sequence_length, quantize="none"):
     """Convert `model` to TFLite bytes (builtin ops only) with the mobile APIs' inputs, no metadata.
 
-    Same route as `tflite.convert_model` (SavedModel -> `from_saved_model`; the other routes lose
-    the weights on TF 2.21), with this module's fixed-shape function instead of the ragged one.
+    `tflite.convert_function`'s route (SavedModel -> `from_saved_model`; the other routes lose the
+    weights on TF 2.21), with this module's fixed-shape function instead of the ragged one.
 
     Example:
     ```python
     tflite_bytes = convert_mobile_model(classifier, 64, quantize="dynamic-int8")
     ```
     """
-    import tempfile
-
-    import keras
-    import tensorflow as tf
-
     from albert_keras.export.tflite import QUANTIZE_CHOICES
+    from albert_keras.export.tflite import convert_function
 
     if quantize not in QUANTIZE_CHOICES:
         raise AlbertInputError(f"quantize: must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
     function, signature = mobile_function(model, sequence_length)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", function, input_signature=signature)
-    with tempfile.TemporaryDirectory(prefix="albert_mobile_") as tmp:
-        archive.write_out(tmp, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize != "none":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        return converter.convert()
+    return convert_function(model, function, signature, quantize)
 
 
 def _signature_names(model_t):
