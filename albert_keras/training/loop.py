@@ -369,7 +369,7 @@ class TrainingLoop:
         """The optimizer step the model is at."""
         return int(self.model.optimizer.iterations.numpy())
 
-    def fit(self, make_dataset, validation_data=None, callbacks=()):
+    def fit(self, make_dataset, validation_data=None, callbacks=(), validation_steps=None):
         """Train from the restored step to `num_train_steps`, evaluating every `eval_every` steps.
 
         Args:
@@ -378,6 +378,8 @@ class TrainingLoop:
                 segment so each starts exactly where the model is.
             validation_data: passed to `fit` (finite; evaluated at the end of every interval).
             callbacks: extra Keras callbacks (after the checkpoint callback).
+            validation_steps: batches per evaluation (give it for a dataset of unknown length:
+                see `albert_keras.data.batches.count_global_batches`).
 
         Returns:
             The last logs of the last `fit` (`{name: value}`; `val_*` for validation).
@@ -403,6 +405,7 @@ class TrainingLoop:
                     epochs=epochs,
                     steps_per_epoch=batches,
                     validation_data=validation_data,
+                    validation_steps=validation_steps,
                     callbacks=callback_list,
                     shuffle=False,  # input pipelines shuffle with their own seed
                     verbose=s.verbose,

@@ -122,7 +122,14 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         return inputs.global_batches(files, micro_batch, seq_length, predictions, seed=settings.seed, **masking)
 
     validation = None
+    validation_steps = None
     if eval_file_list:
+        validation_steps = inputs.count_global_batches(eval_file_list, settings.global_batch_size, limit=eval_steps)
+        if not validation_steps:
+            raise AlbertInputError(
+                f"{eval_file_list[0]}: the evaluation files hold fewer records than one global batch "
+                f"({settings.global_batch_size}); give more evaluation records or a smaller --global-batch-size"
+            )
         validation = inputs.distributed_batches(
             distribution,
             lambda: inputs.global_batches(
@@ -145,6 +152,7 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
     history_logs = loop.fit(
         lambda skip: inputs.distributed_batches(distribution, make_train, micro_batch, skip_batches=skip),
         validation_data=validation,
+        validation_steps=validation_steps,
         callbacks=[logger, watch],
     )
     elapsed = time.perf_counter() - started

@@ -114,3 +114,18 @@ def test_records_on_another_filesystem(files, vocab_size):
     theirs = _rows(batches.global_batches(remote, 8, SEQ, PREDICTIONS, seed=1), 2)
     np.testing.assert_array_equal(local["input_ids"], theirs["input_ids"])
     io_utils.rmtree(os.path.dirname(root))
+
+
+def test_count_global_batches_counts_whole_batches_only(tmp_path):
+    import tensorflow as tf
+
+    from albert_keras.data.batches import count_global_batches
+
+    path = str(tmp_path / "records.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for index in range(70):
+            writer.write(tf.train.Example().SerializeToString() + bytes([index % 7]))
+    assert count_global_batches([path], 32) == 2
+    assert count_global_batches([path], 10) == 7
+    assert count_global_batches([path], 10, limit=3) == 3
+    assert count_global_batches([path], 71) == 0

@@ -56,6 +56,36 @@ def test_outputs_pretrained_directory_and_tensorboard(trained_run, tiny_config_p
     assert summary["examples_per_second"] > 0
 
 
+def test_evaluation_scores_exactly_the_evaluation_records(trained_run, small_records):
+    # Keras 3.15 counts a phantom batch when it evaluates a dataset of unknown length one step per
+    # execution (352 examples for 320 records in the quickstart): the summary must equal the
+    # model's own scores on the 64 records, computed here without Keras' evaluate.
+    import tensorflow as tf
+
+    from albert_keras.data import batches
+    from albert_keras.modeling.pretrained import load_pretrained
+
+    summary, output = trained_run
+    model = load_pretrained(os.path.join(output, "pretrained"))
+    correct, losses, count = 0, [], 0
+    for batch in batches.global_batches([small_records], 32, 32, 5, shuffle=False, repeat=False):
+        logits = model(batch, training=False)["sop_logits"]
+        labels = tf.reshape(batch["next_sentence_labels"], [-1])
+        correct += int(tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.int32)))
+        losses.append(tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True).numpy())
+        count += int(labels.shape[0])
+    assert count == 64
+    assert summary["eval"]["sentence_order_accuracy"] == pytest.approx(correct / count, abs=1e-6)
+    assert summary["eval"]["sentence_order_loss"] == pytest.approx(float(np.concatenate(losses).mean()), abs=1e-4)
+
+
+def test_evaluation_files_smaller_than_a_batch_are_refused(tiny_config_path, small_records, tmp_path):
+    with pytest.raises(AlbertInputError, match="fewer records than one global batch"):
+        pretrain(tiny_config_path, small_records, str(tmp_path / "out"), global_batch_size=128, num_train_steps=2,
+                 eval_files=small_records, verbose=0)
+    assert not os.path.exists(tmp_path / "out" / "pretrained")
+
+
 def test_gradient_accumulation_matches_the_full_batch(tiny_config_path, small_records, tmp_path):
     import tensorflow as tf
 
