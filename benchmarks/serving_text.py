@@ -6,7 +6,12 @@ its length distribution), the same weights and the same SentencePiece model, and
 - throughput: sentences/s over all sentences at `--batch` (32), length-bucketed (sorted by token
   count, each batch padded to its own longest member; every implementation here pads per batch,
   so every one is bucketed);
-- latency: p50 / p99 milliseconds of one sentence per call (batch 1) over `--latency-sentences`.
+- latency: p50 / p99 milliseconds of one sentence per call (batch 1) over `--latency-sentences`,
+  in a second pass over them (the steady state of a warmed-up server); the first pass, where
+  each sequence length is met for the first time, is reported as "first call p50".
+
+Implementations alternate call by call (pass by pass, sentence by sentence), so load from other
+jobs on a shared machine hits them alike.
 
 Implementations (each returns `pooled_output` for raw strings; its work includes tokenizing):
 
@@ -21,8 +26,9 @@ Implementations (each returns `pooled_output` for raw strings; its work includes
   without its verification pass), run by ai_edge_litert with `--threads` XNNPACK threads.
 - `Hugging Face (torch)`: `transformers.AlbertTokenizer` built from the same `spiece.model` plus
   `transformers.AlbertModel` loaded from `albert_keras.convert.huggingface.to_huggingface` of the
-  same directory (same weights), float32, `torch.set_num_threads(--threads)`. Reported as "not
-  installed" when torch or transformers is missing.
+  same directory (same weights), float32, `torch.set_num_threads(--threads)`, in its own process
+  (`--hf-python`, default this Python; no TensorFlow loaded there) driven call by call. Reported
+  as "not installed" when torch or transformers is missing there.
 
 Equal work is checked, not assumed: each implementation's pooled outputs are compared with the
 SavedModel's on every sentence (Hugging Face's on the sentences its tokenizer gives the same ids
@@ -31,6 +37,7 @@ differ and are counted).
 
     .venv/bin/python benchmarks/serving_text.py [--preset albert-base-v2] [--sentences 256]
         [--latency-sentences 200] [--runs 3] [--batch 32] [--threads N] [--skip-tflite]
+        [--hf-python PYTHON]
 
 Weights are random (seeded): speed does not depend on them. ALBERT-base keeps its 30,000-row
 embedding; the SentencePiece model (2,000 pieces) is trained on the embedded corpus, as in
@@ -129,8 +136,26 @@ def hugging_face_tokenizer(spm_model, lowercase=True):
                                         _spm_precompiled_charsmap=charsmap)
 
 
-def _time_hugging_face(request, torch, transformers):
-    """Time Hugging Face on the request's sentences and batches (runs in the child process)."""
+def hugging_face_child():
+    """The child process (`--hf-child`): Hugging Face, driven one command per stdin line.
+
+    The first line is the setup (directory, SentencePiece model, sentences, batches, threads);
+    then `{"op": "pass"}` runs one throughput pass and `{"op": "one", "i": k}` sentence `k` alone.
+    Each reply is one JSON line with the seconds measured here. Library prints go to stderr.
+    """
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+
+    def reply(message):
+        replies.write(json.dumps(message) + "\n")
+        replies.flush()
+
+    request = json.loads(sys.stdin.readline())
+    try:
+        import torch
+        import transformers
+    except ImportError as error:
+        return reply({"status": "not installed", "error": str(error)})
     torch.set_num_threads(request["threads"])
     transformers.utils.logging.disable_progress_bar()
     model = transformers.AlbertModel.from_pretrained(request["hf_dir"], local_files_only=True).eval()
@@ -142,71 +167,75 @@ def _time_hugging_face(request, torch, transformers):
         with torch.inference_mode():
             return model(**encoded).pooler_output.numpy()
 
-    def one_pass():
-        return throughput_pass(run, sentences, request["batches"])
-
-    pooled = one_pass()  # also the warm-up pass
-    np.save(request["pooled"], pooled)
-    pass_s = []
-    for _ in range(request["runs"]):
+    reply({"status": "ok", "versions": f"torch {torch.__version__}, transformers {transformers.__version__}",
+           "input_ids": tokenizer(sentences, truncation=True, max_length=SEQUENCE_LENGTH)["input_ids"]})
+    for line in sys.stdin:
+        command = json.loads(line)
         start = time.perf_counter()
-        one_pass()
-        pass_s.append(time.perf_counter() - start)
-    first_s, latencies_s = batch_one_latencies({HF: run}, sentences[: request["latency_sentences"]])[HF]
-    return {
-        "status": "ok", "versions": f"torch {torch.__version__}, transformers {transformers.__version__}",
-        "pass_s": pass_s, "first_s": first_s, "latencies_s": latencies_s,
-        "input_ids": tokenizer(sentences, truncation=True, max_length=SEQUENCE_LENGTH)["input_ids"],
-    }
+        if command["op"] == "pass":
+            pooled = throughput_pass(run, sentences, request["batches"])
+            seconds = time.perf_counter() - start
+            reply({"s": seconds, "pooled": pooled.tolist() if command.get("keep") else None})
+        elif command["op"] == "one":
+            run([sentences[command["i"]]])
+            reply({"s": time.perf_counter() - start})
+        else:
+            return None
 
 
-def hugging_face_child(request_path):
-    """The child process's entry (`--hf-child REQUEST.json`): time HF, write `request["result"]`."""
-    with open(request_path) as f:
-        request = json.load(f)
-    try:
-        import torch
-        import transformers
-    except ImportError as error:
-        result = {"status": "not installed", "error": str(error)}
-    else:
-        result = _time_hugging_face(request, torch, transformers)
-    with open(request["result"], "w") as f:
-        json.dump(result, f)
+class HuggingFaceProcess:
+    """Hugging Face in its own process (as it is served), driven call by call so it alternates with ours.
 
+    Its own process because torch's OpenMP threads and TensorFlow's pools each keep spinning
+    after a call, so in one process each slows the other; driven call by call so that load from
+    other jobs on a shared machine hits it and ours alike. It loads no TensorFlow.
 
-def hugging_face(pretrained_dir, spm_model, work, sentences, batches, args):
-    """Hugging Face timed in its own process: `(result dict, pooled or None)`.
-
-    Its own process, as it is served: torch's OpenMP threads and TensorFlow's pools each keep
-    spinning after a call, so in one process each slows the other on a 2-core machine. The child
-    loads no TensorFlow (it needs torch, transformers and sentencepiece); it runs right after ours.
+    Example:
+    ```python
+    hf = HuggingFaceProcess(sys.executable, "hf_dir", "spiece.model", ["a sentence."], [[0]], threads=2)
+    hf.start()["status"]  # "ok"
+    pooled, seconds = hf.timed_pass(keep=True)
+    hf.close()
+    ```
     """
-    import subprocess
 
-    from albert_keras.convert.huggingface import to_huggingface
+    def __init__(self, python, hf_dir, spm_model, sentences, batches, threads, timeout=900):
+        import subprocess
 
-    hf_dir = to_huggingface(pretrained_dir, os.path.join(work, "hf"))
-    request = {
-        "hf_dir": hf_dir, "spm_model": spm_model, "sentences": sentences, "threads": args.threads,
-        "batches": [[int(i) for i in indices] for indices in batches], "runs": args.runs,
-        "latency_sentences": args.latency_sentences, "pooled": os.path.join(work, "hf_pooled.npy"),
-        "result": os.path.join(work, "hf_result.json"),
-    }
-    path = os.path.join(work, "hf_request.json")
-    with open(path, "w") as f:
-        json.dump(request, f)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    try:
-        done = subprocess.run([args.hf_python, os.path.abspath(__file__), "--hf-child", path], env=env,
-                              capture_output=True, text=True, timeout=args.hf_timeout)
-    except subprocess.TimeoutExpired:
-        return {"status": f"timed out after {args.hf_timeout:.0f} s"}, None
-    if done.returncode != 0 or not os.path.exists(request["result"]):
-        return {"status": "failed: " + (done.stderr.strip().splitlines() or ["no output"])[-1]}, None
-    with open(request["result"]) as f:
-        result = json.load(f)
-    return result, (np.load(request["pooled"]) if result["status"] == "ok" else None)
+        self.timeout = timeout
+        self.stderr = tempfile.TemporaryFile("w+")
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        self.process = subprocess.Popen([python, os.path.abspath(__file__), "--hf-child"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
+        self.setup = {"hf_dir": hf_dir, "spm_model": spm_model, "sentences": sentences,
+                      "batches": [[int(i) for i in indices] for indices in batches], "threads": threads}
+
+    def start(self):
+        """Load the model and tokenizer there: `{"status": "ok", "versions", "input_ids"}` or "not installed"."""
+        return self._send(self.setup)
+
+    def _send(self, message):
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(self.timeout)
+            self.stderr.seek(0)
+            last = (self.stderr.read().strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"Hugging Face process exited ({self.process.returncode}): {last}")
+        return json.loads(line)
+
+    def timed_pass(self, keep=False):
+        reply = self._send({"op": "pass", "keep": keep})
+        return (np.asarray(reply["pooled"], np.float32) if keep else None), reply["s"]
+
+    def timed_one(self, i):
+        return self._send({"op": "one", "i": int(i)})["s"]
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(self.timeout)
 
 
 def our_runners(pretrained_dir, encoder, spm_model, work, threads, skip_tflite):
@@ -250,20 +279,10 @@ def throughput_pass(run, text, batches):
     return np.stack(outputs)
 
 
-def batch_one_latencies(runs, sentences):
-    """`{name: (first-call seconds, steady-state seconds)}` per sentence, implementations alternating.
-
-    The first pass meets every sequence length for the first time (what a fresh server pays);
-    the second is the steady state a warmed-up server runs at, and is the reported latency.
-    """
-    latencies = {name: ([], []) for name in runs}
-    for round_ in (0, 1):
-        for sentence in sentences:
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run([sentence])
-                latencies[name][round_].append(time.perf_counter() - start)
-    return latencies
+def _timed(function, *args):
+    start = time.perf_counter()
+    value = function(*args)
+    return value, time.perf_counter() - start
 
 
 def summarize(count, pass_s, first_s, latencies_s):
@@ -275,24 +294,29 @@ def summarize(count, pass_s, first_s, latencies_s):
     }
 
 
-def measure(runners, predictors, sentences, batches, runs, latency_count):
-    """`({name: figures}, {name: pooled outputs})`: alternating timed passes, then batch-1 latencies."""
-    text = [s.encode("utf-8") for s in sentences]
-    passes = {}
-    for name, (run, _) in runners.items():
-        if name in predictors:  # the Predictor buckets the whole list itself
-            passes[name] = lambda p=predictors[name]: p.predict(text, batch_size=len(batches[0]))["pooled_output"]
-        else:
-            passes[name] = lambda r=run: throughput_pass(r, text, batches)
-    pooled = {name: go() for name, go in passes.items()}  # also the warm-up pass
-    times = {name: [] for name in runners}
+def measure(passes, singles, count, runs, latency_count):
+    """`({name: figures}, {name: pooled outputs})`, implementations alternating call by call.
+
+    Args:
+        passes: `{name: pass(keep) -> (pooled or None, seconds)}`, one pass over every sentence.
+        singles: `{name: one(i) -> seconds}`, sentence `i` alone (batch 1).
+        count: the number of sentences.
+        runs: timed passes (after one warm-up pass, whose outputs are returned).
+        latency_count: sentences timed alone, twice: the first time meets every sequence length
+            for the first time (what a fresh server pays); the second, the steady state of a
+            warmed-up server, is the reported latency.
+    """
+    pooled = {name: go(True)[0] for name, go in passes.items()}
+    times = {name: [] for name in passes}
     for _ in range(runs):
         for name, go in passes.items():  # alternating, so drift on a shared machine hits all alike
-            start = time.perf_counter()
-            go()
-            times[name].append(time.perf_counter() - start)
-    latencies = batch_one_latencies({name: run for name, (run, _) in runners.items()}, text[:latency_count])
-    return {name: summarize(len(text), times[name], *latencies[name]) for name in runners}, pooled
+            times[name].append(go(False)[1])
+    latencies = {name: ([], []) for name in singles}
+    for round_ in (0, 1):
+        for i in range(latency_count):
+            for name, one in singles.items():
+                latencies[name][round_].append(one(i))
+    return {name: summarize(count, times[name], *latencies[name]) for name in passes}, pooled
 
 
 def same_ids(hf_ids, packer, sentences):
@@ -316,16 +340,17 @@ def main(argv=None):
     parser.add_argument("--hf-python", default=sys.executable, help="the Python that runs Hugging Face")
     parser.add_argument("--hf-timeout", type=float, default=900, help="seconds allowed for the Hugging Face run")
     parser.add_argument("--output", default=DEFAULT_OUTPUT)
-    parser.add_argument("--hf-child", help=argparse.SUPPRESS)
+    parser.add_argument("--hf-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.hf_child:
-        return hugging_face_child(args.hf_child)
+        return hugging_face_child()
 
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
+    from albert_keras.convert.huggingface import to_huggingface
     from albert_keras.export.inference import choose_precision
     from albert_keras.export.inference import cpu_flags
     from albert_keras.export.inference import length_buckets
@@ -339,13 +364,31 @@ def main(argv=None):
     lengths = packer.token_lengths(tf.constant(sentences)).numpy()
     batches = length_buckets(lengths, args.batch)
     runners, predictors = our_runners(pretrained_dir, encoder, spm_model, work, args.threads, args.skip_tflite)
-    figures, pooled = measure(runners, predictors, sentences, batches, args.runs, args.latency_sentences)
+    text = [s.encode("utf-8") for s in sentences]
+    passes, singles = {}, {}
+    for name, (run, _) in runners.items():
+        if name in predictors:  # the Predictor buckets the whole list itself
+            passes[name] = lambda keep, p=predictors[name]: _timed(
+                lambda: p.predict(text, batch_size=args.batch)["pooled_output"])
+        else:
+            passes[name] = lambda keep, r=run: _timed(throughput_pass, r, text, batches)
+        singles[name] = lambda i, r=run: _timed(r, [text[i]])[1]
     precisions = {name: precision for name, (_, precision) in runners.items()}
-    compared = {name: np.ones(len(sentences), bool) for name in runners}
-    hf, hf_pooled = hugging_face(pretrained_dir, spm_model, work, sentences, batches, args)
-    if hf_pooled is not None:
-        figures[HF] = summarize(len(sentences), hf["pass_s"], hf["first_s"], hf["latencies_s"])
-        pooled[HF], precisions[HF] = hf_pooled, "float32"
+    hf_process = HuggingFaceProcess(args.hf_python, to_huggingface(pretrained_dir, os.path.join(work, "hf")),
+                                    spm_model, sentences, batches, args.threads, args.hf_timeout)
+    try:
+        hf = hf_process.start()
+    except RuntimeError as error:  # a broken reference must not lose our rows
+        hf = {"status": f"failed ({error})"}
+    if hf["status"] == "ok":
+        passes[HF], singles[HF], precisions[HF] = hf_process.timed_pass, hf_process.timed_one, "float32"
+    latency_count = min(args.latency_sentences, len(sentences))
+    try:
+        figures, pooled = measure(passes, singles, len(sentences), args.runs, latency_count)
+    finally:
+        hf_process.close()
+    compared = {name: np.ones(len(sentences), bool) for name in passes}
+    if HF in passes:
         compared[HF] = same_ids(hf["input_ids"], packer, sentences)
 
     reference = pooled[REFERENCE]
@@ -377,7 +420,7 @@ def main(argv=None):
 
     print(f"\n{args.preset}: {len(sentences)} corpus sentences (mean {tokens.mean():.1f} tokens, max {tokens.max()}), "
           f"batch {args.batch} length-bucketed, {args.threads} threads, median of {args.runs} passes; "
-          f"latency: batch 1 over {min(args.latency_sentences, len(sentences))} sentences")
+          f"latency: batch 1 over {latency_count} sentences")
     print(f"CPU flags: {', '.join(results['machine']['cpu_flags']) or 'none of ' + ', '.join(REPORTED_FLAGS)}; "
           f"load average {load_before[0]:.1f} -> {results['machine']['load_average_after'][0]:.1f}")
     print(f"| implementation | precision | sentences/s (batch {args.batch}) | vs HF | p50 ms (batch 1) | p99 ms | "
@@ -389,7 +432,7 @@ def main(argv=None):
               f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['first_call_p50_ms']:.1f} | "
               f"{row['max_abs_diff_vs_saved_model']:.2g} |")
     if HF in figures:
-        print(f"Hugging Face: {hf['versions']}, in its own process after ours; {results['hf_id_mismatches']} of "
+        print(f"Hugging Face: {hf['versions']}, in its own process; {results['hf_id_mismatches']} of "
               f"{len(sentences)} sentences tokenized differently (no digit-comma split), left out of its diff")
     else:
         print(f"| {HF} | {hf['status']} | - | - | - | - | - | - |")

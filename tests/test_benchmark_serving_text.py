@@ -78,15 +78,14 @@ def test_implementations_return_the_same_pooled_output(bench, tiny_run):
             assert row["compared_sentences"] == SENTENCES
 
 
-def test_hugging_face_reported_not_installed_without_torch(tmp_path):
-    request = tmp_path / "request.json"
-    request.write_text(json.dumps({"result": str(tmp_path / "result.json")}))
-    # The child entry as the benchmark starts it, in a Python where `import torch` fails.
+def test_hugging_face_reported_not_installed_without_torch():
+    # The child process as the benchmark starts it, in a Python where `import torch` fails.
     code = ("import runpy, sys; sys.modules['torch'] = None; "
-            f"sys.argv = [{SCRIPT!r}, '--hf-child', {str(request)!r}]; runpy.run_path({SCRIPT!r}, run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=_env())
+            f"sys.argv = [{SCRIPT!r}, '--hf-child']; runpy.run_path({SCRIPT!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], input=json.dumps({"threads": 1}) + "\n",
+                            capture_output=True, text=True, timeout=120, env=_env())
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads((tmp_path / "result.json").read_text())["status"] == "not installed"
+    assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "not installed"
 
 
 def test_hugging_face_tokenizer_gives_our_ids_but_for_the_digit_comma_split(bench, embedded_corpus_path, tmp_path):
