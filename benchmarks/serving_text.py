@@ -186,9 +186,9 @@ def hugging_face_child():
 class HuggingFaceProcess:
     """Hugging Face in its own process (as it is served), driven call by call so it alternates with ours.
 
-    Its own process because torch's OpenMP threads and TensorFlow's pools each keep spinning
-    after a call, so in one process each slows the other; driven call by call so that load from
-    other jobs on a shared machine hits it and ours alike. It loads no TensorFlow.
+    Its own process as Hugging Face is served, so TensorFlow's thread pools and torch's OpenMP
+    threads never share one (the child loads no TensorFlow); driven call by call so that load from
+    other jobs on a shared machine hits it and ours alike.
 
     Example:
     ```python
@@ -338,12 +338,15 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="TF, XNNPACK and torch threads")
     parser.add_argument("--skip-tflite", action="store_true")
     parser.add_argument("--hf-python", default=sys.executable, help="the Python that runs Hugging Face")
-    parser.add_argument("--hf-timeout", type=float, default=900, help="seconds allowed for the Hugging Face run")
+    parser.add_argument("--hf-timeout", type=float, default=900, help="seconds to wait for the Hugging Face process to exit")
     parser.add_argument("--output", default=DEFAULT_OUTPUT)
     parser.add_argument("--hf-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.hf_child:
         return hugging_face_child()
+    for flag in ("sentences", "latency_sentences", "runs", "batch", "threads"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')}: must be at least 1")
 
     import tensorflow as tf
 
