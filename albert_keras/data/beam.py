@@ -8,8 +8,11 @@ pipeline, so it runs on the DirectRunner or on Dataflow, Flink and Spark:
       -> count (per range)    `reader.iter_chunks` over the range: documents, skipped lines, errors
       -> plan (one element)   global index of each range's first document (a prefix sum)
       -> records (per range   `create._process_chunk`, the local workers' own function, with the
-         and dupe pass)       same per-document seeds; each record gets a seeded shard number
-      -> GroupByKey(shard) -> one temporary TFRecord file per shard (bounded shuffle buffer)
+         and dupe pass)       same per-document seeds; each record gets a seeded shard number and
+                              goes straight to that shard's part file for this work item
+      -> GroupByKey(shard)    of part file NAMES only (records never pass through the runner)
+      -> merge (per shard)    parts streamed through a bounded shuffle buffer into one temporary
+                              TFRecord file per shard
       -> commit file          committed temporary names + statistics (a combiner)
     finalize (driver)         rename the committed files to `part-NNNNN-of-MMMMM`, write
                               manifest.json, rename the hidden directory onto the output.
@@ -21,11 +24,16 @@ exactly the documents the whole-file read gives there, and the count pass gives 
 first global index. Which shard a record lands in, and the order within a shard, differ from the
 local run: the multiset of records is the same.
 
-Why a failed or retried bundle never leaves a partial or duplicated shard: workers write shards
-under unique temporary names (`.part-...tfrecord.<uuid>.tmp`) inside the hidden
-`.<name>.partial` directory; only the names that reach the committed commit file are renamed,
-the rest (from retried or failed attempts) are deleted, and the output directory appears only
-when everything is complete. Input errors (no usable line, `on_bad_line="error"`) travel as data
+Why a failed or retried bundle never leaves a partial or duplicated shard: workers write parts
+and shards under unique temporary names (`.beam-parts/s<shard>-<uuid>.tfrecord`,
+`.part-...tfrecord.<uuid>.tmp`) inside the hidden `.<name>.partial` directory; only the parts a
+kept attempt names are merged, only the shards that reach the committed commit file are renamed,
+the rest (from retried or failed attempts) and the parts are deleted, and the output directory
+appears only when everything is complete.
+
+Memory: records are written where they are made and read back one at a time, so a worker holds
+one work item's chunk and the shuffle buffer's share, and the runner only file names, whatever
+the corpus size (docs/data.md has the measurement). Input errors (no usable line, `on_bad_line="error"`) travel as data
 to the driver, which raises them as one `AlbertInputError` naming the file and line and removes
 the hidden directory.
 
@@ -52,6 +60,7 @@ BEAM_INSTALL_HINT = 'pip install -e ".[beam]"'
 # enough that a 100 GB corpus gives thousands of units.
 DEFAULT_SPLIT_BYTES = 64_000_000  # the CLI default, --beam-split-mb 64
 COMMIT_NAME = ".beam-commit.json"
+PARTS_NAME = ".beam-parts"  # per (work item, shard) record files, merged into the shards
 
 
 def import_beam():
@@ -95,16 +104,24 @@ class _PlanRecords:
 
 
 class _MakeRecords:
-    """One range, one dupe pass -> (shard, [serialized records]) and a (Statistics, peak MB) output,
-    through the local path's own `_process_chunk` with the same per-document seeds."""
+    """One range, one dupe pass -> its records, written straight to one part file per shard, and a
+    (Statistics, peak MB) output; through the local path's own `_process_chunk` with the same
+    per-document seeds.
 
-    def __init__(self, spm_proto, options, settings, num_shards):
+    Only the part names travel through the pipeline, never the records: a runner that keeps
+    grouped data in memory (the DirectRunner keeps it in the driver and hands a whole group to one
+    worker) then holds a few names per work item, so memory stays flat as the corpus grows.
+    """
+
+    def __init__(self, spm_proto, options, settings, num_shards, parts_dir):
         self.spm_proto, self.options, self.settings, self.num_shards = spm_proto, options, settings, num_shards
+        self.parts_dir = parts_dir
         # Which pipeline set up this process's worker state: an in-process runner shares the
         # module with local runs and other pipelines.
         self.key = uuid.uuid4().hex
 
     def __call__(self, element):
+        import tensorflow as tf
         from apache_beam import pvalue
 
         if create_lib._WORKER.get("beam_key") != self.key:  # once per worker process
@@ -115,19 +132,31 @@ class _MakeRecords:
         path, size, start, end, base, dupe_pass = element
         stats, peak = Statistics(self.options.ngram), 0.0
         seed = self.settings["seed"]
-        with ranges_lib.range_file(path, start, end, size) as (local, _):
-            chunks = reader_lib.iter_chunks([local], reader_lib.SkipLog(), **ranges_lib.reader_kwargs(self.settings))
-            for first, documents, _ in chunks:
-                records, chunk_stats, peak = create_lib._process_chunk((dupe_pass, base + first, documents))
-                stats.merge(chunk_stats)
-                # Seeded by the chunk's first global document: the same shards on every retry.
-                rng = random.Random(f"albert-keras/beam-shards/{seed}/{dupe_pass}/{base + first}")
-                by_shard = {}
-                for record in records:
-                    by_shard.setdefault(rng.randrange(self.num_shards), []).append(record)
-                # One element per (chunk, shard), not per record: Beam's per-element cost is paid
-                # a few times per chunk instead of once per record.
-                yield from by_shard.items()
+        # Unique names per attempt: a retried bundle writes new parts; only the attempt whose
+        # output the runner keeps is named downstream, the others are deleted at the end.
+        attempt = uuid.uuid4().hex
+        writers, counts = {}, {}
+        try:
+            with ranges_lib.range_file(path, start, end, size) as (local, _):
+                chunks = reader_lib.iter_chunks([local], reader_lib.SkipLog(), **ranges_lib.reader_kwargs(self.settings))
+                for first, documents, _ in chunks:
+                    records, chunk_stats, peak = create_lib._process_chunk((dupe_pass, base + first, documents))
+                    stats.merge(chunk_stats)
+                    # Seeded by the chunk's first global document: the same shards on every retry.
+                    rng = random.Random(f"albert-keras/beam-shards/{seed}/{dupe_pass}/{base + first}")
+                    for record in records:
+                        shard = rng.randrange(self.num_shards)
+                        if shard not in writers:
+                            writers[shard] = tf.io.TFRecordWriter(f"{self.parts_dir}/s{shard:05d}-{attempt}.tfrecord")
+                            counts[shard] = 0
+                        writers[shard].write(record)
+                        counts[shard] += 1
+        finally:
+            for writer in writers.values():
+                writer.close()
+        order = (path, start, dupe_pass)  # sorts the parts the same way on every run
+        for shard in sorted(writers):
+            yield shard, (order, f"{self.parts_dir}/s{shard:05d}-{attempt}.tfrecord", counts[shard])
         yield pvalue.TaggedOutput("stats", (stats, peak))
 
 
@@ -143,8 +172,38 @@ class _MergeStats:
         return total, peak
 
 
+def _read_part(path):
+    """The records of a part file, streamed.
+
+    Parts are this pipeline's own uncompressed TFRecord files, written moments before, so the
+    framing (8-byte little-endian length, 4-byte length CRC, data, 4-byte data CRC) is read
+    directly and the CRCs are not checked: reading them through `tf.data` one record at a time
+    from Python costs several times the rest of the merge.
+    """
+    import struct
+
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "rb") as f:
+        while True:
+            header = f.read(12)
+            if not header:
+                return
+            if len(header) < 12:
+                raise OSError(f"{path}: truncated record header")
+            (length,) = struct.unpack("<Q", header[:8])
+            data = f.read(length + 4)
+            if len(data) < length + 4:
+                raise OSError(f"{path}: truncated record")
+            yield data[:length]
+
+
 class _WriteShard:
-    """(shard, record batches) -> one temporary TFRecord file with a unique name; yields its name."""
+    """(shard, its part files) -> one temporary TFRecord file with a unique name; yields its name.
+
+    The parts are read one record at a time through a bounded shuffle buffer, so a shard of any
+    size costs the buffer's memory, not the shard's.
+    """
 
     def __init__(self, directory, num_shards, compression, shuffle_buffer_size, seed):
         self.directory, self.num_shards, self.compression = directory, num_shards, compression
@@ -156,7 +215,10 @@ class _WriteShard:
         from albert_keras.data.writer import ShuffleBuffer
         from albert_keras.data.writer import shard_file_name
 
-        shard, records = element
+        shard, parts = element
+        parts = sorted(parts)
+        # Parts in a seeded order, so neighbouring ranges of the input do not stay neighbours.
+        random.Random(f"albert-keras/beam-parts/{self.seed}/{shard}").shuffle(parts)
         name = shard_file_name(shard, self.num_shards, self.compression == "GZIP")
         temporary = f"{self.directory}/.{name}.{uuid.uuid4().hex}.tmp"
         # The local run shuffles through one buffer, then spreads records over the shards; a
@@ -167,8 +229,8 @@ class _WriteShard:
         count = 0
         options = tf.io.TFRecordOptions(compression_type=self.compression or "")
         with tf.io.TFRecordWriter(temporary, options) as writer:
-            for batch in records:
-                for record in batch:
+            for _, part, _ in parts:
+                for record in _read_part(part):
                     out = buffer.push(record)
                     if out is not None:
                         writer.write(out)
@@ -378,6 +440,8 @@ def create_pretraining_data_beam(
             for k in range(ranges_lib.num_ranges(size, split_bytes))
         ]
         commit_path = f"{partial}/{COMMIT_NAME}"
+        parts_dir = f"{partial}/{PARTS_NAME}"
+        gfile.makedirs(parts_dir)
         with beam.Pipeline(options=PipelineOptions(beam_options)) as pipeline:
             infos = (
                 pipeline
@@ -390,7 +454,7 @@ def create_pretraining_data_beam(
                 infos
                 | "WorkItems" >> beam.FlatMap(_PlanRecords(paths, sizes, dupe_factor))
                 | "SpreadWork" >> beam.Reshuffle()
-                | "Records" >> beam.FlatMap(_MakeRecords(spm_proto, options, settings, num_shards))
+                | "Records" >> beam.FlatMap(_MakeRecords(spm_proto, options, settings, num_shards, parts_dir))
                 .with_outputs("stats", main="records")
             )
             stats = made.stats | "Statistics" >> beam.CombineGlobally(_MergeStats(options.ngram))
@@ -459,8 +523,11 @@ def _finalize(partial, commit_path, paths, files, settings, options, num_shards,
         record_options = tf.io.TFRecordOptions(compression_type=compression or "")
         with tf.io.TFRecordWriter(f"{partial}/{names[shard]}", record_options):
             pass
-    for leftover in gfile.glob(f"{partial}/.*"):  # retried or failed attempts, the commit file
-        gfile.remove(leftover)
+    for leftover in gfile.glob(f"{partial}/.*"):  # retried or failed attempts, parts, the commit file
+        if gfile.isdir(leftover):
+            gfile.rmtree(leftover)
+        else:
+            gfile.remove(leftover)
     elapsed = time.monotonic() - started
     statistics.update(skips)
     input_bytes = sum(f[1] for f in files)

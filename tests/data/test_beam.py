@@ -35,6 +35,8 @@ def test_finalize_renames_the_committed_attempt_and_deletes_the_others(tmp_path)
 
     partial = tmp_path / ".out.partial"
     partial.mkdir()
+    (partial / beam_lib.PARTS_NAME).mkdir()  # the work items' part files: merged, then deleted
+    (partial / beam_lib.PARTS_NAME / "s00000-aaa.tfrecord").write_bytes(b"")
 
     def write(name, records):
         with tf.io.TFRecordWriter(str(partial / name)) as writer:
@@ -159,3 +161,19 @@ def test_beam_gzip_with_shards_that_draw_no_record(beam_corpus, spm_model_path, 
     assert len(files) == 40 and files[0].endswith("part-00000-of-00040.tfrecord.gz")
     counts = [s["instances"] for s in manifest["shards"]]
     assert 0 in counts and sum(counts) == sum(beam_records.values()) < 40  # empty shards are real files
+
+
+def test_part_files_read_back_as_tensorflow_wrote_them(tmp_path):
+    import tensorflow as tf
+
+    path = str(tmp_path / "s00000-x.tfrecord")
+    records = [b"", b"a", bytes(range(256)) * 40]
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    assert list(beam_lib._read_part(path)) == records
+    with open(path, "rb") as f:
+        data = f.read()
+    (tmp_path / "cut.tfrecord").write_bytes(data[:-3])
+    with pytest.raises(OSError, match="truncated"):
+        list(beam_lib._read_part(str(tmp_path / "cut.tfrecord")))
