@@ -126,12 +126,7 @@ def hugging_face_tokenizer(spm_model, lowercase=True):
         proto = f.read()
     processor = sentencepiece.SentencePieceProcessor(model_proto=proto)
     vocab = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
-    charsmap = None
-    for number, field in albert_spm._fields(proto):
-        if number == albert_spm._NORMALIZER_SPEC:
-            for inner, value in albert_spm._fields(albert_spm._payload(field)):
-                if inner == albert_spm._CHARSMAP:
-                    charsmap = albert_spm._payload(value)
+    charsmap = albert_spm.precompiled_charsmap(proto)
     return transformers.AlbertTokenizer(vocab=vocab, do_lower_case=lowercase, keep_accents=not lowercase,
                                         _spm_precompiled_charsmap=charsmap)
 

@@ -91,6 +91,32 @@ def _length_delimited(number, payload):
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
+def precompiled_charsmap(spm_proto):
+    """The normalization table (`normalizer_spec.precompiled_charsmap`) of a SentencePiece model.
+
+    Read from the wire format, because sentencepiece's own protobuf module does not load under
+    TensorFlow's protobuf runtime (see the module docstring).
+
+    Args:
+        spm_proto: the serialized model (the bytes of a `.model` file).
+
+    Returns:
+        The table's bytes, or `None` when the model has none.
+
+    Example:
+    ```python
+    table = precompiled_charsmap(open("spiece.model", "rb").read())
+    ```
+    """
+    charsmap = None
+    for number, field in _fields(spm_proto):
+        if number == _NORMALIZER_SPEC:
+            for inner, value in _fields(_payload(field)):
+                if inner == _CHARSMAP:
+                    charsmap = _payload(value)
+    return charsmap
+
+
 def _greek_cased():
     """Characters of the Greek blocks whose ALBERT form is a cased letter (sigma contexts)."""
     chars = []

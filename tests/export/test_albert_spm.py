@@ -85,3 +85,14 @@ def test_tensorflow_text_and_tflite_tokenizer_give_training_ids(tiny_models, spm
         if got != want or list(in_graph["token_ids"][row, 1 : graph_length - 1].numpy()) != want:
             differ.append(text)
     assert differ == []
+
+
+def test_precompiled_charsmap_reads_the_models_table(spm_proto, folded_proto):
+    from albert_keras.export.albert_spm import precompiled_charsmap
+
+    original = precompiled_charsmap(spm_proto)
+    folded = precompiled_charsmap(folded_proto)
+    # The trainer's default nmt_nfkc table is tens of kilobytes; folding replaces it.
+    assert original and len(original) > 10_000
+    assert folded and folded != original
+    assert precompiled_charsmap(b"") is None
