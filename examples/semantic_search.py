@@ -30,6 +30,7 @@ def main(argv=None):
     from albert_keras.tasks.embedding import train_sentence_embeddings
 
     out = args.output_dir
+    os.makedirs(out, exist_ok=True)  # new_small_model makes it, but not when --model is given
     sentences = [s for document in embedded_corpus() for s in document][: args.sentences]
     model = args.model or new_small_model(out, vocab_size=2000, embedding_size=32, hidden_size=64,
                                           intermediate_size=128)

@@ -67,6 +67,8 @@ class QuestionAnsweringServer(tf.Module):
         self.tokenizer = tokenizer
         self.sequence_length = int(sequence_length)
         self.doc_stride = None if doc_stride is None else int(doc_stride)
+        if self.doc_stride is not None and self.doc_stride < 1:  # a stride of 0 never leaves the first window
+            raise ValueError(f"doc_stride must be positive, got {doc_stride}")
         self.max_query_length = int(max_query_length)
         self.max_answer_length = int(max_answer_length)
         self.allow_no_answer = bool(allow_no_answer)

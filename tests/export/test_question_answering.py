@@ -160,3 +160,9 @@ def test_default_stride_is_half_of_a_short_window(qa_model, examples, spm_model_
     _, window_example, spans = server(qa_model, spm_model_path).windows(*strings(same))
     np.testing.assert_array_equal(window_example.numpy(), [f.example_index for f in features])
     np.testing.assert_array_equal(spans["starts"].numpy(), np.stack([f.starts for f in features]))
+
+
+def test_a_stride_that_never_advances_is_refused(qa_model, spm_model_path):
+    for stride in (0, -4):
+        with pytest.raises(ValueError, match="doc_stride must be positive"):
+            server(qa_model, spm_model_path, doc_stride=stride)
