@@ -12,6 +12,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests.scripts import load_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "benchmarks", "serving_text.py")
 SENTENCES = 12
@@ -20,10 +22,7 @@ HAS_HF = all(importlib.util.find_spec(name) for name in ("torch", "transformers"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("serving_text", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _env():

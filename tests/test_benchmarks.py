@@ -2,7 +2,6 @@
 device peaks, and a tiny end-to-end run that prints the table and writes the JSON;
 benchmarks/encoder_profile.py: a tiny profiled run whose categories cover the op time."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,16 +9,15 @@ import sys
 
 import pytest
 
+from tests.scripts import load_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "benchmarks", "pretrain_throughput.py")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("pretrain_throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_flops_count_every_matmul_weight_of_the_model_once_per_use(bench):

@@ -1,16 +1,15 @@
 """Smoke test for examples/named_entities.py with tiny settings: entity scores, and served
 entities whose character spans slice the text that was sent."""
 
-import importlib.util
 import os
+
+from tests.scripts import load_script
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
 
 
 def test_named_entities_example(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("example_ner", os.path.join(EXAMPLES, "named_entities.py"))
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script(os.path.join(EXAMPLES, "named_entities.py"), "example_ner")
     result = example.main(["--output-dir", str(tmp_path), "--sentences", "40", "--steps", "10"])
     assert {"precision", "recall", "f1", "accuracy"} <= set(result["scores"])
     words = result["text"].split()

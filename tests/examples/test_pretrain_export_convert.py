@@ -1,20 +1,18 @@
 """Smoke tests for examples/pretrain_small.py, export_and_query.py and convert_huggingface.py: each
 runs with tiny settings and its result is checked."""
 
-import importlib.util
 import os
 
 import numpy as np
 import pytest
 
+from tests.scripts import load_script
+
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
 
 
 def _example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", os.path.join(EXAMPLES, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(os.path.join(EXAMPLES, f"{name}.py"), f"example_{name}")
 
 
 def test_pretrain_small_trains_and_fills_a_mask(tmp_path, capsys):

@@ -1,17 +1,16 @@
 """Smoke test for examples/question_answering.py with tiny settings: official files for every
 question, answers that are slices of their contexts, and a served answer sliced from the context."""
 
-import importlib.util
 import json
 import os
+
+from tests.scripts import load_script
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
 
 
 def test_question_answering_example(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("example_qa", os.path.join(EXAMPLES, "question_answering.py"))
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script(os.path.join(EXAMPLES, "question_answering.py"), "example_qa")
     result = example.main(["--output-dir", str(tmp_path), "--questions", "40", "--steps", "10"])
     dev = json.loads((tmp_path / "dev.json").read_text())
     contexts = {qa["id"]: p["context"] for p in dev["data"][0]["paragraphs"] for qa in p["qas"]}

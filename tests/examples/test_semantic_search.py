@@ -1,8 +1,9 @@
 """Smoke test for examples/semantic_search.py with tiny settings: every query gets k ranked hits
 from the corpus, and an indexed sentence used as a query finds itself first."""
 
-import importlib.util
 import os
+
+from tests.scripts import load_script
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
 
@@ -10,9 +11,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.
 def test_semantic_search_example(tmp_path, capsys):
     from albert_keras.data.corpus import embedded_corpus
 
-    spec = importlib.util.spec_from_file_location("example_semantic_search", os.path.join(EXAMPLES, "semantic_search.py"))
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script(os.path.join(EXAMPLES, "semantic_search.py"), "example_semantic_search")
     sentences = [s for document in embedded_corpus() for s in document][:200]
     query = sentences[42]
     results = example.main(["--output-dir", str(tmp_path), "--sentences", "200", "--epochs", "1", "-k", "2",

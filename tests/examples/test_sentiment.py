@@ -1,17 +1,16 @@
 """Smoke test for examples/sentiment.py with tiny settings: it fine-tunes on raw strings, predicts a
 label name, and leaves a pretrained directory with the labels."""
 
-import importlib.util
 import json
 import os
+
+from tests.scripts import load_script
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
 
 
 def test_sentiment_example(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("example_sentiment", os.path.join(EXAMPLES, "sentiment.py"))
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script(os.path.join(EXAMPLES, "sentiment.py"), "example_sentiment")
     result = example.main(["--output-dir", str(tmp_path), "--examples", "32", "--epochs", "1"])
     assert result["label"] in ("negative", "positive") and 0.0 <= result["accuracy"] <= 1.0
     with open(os.path.join(result["classifier_dir"], "model.json")) as f:
