@@ -15,7 +15,7 @@ from albert_keras.errors import AlbertInputError
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "albert_keras")
 # Private names of Keras, keras-hub and TensorFlow objects that albert-keras uses (the issue's list).
-PRIVATE = ("_self_attention_layer", "_maybe_symbolic_build", "_in_multi_worker_mode", "_get_current_learning_rate",
+PRIVATE = ("_self_attention_layer", "_feedforward_intermediate_dense", "_feedforward_output_dense", "_maybe_symbolic_build", "_in_multi_worker_mode", "_get_current_learning_rate",
            "_clip_gradients", "_iterations", "_dropout_layer", "_backend_update_step", "_symbolic_build",
            "_all_reduce_sum_gradients", "_distributed_tf_update_step", "_distribution_strategy", "_distribute_strategy")
 
@@ -83,3 +83,35 @@ def test_summed_gradient_clipping_clips_the_sum_once():
     optimizer.build([variable])
     optimizer.apply([np.array([3.0, 4.0], "float32")], [variable])
     np.testing.assert_allclose(variable.numpy(), [-0.6, -0.8], rtol=1e-6)  # norm 5 -> 1
+
+
+def test_fused_feedforward_keeps_weights_and_outputs_and_fuses_in_the_graph():
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from keras_hub.layers import TransformerEncoder
+
+    from albert_keras.compat import fuse_feedforward
+
+    inputs = np.random.default_rng(0).normal(size=(2, 7, 16)).astype("float32")
+    plain = TransformerEncoder(32, 2, activation=lambda x: keras.activations.gelu(x, approximate=True))
+    fused = TransformerEncoder(32, 2, activation=lambda x: keras.activations.gelu(x, approximate=True))
+    plain.build((None, 7, 16))
+    fused.build((None, 7, 16))
+    fused.set_weights(plain.get_weights())
+    paths = [v.path for v in fused.weights]
+    fuse_feedforward(fused)
+    assert type(fused._feedforward_intermediate_dense).__name__ == "FusedBiasDense"
+    assert [v.path for v in fused.weights] == paths  # same variables, same checkpoint names
+    np.testing.assert_allclose(fused(inputs).numpy(), plain(inputs).numpy(), atol=1e-5)
+
+    # The graph TensorFlow's remapper sees: 2-D MatMul + BiasAdd (+ GELU), which it fuses into one
+    # oneDNN op (benchmarks/encoder_profile.py shows `_MklNativeFusedMatMul`).
+    def bias_adds_on_matmuls(block):
+        function = tf.function(lambda x: block(x)).get_concrete_function(tf.TensorSpec((None, 7, 16)))
+        nodes = {node.name: node for node in function.graph.as_graph_def().node}
+        producer = lambda node: nodes[node.input[0].split(":")[0].lstrip("^")]
+        return sum(node.op == "BiasAdd" and producer(node).op == "MatMul" for node in nodes.values())
+
+    # Keras' Dense reshapes between the matmul and the bias add on 3-D input, which blocks the fusion.
+    assert (bias_adds_on_matmuls(plain), bias_adds_on_matmuls(fused)) == (0, 2)

@@ -7,6 +7,7 @@ from keras_hub.layers import PositionEmbedding
 from keras_hub.layers import TransformerEncoder
 
 from albert_keras.compat import set_attention_probs_dropout
+from albert_keras.compat import fuse_feedforward
 from albert_keras.config import AlbertConfig
 from albert_keras.modeling.activations import get_activation
 from albert_keras.modeling.pretrained import PretrainedMixin
@@ -171,6 +172,9 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
             for group in self.transformer_layers:
                 for block in group:
                     set_attention_probs_dropout(block, config.attention_probs_dropout_prob)
+        for group in self.transformer_layers:
+            for block in group:
+                fuse_feedforward(block)
 
         self.config = config
         self.output_encoder_outputs = output_encoder_outputs
