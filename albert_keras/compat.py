@@ -7,7 +7,8 @@ range these workarounds were tested with (setup.cfg pins the same range).
 
 What is here: `in_multi_worker_mode` / `is_multi_worker` (a strategy's `_in_multi_worker_mode`),
 `set_attention_probs_dropout` / `attention_probs_dropout` (keras-hub `TransformerEncoder`'s
-`_self_attention_layer._dropout_layer`), `fuse_feedforward` (its `_feedforward_*_dense` layers), `SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
+`_self_attention_layer._dropout_layer`), `fuse_feedforward` (its `_feedforward_*_dense`
+layers), `SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
 `_backend_update_step`, `_get_current_learning_rate`) and `MultiWorkerTrainerMixin` (the trainer's
 `_maybe_symbolic_build`).
 
@@ -21,6 +22,7 @@ keeps Keras' own code path. No Keras function is patched. It lives here, below `
 `training`, because models inherit it and training relies on it.
 """
 
+import functools
 import importlib.metadata
 
 from albert_keras.errors import AlbertInputError
@@ -113,6 +115,7 @@ def set_attention_probs_dropout(block, rate):
     attention._dropout_layer.rate = rate
 
 
+@functools.cache  # one class, made on first use: this module imports without Keras
 def _fused_dense_class():
     import keras
 
@@ -121,9 +124,9 @@ def _fused_dense_class():
 
         Keras' `Dense` on a 3-D input reshapes between the matmul and the bias add, a pattern
         TensorFlow's oneDNN remapper does not fuse; flattened to 2-D first, the matmul, bias and
-        GELU run as one fused oneDNN matmul (`_MklNativeFusedMatMul` in the profile). Same weights, same results (to float
-        rounding); other backends, quantized or LoRA layers and layers without a bias keep
-        `Dense.call`.
+        GELU run as one fused oneDNN matmul (`_MklNativeFusedMatMul` in the profile). Same
+        weights, same results (to float rounding); other backends, quantized or LoRA layers and
+        layers without a bias keep `Dense.call`.
         """
 
         def call(self, inputs, training=None):
@@ -140,9 +143,6 @@ def _fused_dense_class():
             return tf.reshape(outputs, tf.concat([shape[:-1], [self.units]], axis=0))
 
     return FusedBiasDense
-
-
-_FUSED_DENSE = []
 
 
 def fuse_feedforward(block):
@@ -163,11 +163,9 @@ def fuse_feedforward(block):
     """
     import keras
 
-    if not _FUSED_DENSE:
-        _FUSED_DENSE.append(_fused_dense_class())
     for dense in (block._feedforward_intermediate_dense, block._feedforward_output_dense):
         if type(dense) is keras.layers.Dense:
-            dense.__class__ = _FUSED_DENSE[0]
+            dense.__class__ = _fused_dense_class()
 
 
 def attention_probs_dropout(block):

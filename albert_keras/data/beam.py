@@ -33,9 +33,10 @@ appears only when everything is complete.
 
 Memory: records are written where they are made and read back one at a time, so a worker holds
 one work item's chunk and the shuffle buffer's share, and the runner only file names, whatever
-the corpus size (docs/data.md has the measurement). Input errors (no usable line, `on_bad_line="error"`) travel as data
-to the driver, which raises them as one `AlbertInputError` naming the file and line and removes
-the hidden directory.
+the corpus size (docs/data.md has the measurement).
+
+Input errors (no usable line, `on_bad_line="error"`) travel as data to the driver, which raises
+them as one `AlbertInputError` naming the file and line and removes the hidden directory.
 
 apache-beam is an optional dependency (`pip install -e ".[beam]"`); it is imported only here, on
 call.
@@ -135,7 +136,7 @@ class _MakeRecords:
         # Unique names per attempt: a retried bundle writes new parts; only the attempt whose
         # output the runner keeps is named downstream, the others are deleted at the end.
         attempt = uuid.uuid4().hex
-        writers, counts = {}, {}
+        writers, paths, counts = {}, {}, {}
         try:
             with ranges_lib.range_file(path, start, end, size) as (local, _):
                 chunks = reader_lib.iter_chunks([local], reader_lib.SkipLog(), **ranges_lib.reader_kwargs(self.settings))
@@ -147,7 +148,8 @@ class _MakeRecords:
                     for record in records:
                         shard = rng.randrange(self.num_shards)
                         if shard not in writers:
-                            writers[shard] = tf.io.TFRecordWriter(f"{self.parts_dir}/s{shard:05d}-{attempt}.tfrecord")
+                            paths[shard] = f"{self.parts_dir}/s{shard:05d}-{attempt}.tfrecord"
+                            writers[shard] = tf.io.TFRecordWriter(paths[shard])
                             counts[shard] = 0
                         writers[shard].write(record)
                         counts[shard] += 1
@@ -156,7 +158,7 @@ class _MakeRecords:
                 writer.close()
         order = (path, start, dupe_pass)  # sorts the parts the same way on every run
         for shard in sorted(writers):
-            yield shard, (order, f"{self.parts_dir}/s{shard:05d}-{attempt}.tfrecord", counts[shard])
+            yield shard, (order, paths[shard], counts[shard])
         yield pvalue.TaggedOutput("stats", (stats, peak))
 
 

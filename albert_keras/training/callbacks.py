@@ -259,7 +259,9 @@ class CollapseWatch(keras.callbacks.Callback):
         self.every_steps = max(int(every_steps), 1)
         self.learning_rate = learning_rate
         self.num_warmup_steps = int(num_warmup_steps or 0)
-        self.batches_per_step = max(int(batches_per_step), 1)
+        from albert_keras.training.host_sync import StepCounter
+
+        self.counter = StepCounter(batches_per_step)
         self.spread_threshold = float(spread_threshold)
         self.top_share_threshold = float(top_share_threshold)
         self.patience = max(int(patience), 1)
@@ -269,25 +271,21 @@ class CollapseWatch(keras.callbacks.Callback):
         self.warnings = []
         self.history = []  # (step, spread, top share) of every check
         self._reported = set()
-        self._begin_step = 0
-        self._batches = 0
         self._last_checked = None
 
     def on_train_begin(self, logs=None):
+        from albert_keras.training.host_sync import to_host
+
         # One read per `fit` call; afterwards steps are counted from the batches.
-        self._begin_step = int(self.model.optimizer.iterations.numpy())
-        self._batches = 0
-        self._epoch_start = 0
+        self.counter.begin(to_host(self.model.optimizer.iterations, reader="collapse_begin"))
         if self._last_checked is None:
-            self._last_checked = self._begin_step
+            self._last_checked = self.counter.step
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = self._batches
+        self.counter.epoch_begin()
 
     def on_train_batch_end(self, batch, logs=None):
-        # The batch index (in the epoch) jumps by `steps_per_execution`: count from it.
-        self._batches = self._epoch_start + int(batch) + 1
-        step = self._begin_step + self._batches // self.batches_per_step
+        step = self.counter.batch_end(batch)
         if step - self._last_checked >= self.every_steps:
             self._last_checked = step
             self.check(step)

@@ -124,11 +124,12 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
     validation = None
     validation_steps = None
     if eval_file_list:
-        validation_steps = inputs.count_global_batches(eval_file_list, settings.global_batch_size, limit=eval_steps)
+        # Evaluation reads micro-batches (the global batch over the accumulation steps): count those.
+        validation_steps = inputs.count_global_batches(eval_file_list, micro_batch, limit=eval_steps)
         if not validation_steps:
             raise AlbertInputError(
                 f"{eval_file_list[0]}: the evaluation files hold fewer records than one global batch "
-                f"({settings.global_batch_size}); give more evaluation records or a smaller --global-batch-size"
+                f"({micro_batch} per evaluation step); give more evaluation records or a smaller --global-batch-size"
             )
         validation = inputs.distributed_batches(
             distribution,

@@ -56,27 +56,45 @@ def test_outputs_pretrained_directory_and_tensorboard(trained_run, tiny_config_p
     assert summary["examples_per_second"] > 0
 
 
-def test_evaluation_scores_exactly_the_evaluation_records(trained_run, small_records):
-    # Keras 3.15 counts a phantom batch when it evaluates a dataset of unknown length one step per
-    # execution (352 examples for 320 records in the quickstart): the summary must equal the
-    # model's own scores on the 64 records, computed here without Keras' evaluate.
+def _own_sop_scores(pretrained_dir, records):
+    """SOP accuracy, mean SOP loss and record count of a pretrained model on `records`, without Keras' evaluate."""
     import tensorflow as tf
 
     from albert_keras.data import batches
     from albert_keras.modeling.pretrained import load_pretrained
 
-    summary, output = trained_run
-    model = load_pretrained(os.path.join(output, "pretrained"))
+    model = load_pretrained(pretrained_dir)
     correct, losses, count = 0, [], 0
-    for batch in batches.global_batches([small_records], 32, 32, 5, shuffle=False, repeat=False):
+    for batch in batches.global_batches([records], 32, 32, 5, shuffle=False, repeat=False):
         logits = model(batch, training=False)["sop_logits"]
         labels = tf.reshape(batch["next_sentence_labels"], [-1])
         correct += int(tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.int32)))
         losses.append(tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True).numpy())
         count += int(labels.shape[0])
+    return correct / count, float(np.concatenate(losses).mean()), count
+
+
+def test_evaluation_scores_exactly_the_evaluation_records(trained_run, small_records):
+    # Keras 3.15 counts a phantom batch when it evaluates a dataset of unknown length one step per
+    # execution (352 examples for 320 records in the quickstart): the summary must equal the
+    # model's own scores on the 64 records, computed here without Keras' evaluate.
+    summary, output = trained_run
+    accuracy, loss, count = _own_sop_scores(os.path.join(output, "pretrained"), small_records)
     assert count == 64
-    assert summary["eval"]["sentence_order_accuracy"] == pytest.approx(correct / count, abs=1e-6)
-    assert summary["eval"]["sentence_order_loss"] == pytest.approx(float(np.concatenate(losses).mean()), abs=1e-4)
+    assert summary["eval"]["sentence_order_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert summary["eval"]["sentence_order_loss"] == pytest.approx(loss, abs=1e-4)
+
+
+def test_evaluation_with_gradient_accumulation_scores_every_record(tiny_config_path, small_records, tmp_path):
+    # Evaluation reads micro-batches of 16 here: all 64 records, not the first 2 x 16.
+    summary = pretrain(
+        tiny_config_path, small_records, str(tmp_path / "out"), global_batch_size=32, num_train_steps=4,
+        num_warmup_steps=0, learning_rate=1e-3, optimizer="adamw", gradient_accumulation_steps=2,
+        checkpoint_every=4, eval_files=small_records, eval_steps=100, verbose=0,
+    )
+    accuracy, loss, _ = _own_sop_scores(str(tmp_path / "out" / "pretrained"), small_records)
+    assert summary["eval"]["sentence_order_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert summary["eval"]["sentence_order_loss"] == pytest.approx(loss, abs=1e-4)
 
 
 def test_evaluation_files_smaller_than_a_batch_are_refused(tiny_config_path, small_records, tmp_path):
