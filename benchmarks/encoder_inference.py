@@ -2,7 +2,8 @@
 
 Batch 32 x sequence 128 of random token ids, float32 and mixed_bfloat16, sequences per second
 (median of timed runs after warm-up). Implementations are timed in alternation inside one process
-so drift on a shared machine hits them equally. Hugging Face's AlbertModel (PyTorch) is added when
+so drift on a shared machine hits them equally, with a pause before each call (`--gap-s`) so one
+framework's spinning worker threads do not slow the next. Hugging Face's AlbertModel (PyTorch) is added when
 torch and transformers happen to be installed.
 
     python benchmarks/encoder_inference.py [--runs 5] [--batch 32] [--seq 128] [--preset albert-base-v2]
@@ -18,6 +19,9 @@ import statistics
 import time
 
 import numpy as np
+
+
+HF = "Hugging Face AlbertModel (torch)"
 
 
 def _inputs(batch, seq, vocab, seed=0):
@@ -78,16 +82,19 @@ def _torch_runners(preset, bf16, inputs):
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             return model(input_ids=ids, attention_mask=mask).pooler_output
 
-    return {"Hugging Face AlbertModel (torch)": run}
+    return {HF: run}
 
 
-def _time_alternating(runners, runs):
+def _time_alternating(runners, runs, gap_s=1.0):
     for run in runners.values():
         run()  # warm-up: tracing, oneDNN primitive creation
         run()
     times = {name: [] for name in runners}
     for _ in range(runs):
         for name, run in runners.items():
+            # PyTorch's OpenMP workers and TensorFlow's thread pool spin for a while after a call;
+            # without a pause the next implementation shares the cores with the last one's spinners.
+            time.sleep(gap_s)
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
@@ -100,35 +107,46 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--gap-s", type=float, default=1.0, help="pause before each timed call (idle spinning threads)")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "encoder_inference.json"))
     args = parser.parse_args()
 
     import keras
 
+    from albert_keras.export.inference import BF16_CPU_FLAGS, cpu_flags
+
+    flags = cpu_flags()
+    bf16_units = [flag for flag in BF16_CPU_FLAGS if flag in flags]
     inputs = _inputs(args.batch, args.seq, 30000)
     rows = []
     for policy in ("float32", "mixed_bfloat16"):
         runners, difference = _keras_runners(args.preset, policy, inputs)
         runners.update(_torch_runners(args.preset, policy != "float32", inputs))
-        medians = _time_alternating(runners, args.runs)
+        medians = _time_alternating(runners, args.runs, args.gap_s)
         baseline = medians["keras-hub AlbertBackbone"]
         for name, seconds in medians.items():
             rows.append({
                 "implementation": name, "precision": policy, "seconds_per_batch": seconds,
                 "sequences_per_second": args.batch / seconds, "speed_vs_keras_hub": baseline / seconds,
+                "speed_vs_hugging_face": medians[HF] / seconds if HF in medians else None,
                 "max_abs_diff_vs_keras_hub": difference if name.startswith("albert-keras") else None,
             })
         keras.backend.clear_session()
 
-    print(f"\n{args.preset}, batch {args.batch} x seq {args.seq}, median of {args.runs} runs, {os.cpu_count()} CPUs")
-    print(f"{'implementation':36} {'precision':15} {'s/batch':>8} {'seq/s':>8} {'vs keras-hub':>13}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    print(f"\n{args.preset}, batch {args.batch} x seq {args.seq}, median of {args.runs} runs, {os.cpu_count()} CPUs, "
+          f"bfloat16 units: {', '.join(bf16_units) or 'none (bfloat16 is emulated: its ratio is not meaningful here)'}, "
+          f"load average {load}")
+    print(f"{'implementation':36} {'precision':15} {'s/batch':>8} {'seq/s':>8} {'vs keras-hub':>13} {'vs HF':>7}")
     for row in rows:
+        versus_hf = f"{row['speed_vs_hugging_face']:6.2f}x" if row["speed_vs_hugging_face"] else "      -"
         print(f"{row['implementation']:36} {row['precision']:15} {row['seconds_per_batch']:8.3f} "
-              f"{row['sequences_per_second']:8.2f} {row['speed_vs_keras_hub']:12.2f}x")
+              f"{row['sequences_per_second']:8.2f} {row['speed_vs_keras_hub']:12.2f}x {versus_hf}")
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump({"settings": vars(args), "machine": platform.processor() or platform.machine(),
-                   "cpus": os.cpu_count(), "rows": rows}, f, indent=2)
+                   "cpus": os.cpu_count(),
+                   "bf16_cpu_flags": bf16_units, "load_average": load, "rows": rows}, f, indent=2)
     print(f"wrote {args.output}")
 
 

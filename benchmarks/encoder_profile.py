@@ -71,6 +71,24 @@ def _op_stats(xplane_paths):
     return rows
 
 
+def ran_op_types(function, *args):
+    """The op types TensorFlow ran for `function(*args)` after its graph optimizations (e.g. oneDNN fusions).
+
+    Example:
+    ```python
+    ran_op_types(tf.function(lambda x: x @ x), tf.ones((2, 2)))  # {'_MklMatMul', ...}
+    ```
+    """
+    import tensorflow as tf
+
+    function(*args)  # trace and optimize outside the profile
+    logdir = tempfile.mkdtemp(prefix="albert-keras-ops-")
+    tf.profiler.experimental.start(logdir)
+    function(*args)
+    tf.profiler.experimental.stop()
+    return {row["type"] for row in _op_stats(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True))}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="albert-base-v2")
@@ -123,13 +141,9 @@ def main(argv=None):
         load = os.getloadavg()[0]
     except OSError:
         load = None
-    flags = []
-    try:
-        with open("/proc/cpuinfo") as f:
-            found = set(re.findall(r"\b(avx512f|avx512_bf16|amx_bf16)\b", f.read()))
-        flags = sorted(found)
-    except OSError:
-        pass
+    from albert_keras.export.inference import cpu_flags
+
+    flags = sorted(cpu_flags() & {"avx512f", "avx512_bf16", "amx_bf16"})
 
     print(f"\n{args.preset} encoder forward, batch {args.batch} x {args.seq}, {args.precision}; CPU flags "
           f"{', '.join(flags) or 'none of avx512f/avx512_bf16/amx_bf16'}; load average {load}")

@@ -221,10 +221,13 @@ def convert_function(model, function, input_signature, quantize="none", allow_cu
 
     if quantize not in QUANTIZE_CHOICES:
         raise AlbertInputError(f"quantize: must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
+    from albert_keras.compat import without_layer_norm_fusion
+
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", function, input_signature=input_signature)
-    with tempfile.TemporaryDirectory(prefix="albert_tflite_") as tmp:
+    with without_layer_norm_fusion(), tempfile.TemporaryDirectory(prefix="albert_tflite_") as tmp:
+        # Traced here; TFLite's kernels gain nothing from the oneDNN LayerNorm form.
+        archive.add_endpoint("serving_default", function, input_signature=input_signature)
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -352,7 +355,10 @@ def verify_tflite(tflite_model, model, packer=None, inputs=None, threshold=1e-4,
     """
     inputs = inputs if inputs is not None else sample_inputs(model, packer)
     runner = interpreter(tflite_model, num_threads=num_threads).get_signature_runner()
-    actual = runner(**inputs)
+    try:
+        actual = runner(**inputs)
+    except RuntimeError as error:  # e.g. a variable the converter dropped: the file cannot run
+        raise TFLiteVerificationError(f"TFLite model fails to run: {str(error).splitlines()[0]}") from error
     expected = reference_outputs(model, inputs, packer)
     max_diff, agreement, has_nan = compare_outputs(expected, actual)
     latencies = []

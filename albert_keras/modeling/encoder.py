@@ -6,7 +6,8 @@ import keras
 from keras_hub.layers import PositionEmbedding
 from keras_hub.layers import TransformerEncoder
 
-from albert_keras.compat import fuse_feedforward
+from albert_keras.compat import fuse_layer_norm
+from albert_keras.compat import fuse_transformer_block
 from albert_keras.compat import set_attention_probs_dropout
 from albert_keras.config import AlbertConfig
 from albert_keras.modeling.activations import get_activation
@@ -168,12 +169,13 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
         # keras-hub's TransformerEncoder has one dropout rate for attention probabilities and the
         # residual branches; ALBERT configs may set them apart, so the attention-probability
         # dropout (a weightless layer) is set to the config's value after the blocks are built.
-        # The blocks' feed-forward layers also compute in a form oneDNN fuses (same weights).
+        # The blocks' matmuls and LayerNorms also compute in a form oneDNN fuses (same weights).
+        fuse_layer_norm(self.embeddings_layer_norm)
         for group in self.transformer_layers:
             for block in group:
                 if config.attention_probs_dropout_prob != config.hidden_dropout_prob:
                     set_attention_probs_dropout(block, config.attention_probs_dropout_prob)
-                fuse_feedforward(block)
+                fuse_transformer_block(block)
 
         self.config = config
         self.output_encoder_outputs = output_encoder_outputs

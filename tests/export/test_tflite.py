@@ -138,3 +138,12 @@ def test_static_sequence_length_without_tokenizer(tiny_models, tmp_path):
     assert report["max_diff"] < 1e-5
     details = interpreter(str(path)).get_signature_runner().get_input_details()
     assert all(list(d["shape_signature"])[-1] == 16 for d in details.values())
+
+
+def test_layer_norms_convert_without_control_flow(tiny_models):
+    """The oneDNN LayerNorm form (a `tf.cond` on the row count for dynamic shapes) is for
+    TensorFlow's runtime; TFLite files get Keras' LayerNorm, with no IF op."""
+    tflite_bytes, _ = convert_model(tiny_models["encoder"])
+    ops = {op["op_name"] for op in interpreter(tflite_bytes)._get_ops_details()}
+    assert "IF" not in ops and "WHILE" not in ops, sorted(ops)
+    assert "MEAN" in ops  # Keras' LayerNorm: mean and variance
