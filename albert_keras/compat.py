@@ -198,10 +198,11 @@ def _fused_layer_norm_class():
 
         def call(self, inputs, training=None):
             rank = len(inputs.shape)
-            if (training is not None and training is not False) or not (
-                    _LAYER_NORM_FUSION["enabled"] and keras.backend.backend() == "tensorflow" and rank in (2, 3) and inputs.shape[-1] is not None
-                    and [axis % rank for axis in self.axis] == [rank - 1] and self.center and self.scale
-                    and not self.rms_scaling and self.compute_dtype in ("float32", "bfloat16")):
+            fusable = (_LAYER_NORM_FUSION["enabled"] and keras.backend.backend() == "tensorflow"
+                       and rank in (2, 3) and inputs.shape[-1] is not None
+                       and [axis % rank for axis in self.axis] == [rank - 1] and self.center and self.scale
+                       and not self.rms_scaling and self.compute_dtype in ("float32", "bfloat16"))
+            if (training is not None and training is not False) or not fusable:
                 return super().call(inputs)
             import tensorflow as tf
 
@@ -257,7 +258,8 @@ def _bfloat16_attention_class():
 
             if (keras.backend.backend() != "tensorflow" or query.dtype != tf.bfloat16 or len(query.shape) != 4
                     or tuple(self._attention_axes) != (1,) or return_attention_scores or use_causal_mask
-                    or self._flash_attention or (training is not None and training is not False)):
+                    or self._flash_attention or (training is not None and training is not False)
+                    or (attention_mask is not None and len(attention_mask.shape) not in (3, 4))):
                 return super()._compute_attention(
                     query, key, value, attention_mask=attention_mask, training=training,
                     return_attention_scores=return_attention_scores, use_causal_mask=use_causal_mask)

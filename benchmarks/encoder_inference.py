@@ -135,7 +135,7 @@ def main():
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(f"\n{args.preset}, batch {args.batch} x seq {args.seq}, median of {args.runs} runs, {os.cpu_count()} CPUs, "
-          f"bfloat16 units: {', '.join(bf16_units) or 'none (bfloat16 is emulated: its ratio is not meaningful here)'}, "
+          f"bfloat16 units: {', '.join(bf16_units) or 'none (bfloat16 is emulated: its ratio means little here)'}, "
           f"load average {load}")
     print(f"{'implementation':36} {'precision':15} {'s/batch':>8} {'seq/s':>8} {'vs keras-hub':>13} {'vs HF':>7}")
     for row in rows:
