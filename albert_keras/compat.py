@@ -212,11 +212,14 @@ def _fused_layer_norm_class():
                 return self._fused(inputs) if rows >= FUSED_LAYER_NORM_MIN_ROWS else super().call(inputs)
             dynamic_rows = tf.reduce_prod(tf.shape(inputs)[:-1])
             return tf.cond(dynamic_rows >= FUSED_LAYER_NORM_MIN_ROWS, lambda: self._fused(inputs),
-                           lambda: tf.cast(super(FusedLayerNormalization, self).call(inputs), inputs.dtype))
+                           lambda: super(FusedLayerNormalization, self).call(inputs))
 
         def _fused(self, inputs):
             import tensorflow as tf
 
+            # The shape is taken here, not passed in: inside a tf.cond branch a captured shape
+            # is opaque to the remapper, which then cannot tell that the output keeps the input's
+            # shape and does not fuse.
             shape = tf.shape(inputs)
             # The remapper needs the unit scale and zero offset as `Fill` ops; with static shapes
             # grappler's constant folding would turn them into constants first, so the row count

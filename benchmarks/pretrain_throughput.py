@@ -339,7 +339,7 @@ def measured_matmul_tflops(precision, device="cpu", size=2048, rounds=5, python=
     x 2 cores), which would put MFU above what the hardware can do.
     """
     times = _run_child({"matmul": True, "size": size, "precision": precision, "device": device,
-                        "rounds": rounds, "model": "matmul", "seq": size}, python)["matmul"]
+                        "rounds": rounds}, python)["matmul"]
     return 2 * size ** 3 / min(times) / 1e12
 
 
@@ -354,7 +354,8 @@ def _run_child(spec, python):
     for line in result.stdout.splitlines():
         if line.startswith("TIMES "):
             return json.loads(line[len("TIMES "):])
-    raise RuntimeError(f"{spec['model']} seq {spec['seq']} {spec['precision']} failed:\n{result.stderr[-3000:]}")
+    what = f"{spec['size']}^3 matmul" if spec.get("matmul") else f"{spec['model']} seq {spec['seq']}"
+    raise RuntimeError(f"{what} {spec['precision']} failed:\n{result.stderr[-3000:]}")
 
 
 def _hf_available(python):
@@ -429,6 +430,7 @@ def main(argv=None):
 
     rows = []
     measured = {}  # precision -> TFLOP/s one large matmul reaches on this CPU
+    calibration_size = 256 if args.tiny else 2048
     for model in models:
         layers, hidden, heads, intermediate, vocab, embedding = MODELS[model]
         for seq in seqs:
@@ -455,10 +457,10 @@ def main(argv=None):
                 else:
                     peak, source = cpu_peak(precision, facts)
                     if precision not in measured:
-                        measured[precision] = measured_matmul_tflops(precision, size=256 if args.tiny else 2048)
+                        measured[precision] = measured_matmul_tflops(precision, size=calibration_size)
                     if peak is None or measured[precision] > peak:
                         peak, source = measured[precision], (
-                            f"measured: one {256 if args.tiny else 2048}^3 {precision} matmul, above the clock-based "
+                            f"measured: one {calibration_size}^3 {precision} matmul, above the clock-based "
                             f"estimate ({source}), so the clock is under-reported")
                 for impl, all_times in times.items():
                     timed = all_times[warmup:] or all_times

@@ -146,6 +146,7 @@ def _graph_ops(function, *specs):
 def test_fused_layer_norm_matches_keras_and_runs_as_onednn_layer_norm(policy):
     from albert_keras.compat import FUSED_LAYER_NORM_MIN_ROWS
     from albert_keras.compat import fuse_layer_norm
+    from albert_keras.compat import fuse_transformer_block
 
     rng = np.random.default_rng(1)
     plain = keras.layers.LayerNormalization(epsilon=1e-12, dtype=policy)
@@ -177,7 +178,12 @@ def test_fused_layer_norm_matches_keras_and_runs_as_onednn_layer_norm(policy):
     assert "FusedBatchNormV3" not in static_ops(small, False) | static_ops(large, True)
     assert "FusedBatchNormV3" in _graph_ops(dynamic)
     # Keras passes the outer call's `training` down to the fused layer inside a block.
-    assert fused._call_has_context_arg["training"]
+    block = keras_hub_block(24, policy)
+    block.build((None, 16, 24))
+    fuse_transformer_block(block)
+    block_ops = lambda training: _graph_ops(
+        tf.function(lambda x: block(x, training=training)), tf.TensorSpec(large.shape, dtype))
+    assert "FusedBatchNormV3" in block_ops(False) and "FusedBatchNormV3" not in block_ops(True)
     if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0":
         # With static shapes too: grappler must not fold the fill the remapper matches.
         assert "_MklLayerNorm" in _ran_op_types(inference, large)
