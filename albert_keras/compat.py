@@ -99,6 +99,17 @@ def is_multi_worker(strategy):
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and in_multi_worker_mode(strategy)
 
 
+def accept_string_inputs(layer):
+    """Let a Keras layer receive strings (and Python lists of them) in `call` as they are.
+
+    Keras converts positional call arguments to float tensors unless the layer's private
+    `_convert_input_args` / `_allow_non_tensor_positional_args` say otherwise; tokenizer and
+    preprocessor layers take raw text, so they need both off/on.
+    """
+    layer._convert_input_args = False
+    layer._allow_non_tensor_positional_args = True
+
+
 def set_attention_probs_dropout(block, rate):
     """Set the attention-probability dropout of a keras-hub `TransformerEncoder` block.
 

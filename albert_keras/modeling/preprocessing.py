@@ -1,7 +1,7 @@
 """Raw text in `fit`, `evaluate` and `predict`: the preprocessor a task model carries.
 
 As in keras-hub's `Task`, the model graph itself takes token ids; a task model built with
-`from_pretrained(dir)` holds an `AlbertTextPreprocessor` (the directory's SentencePiece model, its
+`from_pretrained(dir)` holds an `AlbertTextPreprocessor` (the directory's vocabulary, its
 casing, a sequence length) and maps it over the input pipeline whenever `fit`, `evaluate` or
 `predict` receive strings. Token dicts pass through unchanged, so every earlier use still works.
 
@@ -14,12 +14,13 @@ Input forms (`x`):
 import keras
 import numpy as np
 
+from albert_keras.compat import accept_string_inputs
 from albert_keras.errors import AlbertInputError
+from albert_keras.tokenization.vocabulary import DEFAULT_SEQUENCE_LENGTH
 
 TEXT = "text"
 MULTIPLE_CHOICE = "multiple_choice"
 MODES = (TEXT, MULTIPLE_CHOICE)
-DEFAULT_SEQUENCE_LENGTH = 128
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
@@ -50,8 +51,7 @@ class AlbertTextPreprocessor(keras.layers.Layer):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
+        accept_string_inputs(self)
         self.tokenizer = tokenizer
         self.mode = mode
         self.built = True
@@ -87,25 +87,24 @@ class AlbertTextPreprocessor(keras.layers.Layer):
 
 
 def preprocessor_from_directory(directory, mode=TEXT, sequence_length=None, max_positions=None):
-    """The `AlbertTextPreprocessor` of a pretrained directory, or None if it has no spiece.model.
+    """The `AlbertTextPreprocessor` of a pretrained directory, or None if it has no vocabulary.
 
-    `sequence_length` defaults to the directory's `tokenizer.json`, else 128 (capped at the
-    model's `max_positions`).
+    `sequence_length` defaults to the directory's `tokenizer.json`, else
+    `DEFAULT_SEQUENCE_LENGTH` (128), capped at the model's `max_positions`.
 
     Example:
     ```python
     preprocessor = preprocessor_from_directory("runs/quickstart/pretrain/pretrained", sequence_length=64)
     ```
     """
-    from albert_keras.modeling.pretrained import read_tokenizer_settings
-    from albert_keras.modeling.pretrained import spm_model_path
-    from albert_keras.tokenization.layer import AlbertTokenizer
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+    from albert_keras.tokenization.vocabulary import read_tokenizer_settings
+    from albert_keras.tokenization.vocabulary import vocabulary_path
 
-    spm = spm_model_path(directory)
-    if spm is None:
+    if vocabulary_path(directory) is None:
         return None
-    settings = read_tokenizer_settings(directory)
-    length = sequence_length or settings.get("sequence_length") or DEFAULT_SEQUENCE_LENGTH
+    vocabulary = load_vocabulary(directory)
+    length = sequence_length or read_tokenizer_settings(directory).get("sequence_length") or DEFAULT_SEQUENCE_LENGTH
     if max_positions:
         if sequence_length and sequence_length > max_positions:
             raise AlbertInputError(
@@ -113,8 +112,7 @@ def preprocessor_from_directory(directory, mode=TEXT, sequence_length=None, max_
                 f"{max_positions}"
             )
         length = min(length, max_positions)
-    tokenizer = AlbertTokenizer(spm, sequence_length=length, lowercase=settings["lowercase"], name="tokenizer")
-    return AlbertTextPreprocessor(tokenizer, mode=mode, name="preprocessor")
+    return AlbertTextPreprocessor(vocabulary.tokenizer(length, name="tokenizer"), mode=mode, name="preprocessor")
 
 
 # ---------------------------------------------------------------------------- input detection
@@ -225,10 +223,10 @@ class TextTaskMixin:
     def _require_preprocessor(self):
         if self.preprocessor is None:
             source = self.__dict__.get("_pretrained_source")
-            where = f"{source}: no spiece.model" if source else f"{self.name}: no preprocessor"
+            where = f"{source}: no vocabulary" if source else f"{self.name}: no preprocessor"
             raise AlbertInputError(
-                f"{where}; raw text needs the SentencePiece model (build the model with from_pretrained on a "
-                "directory holding spiece.model, or pass token dicts)"
+                f"{where}; raw text needs the model's vocabulary (build the model with from_pretrained on a "
+                "directory holding spiece.model or vocab.txt, or pass token dicts)"
             )
         return self.preprocessor
 

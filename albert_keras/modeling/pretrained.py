@@ -6,8 +6,9 @@ my_model/
   encoder.weights.h5   the encoder's weights (always)
   model.json           {"class": "AlbertClassifier", "arguments": {"num_classes": 3, ...}}
   model.weights.h5     the whole model's weights (absent for a bare encoder)
-  spiece.model         the SentencePiece model, when there is one
-  tokenizer.json       how to tokenize for this model: {"lowercase": true, "sequence_length": 128}
+  spiece.model         the vocabulary, when there is one: a SentencePiece model,
+   or vocab.txt        or a WordPiece vocabulary (the Chinese models)
+  tokenizer.json       how to tokenize: {"kind": "sentencepiece", "lowercase": true, "sequence_length": 128}
 ```
 
 Any model class can start from any directory: `AlbertClassifier.from_pretrained(dir)` on a
@@ -16,7 +17,7 @@ classifier's directory it loads the head too, whatever the weightless arguments 
 given. A head whose weights cannot load (another class, another number of classes) starts fresh
 with a warning that names it.
 
-Settings travel: `save_pretrained` writes `spiece.model` and `tokenizer.json` from the model's
+Settings travel: `save_pretrained` writes the vocabulary and `tokenizer.json` from the model's
 preprocessor when it has one, else from the directory the model was loaded from, so
 `from_pretrained(a)` then `save_pretrained(b)` keeps the tokenizer, its casing and the labels.
 """
@@ -25,21 +26,27 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.io_utils import atomic_directory
 from albert_keras.io_utils import read_json_object
+from albert_keras.tokenization.vocabulary import DEFAULT_TOKENIZER_SETTINGS  # noqa: F401 (re-exported)
+from albert_keras.tokenization.vocabulary import SPM_FILE
+from albert_keras.tokenization.vocabulary import TOKENIZER_FILE
+from albert_keras.tokenization.vocabulary import WORDPIECE_FILE
+from albert_keras.tokenization.vocabulary import load_vocabulary
+from albert_keras.tokenization.vocabulary import read_tokenizer_settings  # noqa: F401 (re-exported)
+from albert_keras.tokenization.vocabulary import vocabulary_path
+from albert_keras.tokenization.vocabulary import write_tokenizer_settings
 
 CONFIG_FILE = "albert_config.json"
 ENCODER_WEIGHTS_FILE = "encoder.weights.h5"
 MODEL_FILE = "model.json"
 MODEL_WEIGHTS_FILE = "model.weights.h5"
-SPM_FILE = "spiece.model"
-TOKENIZER_FILE = "tokenizer.json"
-DEFAULT_TOKENIZER_SETTINGS = {"lowercase": True, "sequence_length": None}
 # The files that define a pretrained directory's model, in fingerprint order.
-FINGERPRINT_FILES = (CONFIG_FILE, MODEL_FILE, ENCODER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, SPM_FILE, TOKENIZER_FILE)
+FINGERPRINT_FILES = (
+    CONFIG_FILE, MODEL_FILE, ENCODER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, SPM_FILE, WORDPIECE_FILE, TOKENIZER_FILE
+)
 # Where `load_model_class` records the directory a model came from (outside Keras' tracking).
 SOURCE_ATTRIBUTE = "_pretrained_source"
 # Task classes whose head a directory may hold.
@@ -67,13 +74,12 @@ def _model_classes():
 
 
 def _preprocessor_tokenizer(model):
-    """The `AlbertTokenizer` a model carries (a task model's preprocessor, a sentence encoder's
-    tokenizer), or None."""
-    preprocessor = getattr(model, "preprocessor", None) or getattr(model, "tokenizer", None)
+    """The `AlbertTokenizer` a model carries (a task model's or a sentence encoder's preprocessor), or None."""
+    preprocessor = getattr(model, "preprocessor", None)
     if preprocessor is None:
         return None
     tokenizer = getattr(preprocessor, "tokenizer", preprocessor)
-    return tokenizer if getattr(tokenizer, "proto", None) else None
+    return tokenizer if getattr(tokenizer, "vocabulary", None) is not None else None
 
 
 def source_directory(model):
@@ -97,45 +103,48 @@ def _remember_source(model, directory):
     object.__setattr__(model, SOURCE_ATTRIBUTE, os.fspath(directory))
 
 
-def _tokenizer_assets(model, directory, spm_model, tokenizer_settings):
-    """`(spm path or bytes or None, settings or None)` to write: explicit > preprocessor > source > existing."""
+def _tokenizer_assets(model, directory, vocabulary, tokenizer_settings):
+    """`(Vocabulary or None, settings or None)` to write: explicit > preprocessor > source > existing."""
     tokenizer = _preprocessor_tokenizer(model)
     source = source_directory(model)
-    places = [d for d in (source, directory) if d is not None]
-    if spm_model is None:
-        if tokenizer is not None:
-            spm_model = bytes(tokenizer.proto)
-        else:
-            spm_model = next((spm_model_path(d) for d in places if spm_model_path(d)), None)
+    places = [d for d in (source, directory) if d is not None and os.path.isdir(d)]
+    if vocabulary is not None:
+        vocabulary = load_vocabulary(vocabulary, lowercase=(tokenizer_settings or {}).get("lowercase"))
+    elif tokenizer is not None:
+        vocabulary = tokenizer.vocabulary
+    else:
+        found = next((d for d in places if vocabulary_path(d)), None)
+        vocabulary = load_vocabulary(found) if found else None
     if tokenizer_settings is None:
         if tokenizer is not None:
             tokenizer_settings = {"lowercase": bool(tokenizer.lowercase), "sequence_length": int(tokenizer.sequence_length)}
         else:
             found = next((d for d in places if os.path.isfile(os.path.join(d, TOKENIZER_FILE))), None)
             tokenizer_settings = read_tokenizer_settings(found) if found else None
-    if isinstance(spm_model, (bytes, bytearray)):
-        return bytes(spm_model), tokenizer_settings
-    if spm_model is not None and not os.path.isfile(spm_model):
-        raise AlbertInputError(f"{spm_model}: SentencePiece model not found")
-    if source is not None and spm_model is None and not os.path.isdir(source):
-        logger.warning("%s: the directory this model was loaded from is gone; no spiece.model is written", source)
-    return spm_model, tokenizer_settings
+    if vocabulary is not None and tokenizer_settings is not None:
+        vocabulary = vocabulary.with_casing(tokenizer_settings.get("lowercase"))
+        tokenizer_settings = {**tokenizer_settings, "kind": vocabulary.kind}
+    if source is not None and vocabulary is None and not os.path.isdir(source):
+        logger.warning("%s: the directory this model was loaded from is gone; no vocabulary is written", source)
+    return vocabulary, tokenizer_settings
 
 
-def save_pretrained(model, directory, spm_model=None, overwrite=True, tokenizer_settings=None):
+def save_pretrained(model, directory, vocabulary=None, overwrite=True, tokenizer_settings=None, spm_model=None):
     """Write `model` (an encoder, pretrainer or task model) as a pretrained directory.
 
     The directory is written under a temporary name and renamed when complete. The tokenizer
-    (`spiece.model`, `tokenizer.json`) comes from, in this order: the arguments, the model's
+    (`spiece.model` or `vocab.txt`, and `tokenizer.json`) comes from, in this order: the arguments, the model's
     preprocessor, the directory the model was loaded from, the directory being replaced.
 
     Args:
         model: an `AlbertEncoder` or a model with an `.encoder` (pretrainer, task models).
         directory: the output directory.
-        spm_model: optional SentencePiece model (path or bytes) to write as `spiece.model`.
+        vocabulary: optional vocabulary to write (anything `load_vocabulary` takes: a `Vocabulary`,
+            a path to `spiece.model` / `vocab.txt`, or bytes).
         overwrite: replace an existing directory.
         tokenizer_settings: `{"lowercase": bool, "sequence_length": int or None}` written as
-            `tokenizer.json`.
+            `tokenizer.json` (with the vocabulary's kind).
+        spm_model: the former name of `vocabulary`.
 
     Example:
     ```python
@@ -153,7 +162,9 @@ def save_pretrained(model, directory, spm_model=None, overwrite=True, tokenizer_
     is_encoder = class_name == "AlbertEncoder"
     encoder = model if is_encoder else model.encoder
     directory = os.fspath(directory)
-    spm_model, tokenizer_settings = _tokenizer_assets(model, directory, spm_model, tokenizer_settings)
+    vocabulary, tokenizer_settings = _tokenizer_assets(
+        model, directory, vocabulary if vocabulary is not None else spm_model, tokenizer_settings
+    )
     with atomic_directory(directory, overwrite=overwrite) as tmp:
         encoder.config.to_json_file(os.path.join(tmp, CONFIG_FILE))
         encoder.save_weights(os.path.join(tmp, ENCODER_WEIGHTS_FILE))
@@ -162,15 +173,10 @@ def save_pretrained(model, directory, spm_model=None, overwrite=True, tokenizer_
             json.dump(description, f, indent=2, sort_keys=True)
         if not is_encoder:
             model.save_weights(os.path.join(tmp, MODEL_WEIGHTS_FILE))
-        if isinstance(spm_model, bytes):
-            with open(os.path.join(tmp, SPM_FILE), "wb") as f:
-                f.write(spm_model)
-        elif spm_model is not None:
-            shutil.copyfile(spm_model, os.path.join(tmp, SPM_FILE))
+        if vocabulary is not None:
+            vocabulary.save(tmp)
         if tokenizer_settings is not None:
-            settings = {**DEFAULT_TOKENIZER_SETTINGS, **tokenizer_settings}
-            with open(os.path.join(tmp, TOKENIZER_FILE), "w") as f:
-                json.dump({key: settings[key] for key in DEFAULT_TOKENIZER_SETTINGS}, f, indent=2, sort_keys=True)
+            write_tokenizer_settings(tmp, tokenizer_settings)
     return directory
 
 
@@ -207,29 +213,6 @@ def pretrained_fingerprint(directory):
     return {"sha256": total.hexdigest(), "files": files}
 
 
-def read_tokenizer_settings(directory):
-    """The directory's `tokenizer.json` merged over the defaults (lowercase, no sequence length).
-
-    Example:
-    ```python
-    read_tokenizer_settings("runs/quickstart/pretrain/pretrained")  # {"lowercase": True, ...}
-    ```
-    """
-    path = os.path.join(os.fspath(directory), TOKENIZER_FILE)
-    if not os.path.isfile(path):
-        return dict(DEFAULT_TOKENIZER_SETTINGS)
-    settings = read_json_object(path, "tokenizer settings")
-    unknown = sorted(set(settings) - set(DEFAULT_TOKENIZER_SETTINGS))
-    if unknown:
-        raise AlbertInputError(f"{path}: unknown key {unknown[0]!r}")
-    if not isinstance(settings.get("lowercase", True), bool):
-        raise AlbertInputError(f"{path}: 'lowercase' must be true or false")
-    length = settings.get("sequence_length")
-    if length is not None and (not isinstance(length, int) or length < 2):
-        raise AlbertInputError(f"{path}: 'sequence_length' must be an integer >= 2 or null")
-    return {**DEFAULT_TOKENIZER_SETTINGS, **settings}
-
-
 def read_model_description(directory):
     """The `model.json` of a pretrained directory (a bare encoder when the file is absent)."""
     path = os.path.join(directory, MODEL_FILE)
@@ -247,9 +230,8 @@ def read_model_description(directory):
 
 
 def spm_model_path(directory):
-    """The path of the directory's SentencePiece model, or None."""
-    path = os.path.join(os.fspath(directory), SPM_FILE)
-    return path if os.path.isfile(path) else None
+    """The path of the directory's vocabulary file (either kind), or None: `vocabulary_path`."""
+    return vocabulary_path(directory)
 
 
 def _check_directory(directory):
@@ -391,10 +373,11 @@ def load_pretrained(directory, dtype=None):
 class PretrainedMixin:
     """Adds `save_pretrained(dir)` and `from_pretrained(dir)` to the ALBERT model classes."""
 
-    def save_pretrained(self, directory, spm_model=None, overwrite=True, tokenizer_settings=None):
+    def save_pretrained(self, directory, vocabulary=None, overwrite=True, tokenizer_settings=None, spm_model=None):
         """Write this model as a pretrained directory; see `albert_keras.save_pretrained`."""
         return save_pretrained(
-            self, directory, spm_model=spm_model, overwrite=overwrite, tokenizer_settings=tokenizer_settings
+            self, directory, vocabulary=vocabulary if vocabulary is not None else spm_model, overwrite=overwrite,
+            tokenizer_settings=tokenizer_settings,
         )
 
     @classmethod

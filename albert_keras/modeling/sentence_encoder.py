@@ -93,20 +93,27 @@ class AlbertSentenceEncoder(AlbertEncoderModel):
         self._arguments = {"temperature": self.temperature}
         self.contrastive_accuracy = keras.metrics.SparseCategoricalAccuracy(name="contrastive_accuracy")
 
-    # --- tokenizer (held outside Keras' tracking, so weights files do not depend on it) --------
+    # --- preprocessor (held outside Keras' tracking, so weights files do not depend on it) -----
 
     @property
-    def tokenizer(self):
-        """The `AlbertTokenizer` set by `from_pretrained` (None when built from an encoder)."""
+    def preprocessor(self):
+        """The `AlbertTokenizer` set by `from_pretrained` (None when built from an encoder).
+
+        Named `preprocessor` like the task models' (the one attribute name for a model's text
+        preprocessing); `tokenizer` is the same object.
+        """
         return self.__dict__.get("_albert_tokenizer")
 
-    @tokenizer.setter
-    def tokenizer(self, value):
+    @preprocessor.setter
+    def preprocessor(self, value):
+        # `object.__setattr__`: Keras would track the layer, and weights files would depend on it.
         object.__setattr__(self, "_albert_tokenizer", value)
+
+    tokenizer = preprocessor
 
     @classmethod
     def from_pretrained(cls, directory, dtype=None, sequence_length=None, **arguments):
-        """Build from a pretrained directory, with its tokenizer (spiece.model, tokenizer.json).
+        """Build from a pretrained directory, with its tokenizer (vocabulary, tokenizer.json).
 
         Args:
             directory: any pretrained directory (a pretrainer's, an encoder's, this class's).
@@ -121,21 +128,17 @@ class AlbertSentenceEncoder(AlbertEncoderModel):
         model.encode(["a sentence.", "another one."]).shape  # (2, H)
         ```
         """
-        from albert_keras.modeling.pretrained import read_tokenizer_settings
-        from albert_keras.modeling.pretrained import spm_model_path
-        from albert_keras.tokenization.layer import AlbertTokenizer
+        from albert_keras.tokenization.vocabulary import DEFAULT_SEQUENCE_LENGTH
+        from albert_keras.tokenization.vocabulary import load_vocabulary
+        from albert_keras.tokenization.vocabulary import read_tokenizer_settings
+        from albert_keras.tokenization.vocabulary import vocabulary_path
 
         model = super().from_pretrained(directory, dtype=dtype, **arguments)
-        spm = spm_model_path(directory)
-        if spm is not None:
+        if vocabulary_path(directory) is not None:
             settings = read_tokenizer_settings(directory)
             limit = model.encoder.config.max_position_embeddings
-            length = min(sequence_length or settings["sequence_length"] or 128, limit)
-            with open(spm, "rb") as f:
-                proto = f.read()
-            model.tokenizer = AlbertTokenizer(
-                proto, sequence_length=length, lowercase=settings["lowercase"], pad_to_sequence_length=False
-            )
+            length = min(sequence_length or settings["sequence_length"] or DEFAULT_SEQUENCE_LENGTH, limit)
+            model.preprocessor = load_vocabulary(directory).tokenizer(length, pad_to_sequence_length=False)
         return model
 
     def _require_tokenizer(self):
@@ -144,7 +147,7 @@ class AlbertSentenceEncoder(AlbertEncoderModel):
 
             raise AlbertInputError(
                 f"{self.name}: no tokenizer; build it with AlbertSentenceEncoder.from_pretrained(dir) on a "
-                "directory holding spiece.model, or pass token ids"
+                "directory holding a vocabulary (spiece.model or vocab.txt), or pass token ids"
             )
         return self.tokenizer
 

@@ -62,7 +62,7 @@ class TextTaskModel(preprocessing.TextTaskMixin):
     injection fails on diamond hierarchies.
 
     `from_pretrained(dir, sequence_length=...)` attaches the directory's tokenizer
-    (spiece.model + tokenizer.json); `save_pretrained` writes it back; `get_config` (`.keras`)
+    (its vocabulary + tokenizer.json); `save_pretrained` writes it back; `get_config` (`.keras`)
     serializes it.
     """
 
@@ -71,7 +71,7 @@ class TextTaskModel(preprocessing.TextTaskMixin):
         """Build the model from a pretrained directory, with the directory's tokenizer.
 
         Args:
-            directory: a pretrained directory (with `spiece.model` for raw text input).
+            directory: a pretrained directory (with a vocabulary for raw text input).
             dtype: optional dtype policy.
             sequence_length: packed length of the preprocessor (default: the directory's
                 `tokenizer.json`, else 128).
@@ -91,26 +91,18 @@ class TextTaskModel(preprocessing.TextTaskMixin):
         object.__setattr__(model, "_pretrained_source", str(directory))
         return model
 
-    def save_pretrained(self, directory, spm_model=None, overwrite=True):
-        """Write a pretrained directory; the preprocessor's SentencePiece model and settings go with it."""
-        import os
-        import tempfile
-
+    def save_pretrained(self, directory, vocabulary=None, overwrite=True, spm_model=None):
+        """Write a pretrained directory; the preprocessor's vocabulary and settings go with it."""
         from albert_keras.modeling.pretrained import save_pretrained
 
+        vocabulary = vocabulary if vocabulary is not None else spm_model
         preprocessor = self.preprocessor
         if preprocessor is None:
-            return save_pretrained(self, directory, spm_model=spm_model, overwrite=overwrite)
+            return save_pretrained(self, directory, vocabulary=vocabulary, overwrite=overwrite)
         tokenizer = preprocessor.tokenizer
         settings = {"lowercase": tokenizer.lowercase, "sequence_length": tokenizer.sequence_length}
-        if spm_model is not None:
-            return save_pretrained(self, directory, spm_model=spm_model, overwrite=overwrite,
-                                   tokenizer_settings=settings)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "spiece.model")
-            with open(path, "wb") as f:
-                f.write(tokenizer.proto)
-            return save_pretrained(self, directory, spm_model=path, overwrite=overwrite, tokenizer_settings=settings)
+        return save_pretrained(self, directory, vocabulary=vocabulary if vocabulary is not None else tokenizer.vocabulary,
+                               overwrite=overwrite, tokenizer_settings=settings)
 
     def get_config(self):
         config = super().get_config()

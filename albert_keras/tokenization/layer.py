@@ -19,7 +19,6 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from albert_keras.tokenization import sentencepiece as tokenization
-from albert_keras.tokenization.sentencepiece import CLS_ID, PAD_ID, SEP_ID
 
 
 def _quirk_tables(sp):
@@ -46,31 +45,40 @@ def _quirk_tables(sp):
 class AlbertTokenizer(keras.layers.Layer):
     """Strings, or pairs of strings, to ALBERT's packed inputs, entirely in TensorFlow ops.
 
-    For each text: `preprocess_text_tf` (the official normalization, lowercasing if
-    `lowercase`), SentencePiece (`tensorflow_text`), the official digit-comma re-encoding
-    (`tokenize_for_albert`), then packing `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]`. The ids are
-    exactly those of `encode_for_albert` (the Python path the data pipeline uses).
+    Works with either vocabulary kind (`albert_keras.tokenization.load_vocabulary`):
 
+    - SentencePiece: `preprocess_text_tf` (the official normalization, lowercasing if
+      `lowercase`), SentencePiece (`tensorflow_text`), the official digit-comma re-encoding; the
+      ids are exactly those of `encode_for_albert` (the Python path the data pipeline uses).
+    - WordPiece: google-research/ALBERT's `FullTokenizer` steps in-graph
+      (`albert_keras.tokenization.wordpiece_graph`); the ids are exactly those of the Python
+      `WordPieceVocabulary.encode`.
+
+    Then packing `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]` with the vocabulary's own special ids.
     Pairs are truncated like the official fine-tuning code's `_truncate_seq_pair` (drop from the
     longer segment until the pair fits; equivalent to tensorflow-text's round-robin trimming);
     a single text keeps its first `sequence_length - 2` pieces. Segment ids are 0 for
-    `[CLS] A [SEP]` and 1 for `B [SEP]`; padding has id `<pad>` (0), segment 0 and mask 0.
+    `[CLS] A [SEP]` and 1 for `B [SEP]`; padding has the pad id, segment 0 and mask 0.
 
     Works eagerly, inside `tf.function`, `tf.data.Dataset.map` (batched `[B]` or unbatched scalar
     strings) and SavedModels, and round-trips through `get_config` and `.keras` files (the
-    SentencePiece model is stored in the config, base64-encoded).
+    vocabulary file is stored in the config, base64-encoded, with its kind).
 
     Args:
-        spm_model: path to an ALBERT SentencePiece `.model`, or its bytes.
+        vocabulary: a `Vocabulary` (from `load_vocabulary`), or what `load_vocabulary` takes: a
+            path to a SentencePiece `.model` or a WordPiece `vocab.txt` (or a directory holding
+            one), or the file's bytes.
         sequence_length: the packed length, special tokens included.
-        lowercase: lowercase during normalization (True for the English ALBERT models).
+        lowercase: lowercase during normalization; None keeps the vocabulary's casing
+            (`tokenizer.json`, else True).
         pad_to_sequence_length: pad every row to `sequence_length`; if False, pad to the longest
             row of the batch (still truncating to `sequence_length`).
-        normalize: apply `preprocess_text_tf` first. Turn off only if texts are already
-            normalised (e.g. for a TFLite model, which has no kernel for the regex/ICU ops).
-        use_fast_tokenizer: use `tensorflow_text.FastSentencepieceTokenizer` (TFLite-compatible;
-            same ids) instead of `SentencepieceTokenizer`.
-        split_digit_comma: reproduce the official digit-comma rewrite.
+        normalize: apply the normalization first. Turn off only if texts are already normalised
+            (e.g. for a TFLite model, which has no kernel for the regex/ICU ops).
+        use_fast_tokenizer: use tensorflow-text's TFLite-compatible tokenizer kernels
+            (`FastSentencepieceTokenizer`; for WordPiece, the TFLite-compatible graph); same ids.
+        split_digit_comma: reproduce the official digit-comma rewrite (SentencePiece only).
+        spm_model: the former name of `vocabulary` (still accepted).
         **kwargs: `keras.layers.Layer` arguments such as `name`.
 
     Call arguments:
@@ -90,81 +98,99 @@ class AlbertTokenizer(keras.layers.Layer):
 
     def __init__(
         self,
-        spm_model,
+        vocabulary=None,
         sequence_length=512,
-        lowercase=True,
+        lowercase=None,
         pad_to_sequence_length=True,
         normalize=True,
         use_fast_tokenizer=False,
         split_digit_comma=True,
+        spm_model=None,
         **kwargs,
     ):
+        from albert_keras.compat import accept_string_inputs
+        from albert_keras.tokenization.vocabulary import load_vocabulary
+
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
-        # Strings must reach `call` as they are (Keras would try to cast them to floats).
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
+        accept_string_inputs(self)
+        if vocabulary is None:
+            vocabulary = spm_model
+        if vocabulary is None:
+            raise ValueError("AlbertTokenizer needs a vocabulary (a Vocabulary, a path or the file's bytes)")
         min_length = 3
         if int(sequence_length) < min_length:
             raise ValueError(f"sequence_length must be at least {min_length}, got {sequence_length}")
+        self.vocabulary = load_vocabulary(vocabulary, lowercase=lowercase)
         self.sequence_length = int(sequence_length)
-        self.lowercase = bool(lowercase)
+        self.lowercase = self.vocabulary.lowercase
         self.pad_to_sequence_length = bool(pad_to_sequence_length)
         self.normalize = bool(normalize)
         self.use_fast_tokenizer = bool(use_fast_tokenizer)
         self.split_digit_comma = bool(split_digit_comma)
-        self._proto = tokenization._read_model_bytes(spm_model)
-        self._sp = tokenization.load_sentencepiece(
-            self._proto if isinstance(spm_model, (bytes, bytearray)) else spm_model
-        )
-        if self.use_fast_tokenizer:
-            self._sentencepiece = tf_text.FastSentencepieceTokenizer(self._proto)
-        else:
-            self._sentencepiece = tf_text.SentencepieceTokenizer(model=self._proto, out_type=tf.int32)
-        tables = _quirk_tables(self._sp) if self.split_digit_comma else None
+        special = self.vocabulary.special_ids
+        self._pad_id, self._cls_id, self._sep_id = special["pad"], special["cls"], special["sep"]
         self._quirks = None
-        if tables is not None:
-            self._quirks = tuple(tf.constant(t) for t in tables)
+        if self.vocabulary.kind == "sentencepiece":
+            self._proto = self.vocabulary.data
+            self._sp = self.vocabulary.processor
+            if self.use_fast_tokenizer:
+                self._sentencepiece = tf_text.FastSentencepieceTokenizer(self._proto)
+            else:
+                self._sentencepiece = tf_text.SentencepieceTokenizer(model=self._proto, out_type=tf.int32)
+            tables = _quirk_tables(self._sp) if self.split_digit_comma else None
+            if tables is not None:
+                self._quirks = tuple(tf.constant(t) for t in tables)
+        else:
+            from albert_keras.tokenization.wordpiece_graph import WordPieceGraphTokenizer
+
+            self._proto = None
+            self._wordpiece = WordPieceGraphTokenizer(
+                self.vocabulary.tokens(),
+                lowercase=self.lowercase,
+                unk_token=self.vocabulary.id_to_token(special["unk"]),
+                tflite_compatible=self.use_fast_tokenizer and not self.normalize,
+            )
         # No weights: ready to use (and to export with `keras.export.ExportArchive`) as created.
         self.built = True
 
     # ------------------------------------------------------------------ vocabulary helpers
 
     def vocabulary_size(self):
-        """Number of pieces in the SentencePiece model."""
-        return self._sp.get_piece_size()
+        """Number of tokens in the vocabulary."""
+        return self.vocabulary.vocabulary_size()
 
     def get_vocabulary(self):
-        """All pieces, indexed by id."""
-        return [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size())]
+        """All tokens, indexed by id."""
+        return self.vocabulary.tokens()
 
     def id_to_token(self, token_id):
-        """The piece for an id (`int`)."""
-        token_id = int(token_id)
-        if not 0 <= token_id < self.vocabulary_size():
-            raise ValueError(f"id {token_id} is outside the vocabulary (size {self.vocabulary_size()})")
-        return self._sp.id_to_piece(token_id)
+        """The token for an id (`int`)."""
+        return self.vocabulary.id_to_token(token_id)
 
     def token_to_id(self, token):
-        """The id for a piece (`str`); unknown pieces give `<unk>`'s id."""
-        return self._sp.piece_to_id(token)
+        """The id for a token (`str`); unknown tokens give the unknown token's id."""
+        return self.vocabulary.token_to_id(token)
 
     @property
     def proto(self):
-        """The serialized SentencePiece model (`bytes`)."""
+        """The serialized SentencePiece model (`bytes`), or None for a WordPiece vocabulary."""
         return self._proto
 
     # ------------------------------------------------------------------ graph
 
     def _dense_ids(self, texts):
         """Normalised, tokenized, digit-comma-split ids: dense `[B, L]` (L >= 1) and lengths `[B]`."""
-        if self.normalize:
-            texts = tokenization.preprocess_text_tf(texts, self.lowercase)
-        ragged = self._sentencepiece.tokenize(texts)
+        if self._proto is None:
+            ragged = self._wordpiece.tokenize(texts)
+        else:
+            if self.normalize:
+                texts = tokenization.preprocess_text_tf(texts, self.lowercase)
+            ragged = self._sentencepiece.tokenize(texts)
         lengths = tf.cast(ragged.row_lengths(), tf.int32)
-        ids = tf.cast(ragged.to_tensor(default_value=PAD_ID), tf.int32)
+        ids = tf.cast(ragged.to_tensor(default_value=self._pad_id), tf.int32)
         # One spare column, so gathers below never index an empty axis.
-        ids = tf.pad(ids, [[0, 0], [0, 1]], constant_values=PAD_ID)
+        ids = tf.pad(ids, [[0, 0], [0, 1]], constant_values=self._pad_id)
         if self._quirks is not None:
             ids, lengths = self._split_digit_comma(ids, lengths)
         return ids, lengths
@@ -227,6 +253,9 @@ class AlbertTokenizer(keras.layers.Layer):
         """
         from albert_keras.tokenization import offsets
 
+        if self._proto is None:
+            texts = tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1])
+            return self._wordpiece.tokenize_with_offsets(texts)
         sentencepiece = self._sentencepiece
         if self.use_fast_tokenizer:  # FastSentencepieceTokenizer reports no offsets
             if getattr(self, "_offset_sentencepiece", None) is None:
@@ -276,11 +305,11 @@ class AlbertTokenizer(keras.layers.Layer):
         batch = tf.shape(a_ids)[0]
         position = tf.broadcast_to(tf.expand_dims(tf.range(width), 0), tf.stack([batch, width]))
         a_end = tf.expand_dims(a_len, 1) + 1  # position of the first [SEP]
-        token_ids = tf.fill(tf.stack([batch, width]), PAD_ID)
+        token_ids = tf.fill(tf.stack([batch, width]), self._pad_id)
         a_tokens = tf.gather(a_ids, tf.clip_by_value(position - 1, 0, tf.shape(a_ids)[1] - 1), batch_dims=1)
         token_ids = tf.where((position >= 1) & (position < a_end), a_tokens, token_ids)
-        token_ids = tf.where(position == 0, CLS_ID, token_ids)
-        token_ids = tf.where(position == a_end, SEP_ID, token_ids)
+        token_ids = tf.where(position == 0, self._cls_id, token_ids)
+        token_ids = tf.where(position == a_end, self._sep_id, token_ids)
         segment_ids = tf.zeros_like(token_ids)
         if pair:
             b_start = a_end + 1
@@ -289,7 +318,7 @@ class AlbertTokenizer(keras.layers.Layer):
                 b_ids, tf.clip_by_value(position - b_start, 0, tf.shape(b_ids)[1] - 1), batch_dims=1
             )
             token_ids = tf.where((position >= b_start) & (position < b_end), b_tokens, token_ids)
-            token_ids = tf.where(position == b_end, SEP_ID, token_ids)
+            token_ids = tf.where(position == b_end, self._sep_id, token_ids)
             segment_ids = tf.where((position >= b_start) & (position <= b_end), 1, segment_ids)
         padding_mask = tf.cast(position < tf.expand_dims(total, 1), tf.int32)
         if self.pad_to_sequence_length:
@@ -312,7 +341,8 @@ class AlbertTokenizer(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "spm_model": base64.b64encode(self._proto).decode("ascii"),
+                "vocabulary": base64.b64encode(self.vocabulary.data).decode("ascii"),
+                "vocabulary_kind": self.vocabulary.kind,
                 "sequence_length": self.sequence_length,
                 "lowercase": self.lowercase,
                 "pad_to_sequence_length": self.pad_to_sequence_length,
@@ -325,8 +355,13 @@ class AlbertTokenizer(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
+        from albert_keras.tokenization.vocabulary import load_vocabulary
+
         config = dict(config)
-        spm_model = config["spm_model"]
-        if isinstance(spm_model, str) and not os.path.exists(spm_model):
-            config["spm_model"] = base64.b64decode(spm_model, validate=True)
+        # `spm_model` is what configs written before WordPiece support call the vocabulary.
+        data = config.pop("vocabulary", None) or config.pop("spm_model")
+        kind = config.pop("vocabulary_kind", None)
+        if isinstance(data, str) and not os.path.exists(data):
+            data = base64.b64decode(data, validate=True)
+        config["vocabulary"] = load_vocabulary(data, lowercase=config.pop("lowercase", True), kind=kind)
         return cls(**config)

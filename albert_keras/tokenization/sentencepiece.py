@@ -263,12 +263,13 @@ def check_albert_special_ids(sp, name="SentencePiece model"):
             )
 
 
-def load_sentencepiece(spm_model, check_special_ids=True):
+def load_sentencepiece(spm_model, check_special_ids=True, name=None):
     """Load a SentencePiece model from a path or serialized proto bytes.
 
     Args:
         spm_model: path to a `.model` file, or its bytes.
         check_special_ids: require ALBERT's ids (`check_albert_special_ids`).
+        name: how errors name the model (default: its path).
 
     Returns:
         A `sentencepiece.SentencePieceProcessor`.
@@ -284,7 +285,8 @@ def load_sentencepiece(spm_model, check_special_ids=True):
     import sentencepiece
 
     proto = _read_model_bytes(spm_model)
-    name = "SentencePiece model" if isinstance(spm_model, (bytes, bytearray)) else os.fspath(spm_model)
+    if name is None:
+        name = "SentencePiece model" if isinstance(spm_model, (bytes, bytearray)) else os.fspath(spm_model)
     sp = sentencepiece.SentencePieceProcessor()
     try:
         sp.LoadFromSerializedProto(proto)
@@ -414,3 +416,28 @@ def encode_for_albert(sp, text, lowercase=True):
         else:
             out.extend(expansion)
     return out
+
+
+# The official special-character set of `_is_start_piece_sp` (the apostrophe, `<`, `=` and `>` are
+# not in it; the code also adds "€"/"£" as *bytes*, which never match a Python 3 str).
+_START_SPECIAL_PIECES = frozenset('!"#$%&"()*+,-./:;?@[\\]^_`{|}~')
+_START_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz") | _START_SPECIAL_PIECES
+
+
+def is_start_piece(piece):
+    """The official `_is_start_piece_sp` word-start test for one SentencePiece piece.
+
+    A piece starts a new word if it starts with "▁" or "<", is one of the official punctuation
+    characters, or contains any character outside a-z and that punctuation (so pieces with digits,
+    apostrophes or non-ASCII letters are words of their own).
+
+    Example:
+    >>> is_start_piece("\u2581the"), is_start_piece("ing"), is_start_piece("99")
+    (True, False, True)
+    """
+    return (
+        piece.startswith(SPIECE_UNDERLINE)
+        or piece.startswith("<")
+        or piece in _START_SPECIAL_PIECES
+        or not all(char.lower() in _START_CHARS for char in piece)
+    )

@@ -150,6 +150,6 @@ def test_raw_text_without_a_tokenizer_is_a_clear_error(tmp_path):
     save_pretrained(AlbertEncoder(tiny_config()), tmp_path / "bare")
     model = AlbertClassifier.from_pretrained(tmp_path / "bare", num_classes=2)
     assert model.preprocessor is None
-    with pytest.raises(AlbertInputError, match=r"bare: no spiece\.model; raw text needs the SentencePiece model"):
+    with pytest.raises(AlbertInputError, match=r"bare: no vocabulary; raw text needs the model.s vocabulary"):
         model.predict(["a sentence"])
     assert model.predict(_batch(2), verbose=0).shape == (2, 2)  # token dicts still work

@@ -150,7 +150,8 @@ def test_tf_data_and_tf_function(spm_model_path, texts):
 def test_config_and_keras_file_round_trip(spm_model_path, tmp_path, texts):
     tokenizer = AlbertTokenizer(spm_model_path, sequence_length=SEQ, lowercase=True, name="albert_tokenizer")
     config = tokenizer.get_config()
-    assert isinstance(config["spm_model"], str)  # base64: JSON-serialisable, no file needed
+    assert isinstance(config["vocabulary"], str)  # base64: JSON-serialisable, no file needed
+    assert config["vocabulary_kind"] == "sentencepiece"
     restored = AlbertTokenizer.from_config(config)
     assert restored.get_config() == config
     np.testing.assert_array_equal(restored(texts)["token_ids"], tokenizer(texts)["token_ids"])
@@ -185,7 +186,7 @@ def test_bad_arguments(spm_model_path, tmp_path):
     tokenizer = AlbertTokenizer(spm_model_path, sequence_length=SEQ)
     with pytest.raises(ValueError, match="one or two segments"):
         tokenizer((["a"], ["b"], ["c"]))
-    with pytest.raises(AlbertInputError, match="missing.model: SentencePiece model not found"):
+    with pytest.raises(AlbertInputError, match="missing.model: vocabulary not found"):
         AlbertTokenizer(tmp_path / "missing.model")
 
 
