@@ -55,37 +55,38 @@ def _warn_without_native_units(precision):
 
 
 def resolve_tokenizer(model_dir, spm_model=None, lowercase=None):
-    """The SentencePiece model and casing to export: the directory's, unless overridden.
+    """The vocabulary and casing to export: the directory's, unless overridden.
 
     Args:
         model_dir: a pretrained directory.
-        spm_model: optional SentencePiece model path overriding the directory's `spiece.model`.
+        spm_model: optional vocabulary file (SentencePiece `.model` or WordPiece `vocab.txt`)
+            overriding the directory's.
         lowercase: optional casing overriding the directory's `tokenizer.json`.
 
     Returns:
-        `(spm path or None, settings)` with settings `{"lowercase", "sequence_length"}`; a warning
-        is logged when an override disagrees with what the directory records.
+        `(Vocabulary or None, settings)` with settings `{"kind", "lowercase", "sequence_length"}`;
+        a warning is logged when an override disagrees with what the directory records.
 
     Example:
     ```python
-    spm, settings = resolve_tokenizer("runs/sentiment", lowercase=False)
+    vocabulary, settings = resolve_tokenizer("runs/sentiment", lowercase=False)
     ```
     """
     from albert_keras.modeling.pretrained import TOKENIZER_FILE
-    from albert_keras.modeling.pretrained import file_sha256
-    from albert_keras.modeling.pretrained import read_tokenizer_settings
-    from albert_keras.modeling.pretrained import spm_model_path
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+    from albert_keras.tokenization.vocabulary import read_tokenizer_settings
+    from albert_keras.tokenization.vocabulary import vocabulary_path
 
     settings = read_tokenizer_settings(model_dir)
-    own_spm = spm_model_path(model_dir)
+    own = load_vocabulary(model_dir) if vocabulary_path(model_dir) else None
     if spm_model is not None:
-        spm_model = os.fspath(spm_model)
-        if not os.path.isfile(spm_model):
-            raise AlbertInputError(f"--spm-model: {spm_model}: SentencePiece model not found")
-        if own_spm is not None and file_sha256(own_spm) != file_sha256(spm_model):
-            logger.warning("--spm-model %s differs from %s, which the model was saved with", spm_model, own_spm)
+        if isinstance(spm_model, (str, os.PathLike)) and not os.path.exists(spm_model):
+            raise AlbertInputError(f"--vocab: {os.fspath(spm_model)}: vocabulary not found")
+        vocabulary = load_vocabulary(spm_model, lowercase=settings["lowercase"])
+        if own is not None and own.sha256() != vocabulary.sha256():
+            logger.warning("--vocab %s differs from %s, which the model was saved with", vocabulary.name, own.name)
     else:
-        spm_model = own_spm
+        vocabulary = own
     if lowercase is not None:
         recorded = os.path.isfile(os.path.join(os.fspath(model_dir), TOKENIZER_FILE))
         if recorded and bool(lowercase) != settings["lowercase"]:
@@ -95,7 +96,10 @@ def resolve_tokenizer(model_dir, spm_model=None, lowercase=None):
                 "lowercase" if settings["lowercase"] else "cased", "lowercased" if lowercase else "cased",
             )
         settings = {**settings, "lowercase": bool(lowercase)}
-    return spm_model, settings
+    if vocabulary is not None:
+        vocabulary = vocabulary.with_casing(settings["lowercase"])
+        settings = {**settings, "kind": vocabulary.kind}
+    return vocabulary, settings
 
 
 def export_metadata(model_dir, format, precision, spm_model, lowercase, sequence_length, quantize=None):
@@ -103,18 +107,20 @@ def export_metadata(model_dir, format, precision, spm_model, lowercase, sequence
 
     Example:
     ```python
-    export_metadata("runs/sentiment", "saved_model", "float32", "runs/sentiment/spiece.model", True, 128)
+    export_metadata("runs/sentiment", "saved_model", "float32", load_vocabulary("runs/sentiment"), True, 128)
     ```
     """
     import albert_keras
     from albert_keras.config import AlbertConfig
     from albert_keras.modeling.pretrained import CONFIG_FILE
-    from albert_keras.modeling.pretrained import file_sha256
     from albert_keras.modeling.pretrained import pretrained_fingerprint
+    from albert_keras.tokenization.vocabulary import load_vocabulary
     from albert_keras.modeling.pretrained import read_model_description
 
     description = read_model_description(model_dir)
     arguments = description["arguments"]
+    if spm_model is not None:
+        spm_model = load_vocabulary(spm_model, lowercase=lowercase)
     metadata = {
         "albert_keras_version": albert_keras.__version__,
         "format": format,
@@ -124,7 +130,9 @@ def export_metadata(model_dir, format, precision, spm_model, lowercase, sequence
         "labels": arguments.get("labels"),
         "config": AlbertConfig.from_json_file(os.path.join(model_dir, CONFIG_FILE)).to_dict(),
         "tokenizer": {
-            "spiece_model_sha256": file_sha256(spm_model) if spm_model is not None else None,
+            "kind": spm_model.kind if spm_model is not None else None,
+            # The key keeps its first name (a SentencePiece model's); it is the vocabulary file's digest.
+            "spiece_model_sha256": spm_model.sha256() if spm_model is not None else None,
             "lowercase": bool(lowercase),
             "sequence_length": int(sequence_length),
         },
@@ -172,7 +180,8 @@ def export_model(
             machine; a warning says when this machine would emulate the one asked for.
         sequence_length: longest packed sequence (default: the directory's `tokenizer.json`, else
             the model's `max_position_embeddings`).
-        spm_model: SentencePiece model overriding the directory's (a warning when they differ).
+        spm_model: vocabulary (SentencePiece `.model` or WordPiece `vocab.txt`) overriding the
+            directory's (a warning when they differ).
         lowercase: casing overriding the directory's `tokenizer.json` (a warning when they differ).
         overwrite: replace an existing version directory.
         verbose: print what was written.
@@ -209,7 +218,7 @@ def export_model(
         what = "--with-tokenizer" if format == "tflite" else f"--signature {signature}"
         fix = "export without --with-tokenizer" if format == "tflite" else "export with --signature ids"
         raise AlbertInputError(
-            f"{model_dir}: no spiece.model; {what} needs the SentencePiece model (pass --spm-model, or "
+            f"{model_dir}: no vocabulary; {what} needs one (spiece.model or vocab.txt: pass --vocab, or "
             f"{fix} to serve token ids only)"
         )
     version_dir = os.path.join(os.fspath(output), str(version))
@@ -224,7 +233,14 @@ def export_model(
         # A pretraining run's directory serves its encoder (pooled output, sentence embedding):
         # the MLM and SOP heads are training objectives, not a serving task.
         model = model.encoder
-    sequence_length = model_sequence_length(model, sequence_length or settings["sequence_length"])
+    # Without a recorded length, the same default fine-tuning trains at (not the model's maximum, whose
+    # later positions such a model never saw).
+    from albert_keras.tokenization.vocabulary import DEFAULT_SEQUENCE_LENGTH
+
+    limit = model_sequence_length(model)
+    sequence_length = model_sequence_length(
+        model, sequence_length or settings["sequence_length"] or min(DEFAULT_SEQUENCE_LENGTH, limit)
+    )
     lowercase = settings["lowercase"]
     metadata = export_metadata(
         model_dir, format, precision, spm_model, lowercase, sequence_length,

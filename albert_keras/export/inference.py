@@ -173,7 +173,7 @@ class Predictor:
     def from_pretrained(cls, directory, sequence_length=None, precision="auto"):
         """A predictor for a pretrained directory, tokenizing as the directory records.
 
-        The SentencePiece model, casing and sequence length come from `spiece.model` and
+        The vocabulary, casing and sequence length come from the directory's vocabulary file and
         `tokenizer.json` (as for `albert-keras export`); a pretrainer's directory predicts with
         its encoder.
 
@@ -190,7 +190,7 @@ class Predictor:
         model = load_pretrained(directory)
         spm_model, settings = resolve_tokenizer(directory)
         if spm_model is None:
-            raise AlbertInputError(f"{directory}: no spiece.model; predicting on raw text needs the SentencePiece model")
+            raise AlbertInputError(f"{directory}: no vocabulary; predicting on raw text needs one (spiece.model or vocab.txt)")
         if type(model).__name__ == "AlbertPretrainer":
             model = model.encoder
         return cls(model, spm_model, sequence_length or settings["sequence_length"], precision=precision,

@@ -127,7 +127,7 @@ def build_export_archive(
 
             # The answer as a slice of the context sent, strided over long contexts.
             question_answering.add_endpoint(
-                archive, model, packer.spm_proto, packer.sequence_length, lowercase,
+                archive, model, packer.vocabulary, packer.sequence_length, lowercase,
                 name="serving_default", max_answer_length=max_answer_length)
 
             def serve_text_pair(text, text_b):
@@ -157,7 +157,7 @@ def build_export_archive(
         if kind == sigs.TOKEN_CLASSIFIER:
             from albert_keras.export import tagging
 
-            names.append(tagging.add_endpoint(archive, model, packer.spm_proto, packer.sequence_length, lowercase))
+            names.append(tagging.add_endpoint(archive, model, packer.vocabulary, packer.sequence_length, lowercase))
         if signature == "all":
             archive.add_endpoint("serve_ids", serve_ids, input_signature=ids_arguments)
             names.append("serve_ids")

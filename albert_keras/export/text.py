@@ -21,41 +21,38 @@ _REPLACEMENT_CHAR = 0xFFFD
 
 
 def read_spm_model(spm_model):
-    """Return the serialized SentencePiece model proto from a path or bytes.
+    """The vocabulary file's bytes from a path, bytes or `Vocabulary` (either kind).
 
     Example:
     ```python
     proto = read_spm_model("spiece.model")
     ```
     """
-    if isinstance(spm_model, (bytes, bytearray)):
-        return bytes(spm_model)
-    try:
-        with open(spm_model, "rb") as f:
-            return f.read()
-    except OSError as error:
-        raise AlbertInputError(f"{spm_model}: cannot read the SentencePiece model ({error.strerror})") from None
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+
+    return load_vocabulary(spm_model).data
 
 
-def _max_piece_chars(proto):
-    import sentencepiece
-
-    processor = sentencepiece.SentencePieceProcessor(model_proto=proto)
-    return max(len(processor.id_to_piece(i)) for i in range(processor.get_piece_size()))
+def _max_token_chars(vocabulary):
+    # WordPiece's "##" marks no characters of the text; SentencePiece's "▁" stands for a space.
+    return max(len(token.removeprefix("##")) for token in vocabulary.tokens())
 
 
 class AlbertTextPacker(tf.Module):
     """Raw strings -> `token_ids`, `segment_ids`, `padding_mask`, inside the graph.
 
     Args:
-        spm_model: path of a SentencePiece `.model` file, or its bytes.
+        vocabulary: the model's vocabulary: a `Vocabulary`, or a path to a SentencePiece `.model`
+            or WordPiece `vocab.txt` (or a directory holding one), or its bytes.
         sequence_length: the longest packed sequence (the model's maximum length).
-        lowercase: lowercase and strip accents, as the model's vocabulary was built.
+        lowercase: lowercase (and strip accents), as the model's vocabulary was built; None keeps
+            the vocabulary's own casing.
         tflite_compatible: use only ops the LiteRT interpreter runs with tensorflow-text's op
             registrar: ALBERT's normalization is folded into the SentencePiece model's own rules
             (`albert_spm.folded_spm_model`) instead of the regex/ICU ops, and there is no UTF-8
             repair or length cap. Same ids as the official normalization on the embedded corpus
-            and the hard-strings list (tests/export/test_albert_spm.py).
+            and the hard-strings list (tests/export/test_albert_spm.py). A WordPiece vocabulary
+            uses the TFLite-compatible WordPiece graph (`tokenization.wordpiece_graph`).
 
     Example:
     ```python
@@ -65,44 +62,51 @@ class AlbertTextPacker(tf.Module):
     ```
     """
 
-    def __init__(self, spm_model, sequence_length, lowercase=True, tflite_compatible=False, name=None):
+    def __init__(self, vocabulary, sequence_length, lowercase=None, tflite_compatible=False, name=None):
         from albert_keras.tokenization import AlbertTokenizer
+        from albert_keras.tokenization.vocabulary import load_vocabulary
 
         super().__init__(name=name)
         if sequence_length < 3:
             raise AlbertInputError(f"sequence_length: must be at least 3, got {sequence_length}")
-        self.spm_proto = read_spm_model(spm_model)
+        self.vocabulary = load_vocabulary(vocabulary, lowercase=lowercase)
         self.sequence_length = int(sequence_length)
-        self.lowercase = bool(lowercase)
+        self.lowercase = self.vocabulary.lowercase
         self.tflite_compatible = bool(tflite_compatible)
+        sentencepiece = self.vocabulary.kind == "sentencepiece"
+        # Bytes of a SentencePiece model (answer detokenization, MediaPipe metadata), else None.
+        self.spm_proto = self.vocabulary.data if sentencepiece else None
         try:
-            tokenizer_proto = self.spm_proto
-            if self.tflite_compatible:
+            tokenizer_vocabulary = self.vocabulary
+            if self.tflite_compatible and sentencepiece:
                 # ALBERT's normalization folded into the SentencePiece model's own rules, which
                 # FastSentencepieceTokenize applies inside TFLite: the same ids as training's.
                 from albert_keras.export.albert_spm import folded_spm_model
 
-                tokenizer_proto = folded_spm_model(self.spm_proto, lowercase=self.lowercase)
+                tokenizer_vocabulary = folded_spm_model(self.spm_proto, lowercase=self.lowercase)
             self.layer = AlbertTokenizer(
-                tokenizer_proto,
+                tokenizer_vocabulary,
                 sequence_length=self.sequence_length,
                 lowercase=self.lowercase,
                 pad_to_sequence_length=False,
                 normalize=not self.tflite_compatible,
                 use_fast_tokenizer=True,
             )
-            # Only for turning answer spans back into text (SavedModel).
-            self.detokenizer = tf_text.FastSentencepieceTokenizer(self.spm_proto)
+            if sentencepiece:
+                # Only for turning answer spans back into text (SavedModel).
+                self.detokenizer = tf_text.FastSentencepieceTokenizer(self.spm_proto)
+        except AlbertInputError:
+            raise
         except Exception as error:  # the SentencePiece converters raise bare RuntimeErrors
-            raise AlbertInputError(f"SentencePiece model: not usable ({error})") from None
+            raise AlbertInputError(f"{self.vocabulary.name}: not usable ({error})") from None
         if not self.tflite_compatible:
             # A piece never spans more than this many characters, so cutting the text after
             # 2 * (longest piece) * (sequence length) characters (2x for normalization that
             # shrinks text) keeps every piece the model can see.
-            self.max_chars = 2 * _max_piece_chars(self.spm_proto) * self.sequence_length
+            self.max_chars = 2 * _max_token_chars(self.vocabulary) * self.sequence_length
 
     def prepare(self, text):
-        """Repair and cut (SavedModel) or normalize (TFLite) a `[B]` string tensor."""
+        """Repair and cut (SavedModel) a `[B]` string tensor; TFLite takes it as it is."""
         if self.tflite_compatible:
             return text
         text = tf.strings.unicode_transcode(
@@ -111,7 +115,7 @@ class AlbertTextPacker(tf.Module):
         return tf.strings.substr(text, 0, self.max_chars, unit="UTF8_CHAR")
 
     def token_lengths(self, text):
-        """SentencePiece token counts of a `[B]` string tensor, before truncation."""
+        """Token counts of a `[B]` string tensor, before truncation."""
         return tf.cast(self.layer.tokenize(self.prepare(text)).row_lengths(), tf.int32)
 
     def __call__(self, text, text_b=None):

@@ -423,21 +423,28 @@ def export_mobile_tflite(
     ```
     """
     from albert_keras.export import albert_spm
-    from albert_keras.export.text import read_spm_model
     from albert_keras.export.tflite import DEFAULT_SAMPLE_TEXTS
     from albert_keras.export.tflite import DEFAULT_THRESHOLDS
     from albert_keras.io_utils import atomic_write
 
     kind = check_mobile_kind(model)
     if spm_model is None:
-        raise AlbertInputError("--metadata: needs the SentencePiece model (spiece.model or --spm-model)")
+        raise AlbertInputError("--metadata: needs the model's vocabulary (spiece.model or --vocab)")
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+
+    vocabulary = load_vocabulary(spm_model)
+    if vocabulary.kind != "sentencepiece":
+        raise AlbertInputError(
+            f"--metadata: {vocabulary.name}: MediaPipe metadata is written for SentencePiece vocabularies only so "
+            "far; export a WordPiece model with --with-tokenizer (the tokenizer inside the .tflite file)"
+        )
     _schemas()  # fail before converting when mediapipe is missing
     if not lowercase:
         logging.getLogger("albert_keras.export").warning(
             "--metadata: MediaPipe's BERT preprocessor lowercases ASCII letters before tokenizing, so a cased "
             "model sees lowercased ASCII text in MediaPipe apps (non-ASCII letters keep their case)"
         )
-    folded = albert_spm.folded_spm_model(read_spm_model(spm_model), lowercase=lowercase)
+    folded = albert_spm.folded_spm_model(vocabulary.data, lowercase=lowercase)
     tflite_bytes = convert_mobile_model(model, sequence_length, quantize=quantize)
     labels = labels or getattr(model, "labels", None)
     tflite_bytes = add_metadata(tflite_bytes, kind, folded, labels=labels, name=name, version=version)
