@@ -81,3 +81,37 @@ class FinetuneTask(abc.ABC):
     @abc.abstractmethod
     def predict(self, model, data, options):
         """An iterable of JSON-serializable prediction records, one per example."""
+
+
+def model_vocabulary(model, options, what):
+    """The vocabulary a task's features are made with: the model's own, else the options' or its directory's.
+
+    A model built by `from_pretrained` carries its preprocessor (whose tokenizer holds the
+    vocabulary and casing), so features and serving use exactly the same one.
+
+    Args:
+        model: a task model.
+        options: the task options (`spm_model`/`vocab`, `init_dir`).
+        what: the task's name, for the error.
+
+    Example:
+    ```python
+    vocabulary = model_vocabulary(AlbertQuestionAnswerer.from_pretrained("dir"), {}, "question-answering")
+    ```
+    """
+    from albert_keras.errors import AlbertInputError
+    from albert_keras.modeling.pretrained import source_directory
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+    from albert_keras.tokenization.vocabulary import vocabulary_path
+
+    explicit = options.get("vocab") or options.get("spm_model")
+    if explicit:
+        return load_vocabulary(explicit)
+    preprocessor = getattr(model, "preprocessor", None)
+    tokenizer = getattr(preprocessor, "tokenizer", preprocessor)
+    if getattr(tokenizer, "vocabulary", None) is not None:
+        return tokenizer.vocabulary
+    directory = options.get("init_dir") or source_directory(model)
+    if directory and vocabulary_path(directory):
+        return load_vocabulary(directory)
+    raise AlbertInputError(f"{what}: the model has no vocabulary (spiece.model or vocab.txt in its directory)")

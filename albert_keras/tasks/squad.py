@@ -231,17 +231,17 @@ def _answer_pieces(starts, ends, answer):
     return (inside[0], inside[-1]) if inside else (None, None)
 
 
-def make_features(sp, examples, max_seq_length=384, doc_stride=128, max_query_length=64, lowercase=True,
+def make_features(vocabulary, examples, max_seq_length=384, doc_stride=128, max_query_length=64, lowercase=None,
                   training=False):
     """Windowed features for `examples` (see the module docstring).
 
     Args:
-        sp: the `sentencepiece.SentencePieceProcessor`.
+        vocabulary: the model's `Vocabulary` (or anything `load_vocabulary` takes).
         examples: `SquadExample`s.
         max_seq_length: packed length, special tokens included.
         doc_stride: pieces between the starts of consecutive windows.
         max_query_length: the question's piece budget.
-        lowercase: as the vocabulary expects.
+        lowercase: override the vocabulary's casing (None keeps it).
         training: compute `start_position`/`end_position` from the first answer.
 
     Returns:
@@ -249,20 +249,20 @@ def make_features(sp, examples, max_seq_length=384, doc_stride=128, max_query_le
 
     Example:
     ```python
-    features = make_features(sp, examples, max_seq_length=128, doc_stride=32, training=True)
+    features = make_features(load_vocabulary("pretrained_dir"), examples, max_seq_length=128, doc_stride=32,
+                             training=True)
     ```
     """
-    from albert_keras.tokenization.offsets import encode_with_offsets
-    from albert_keras.tokenization.sentencepiece import CLS_ID
-    from albert_keras.tokenization.sentencepiece import SEP_ID
-    from albert_keras.tokenization.sentencepiece import encode_for_albert
+    from albert_keras.tokenization.vocabulary import load_vocabulary
 
+    vocabulary = load_vocabulary(vocabulary, lowercase=lowercase)
+    cls_id, sep_id = vocabulary.cls_id, vocabulary.sep_id
     features = []
     cache = {}
     for index, example in enumerate(examples):
-        query = encode_for_albert(sp, example.question, lowercase)[:max_query_length]
+        query = vocabulary.encode(example.question)[:max_query_length]
         if example.context not in cache:  # SQuAD has ~5 questions per paragraph
-            cache = {example.context: encode_with_offsets(sp, example.context, lowercase)}
+            cache = {example.context: vocabulary.encode_with_offsets(example.context)}
         ids, starts, ends = cache[example.context]
         window = max_seq_length - len(query) - 3
         if window < 1:
@@ -282,7 +282,7 @@ def make_features(sp, examples, max_seq_length=384, doc_stride=128, max_query_le
             char_starts = np.full(max_seq_length, -1, np.int64)
             char_ends = np.full(max_seq_length, -1, np.int64)
             max_context = np.zeros(max_seq_length, bool)
-            sequence = [CLS_ID] + query + [SEP_ID] + ids[start:start + length] + [SEP_ID]
+            sequence = [cls_id] + query + [sep_id] + ids[start:start + length] + [sep_id]
             token_ids[: len(sequence)] = sequence
             segment_ids[offset: len(sequence)] = 1
             padding_mask[: len(sequence)] = 1
@@ -450,11 +450,11 @@ class QuestionAnsweringTask(FinetuneTask):
         return data
 
     def build_model(self, init_dir, metadata, options, dtype=None):
-        from albert_keras.modeling.pretrained import spm_model_path
         from albert_keras.modeling.task_models import AlbertQuestionAnswerer
+        from albert_keras.tokenization.vocabulary import vocabulary_path
 
-        if spm_model_path(init_dir) is None:
-            raise AlbertInputError(f"{init_dir}: no spiece.model; question answering needs the SentencePiece model")
+        if vocabulary_path(init_dir) is None:
+            raise AlbertInputError(f"{init_dir}: no vocabulary; question answering needs one (spiece.model or vocab.txt)")
         return AlbertQuestionAnswerer.from_pretrained(init_dir, dtype=dtype)
 
     def compile_kwargs(self, metadata):
@@ -465,25 +465,19 @@ class QuestionAnsweringTask(FinetuneTask):
 
     def _features(self, model, data, options, training):
         """Features of `data` for `model`'s vocabulary, made once per (data, settings)."""
-        from albert_keras.modeling.pretrained import read_tokenizer_settings
-        from albert_keras.modeling.pretrained import source_directory
-        from albert_keras.modeling.pretrained import spm_model_path
-        from albert_keras.tokenization.sentencepiece import load_sentencepiece
+        from albert_keras.tasks.base import model_vocabulary
 
-        directory = options.get("init_dir") or source_directory(model)
-        spm = options.get("spm_model") or (spm_model_path(directory) if directory else None)
-        if spm is None:
-            raise AlbertInputError("question-answering: the model's directory has no spiece.model")
+        vocabulary = model_vocabulary(model, options, "question-answering")
+        spm = vocabulary.sha256()
         limit = model.encoder.config.max_position_embeddings
         length = min(int(_option(options, "max_seq_length", data.metadata)), limit)
         settings = (spm, length, int(_option(options, "doc_stride", data.metadata)),
                     int(_option(options, "max_query_length", data.metadata)), training)
         cache = data.__dict__.setdefault("_squad_features", {})
         if settings not in cache:
-            lowercase = read_tokenizer_settings(directory)["lowercase"] if directory else True
             cache[settings] = make_features(
-                load_sentencepiece(spm), data.examples, max_seq_length=length, doc_stride=settings[2],
-                max_query_length=settings[3], lowercase=lowercase, training=training,
+                vocabulary, data.examples, max_seq_length=length, doc_stride=settings[2],
+                max_query_length=settings[3], training=training,
             )
         return cache[settings]
 

@@ -193,15 +193,12 @@ class TaggingFeature:
     word_positions: list
 
 
-def word_pieces(sp, words, lowercase=True):
-    """Each word's ids; a word with no pieces (only control characters, say) gets `<unk>`."""
-    from albert_keras.tokenization.sentencepiece import UNK_ID
-    from albert_keras.tokenization.sentencepiece import encode_for_albert
-
-    return [encode_for_albert(sp, word, lowercase) or [UNK_ID] for word in words]
+def word_pieces(vocabulary, words):
+    """Each word's ids; a word with no pieces (only control characters, say) gets the unknown id."""
+    return [vocabulary.encode(word) or [vocabulary.unk_id] for word in words]
 
 
-def make_features(sp, sentences, labels=None, max_seq_length=DEFAULT_MAX_SEQ_LENGTH, lowercase=True):
+def make_features(vocabulary, sentences, labels=None, max_seq_length=DEFAULT_MAX_SEQ_LENGTH, lowercase=None):
     """Windows of `[CLS] pieces [SEP]`, split between words when a sentence is too long.
 
     A word longer than a whole window keeps its first `max_seq_length - 2` pieces (its tag is on
@@ -212,11 +209,13 @@ def make_features(sp, sentences, labels=None, max_seq_length=DEFAULT_MAX_SEQ_LEN
 
     Example:
     ```python
-    features = make_features(sp, sentences, labels=["O", "B-PER", "I-PER"], max_seq_length=64)
+    features = make_features(load_vocabulary("pretrained_dir"), sentences, labels=["O", "B-PER", "I-PER"],
+                             max_seq_length=64)
     ```
     """
-    from albert_keras.tokenization.sentencepiece import CLS_ID
-    from albert_keras.tokenization.sentencepiece import SEP_ID
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+
+    vocabulary = load_vocabulary(vocabulary, lowercase=lowercase)
 
     budget = max_seq_length - 2
     if budget < 1:
@@ -224,7 +223,7 @@ def make_features(sp, sentences, labels=None, max_seq_length=DEFAULT_MAX_SEQ_LEN
     index = {label: i for i, label in enumerate(labels or [])}
     features = []
     for s, sentence in enumerate(sentences):
-        pieces = word_pieces(sp, sentence.words, lowercase)
+        pieces = word_pieces(vocabulary, sentence.words)
         chunks, current, used = [], [], 0
         for w, word in enumerate(pieces):
             word = word[:budget]
@@ -238,14 +237,14 @@ def make_features(sp, sentences, labels=None, max_seq_length=DEFAULT_MAX_SEQ_LEN
             token_ids = np.zeros(max_seq_length, np.int32)
             targets = np.zeros(max_seq_length, np.int32)
             weights = np.zeros(max_seq_length, np.float32)
-            sequence, positions = [CLS_ID], []
+            sequence, positions = [vocabulary.cls_id], []
             for w, word in chunk:
                 positions.append(len(sequence))
                 if sentence.tags is not None and labels is not None:
                     targets[len(sequence)] = index[sentence.tags[w]]
                     weights[len(sequence)] = 1.0
                 sequence.extend(word)
-            sequence.append(SEP_ID)
+            sequence.append(vocabulary.sep_id)
             token_ids[: len(sequence)] = sequence
             mask = np.zeros(max_seq_length, np.int32)
             mask[: len(sequence)] = 1
@@ -327,11 +326,11 @@ class TokenClassificationTask(FinetuneTask):
         return data
 
     def build_model(self, init_dir, metadata, options, dtype=None):
-        from albert_keras.modeling.pretrained import spm_model_path
         from albert_keras.modeling.task_models import AlbertTokenClassifier
+        from albert_keras.tokenization.vocabulary import vocabulary_path
 
-        if spm_model_path(init_dir) is None:
-            raise AlbertInputError(f"{init_dir}: no spiece.model; tagging needs the SentencePiece model")
+        if vocabulary_path(init_dir) is None:
+            raise AlbertInputError(f"{init_dir}: no vocabulary; tagging needs one (spiece.model or vocab.txt)")
         return AlbertTokenClassifier.from_pretrained(init_dir, dtype=dtype, labels=list(metadata["labels"]))
 
     def compile_kwargs(self, metadata):
@@ -341,24 +340,18 @@ class TokenClassificationTask(FinetuneTask):
                 "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
 
     def _features(self, model, data, options):
-        from albert_keras.modeling.pretrained import read_tokenizer_settings
-        from albert_keras.modeling.pretrained import source_directory
-        from albert_keras.modeling.pretrained import spm_model_path
-        from albert_keras.tokenization.sentencepiece import load_sentencepiece
+        from albert_keras.tasks.base import model_vocabulary
 
-        directory = options.get("init_dir") or source_directory(model)
-        spm = options.get("spm_model") or (spm_model_path(directory) if directory else None)
-        if spm is None:
-            raise AlbertInputError("token-classification: the model's directory has no spiece.model")
+        vocabulary = model_vocabulary(model, options, "token-classification")
+        spm = vocabulary.sha256()
         limit = model.encoder.config.max_position_embeddings
         length = min(int(options.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH), limit)
         cache = data.__dict__.setdefault("_tagging_features", {})
         if (spm, length) not in cache:
-            lowercase = read_tokenizer_settings(directory)["lowercase"] if directory else True
             labelled = bool(data.examples and data.examples[0].tags is not None)
             cache[(spm, length)] = make_features(
-                load_sentencepiece(spm), data.examples, labels=data.metadata["labels"] if labelled else None,
-                max_seq_length=length, lowercase=lowercase,
+                vocabulary, data.examples, labels=data.metadata["labels"] if labelled else None,
+                max_seq_length=length,
             )
         return cache[(spm, length)]
 

@@ -424,7 +424,8 @@ def load_vocabulary(source, lowercase=None, kind=None):
     Args:
         source: a vocabulary file (`spiece.model`, `vocab.txt`, any name: the kind is read from the
             contents), a directory holding one (a pretrained directory, a Google or Hugging Face
-            checkpoint folder), the file's bytes, or a `Vocabulary` (returned, re-cased if asked).
+            checkpoint folder), the file's bytes, a loaded `sentencepiece.SentencePieceProcessor`,
+            or a `Vocabulary` (returned, re-cased if asked).
         lowercase: the casing; None takes the directory's `tokenizer.json` (or a Hugging Face
             `tokenizer_config.json`'s `do_lower_case`), else True.
         kind: `"sentencepiece"` or `"wordpiece"` to insist on one kind (an error names the other).
@@ -462,6 +463,8 @@ def _read_source(source):
     """`(bytes, path or None, settings)` of a vocabulary source."""
     if isinstance(source, (bytes, bytearray)):
         return bytes(source), None, {}
+    if hasattr(source, "serialized_model_proto"):  # a loaded sentencepiece.SentencePieceProcessor
+        return source.serialized_model_proto(), None, {}
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"load_vocabulary: expected a path, bytes or a Vocabulary, got {type(source).__name__}")
     path = os.fspath(source)

@@ -10,6 +10,7 @@ from albert_keras.data.corpus import embedded_corpus
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks import tagging
 from albert_keras.tasks.tagging import TokenClassificationTask, make_features, read_conll, read_jsonl, read_tagged
+from albert_keras.tokenization.vocabulary import load_vocabulary
 from albert_keras.tokenization import load_sentencepiece
 
 CONLL = """-DOCSTART- -X- -X- O
@@ -95,7 +96,7 @@ def test_reader_errors(tmp_path):
 
 
 def test_first_piece_features_and_window_splitting(spm_model_path):
-    sp = load_sentencepiece(spm_model_path)
+    sp = load_vocabulary(spm_model_path)
     words = "The interpreter raises an exception when Bytecode is malformed".split() * 4
     tags = ["O"] * len(words)
     tags[6::9] = ["B-PER"] * len(tags[6::9])
