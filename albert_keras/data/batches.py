@@ -145,16 +145,27 @@ def inspect_records(files, vocab_size, max_seq_length=None, max_position_embeddi
     return seq_length, predictions
 
 
+def manifest_vocabulary(manifest):
+    """A manifest's vocabulary entry (`"vocabulary"`; `"spm_model"` in manifests before WordPiece), or None."""
+    entry = manifest.get("vocabulary") or manifest.get("spm_model")
+    return entry if isinstance(entry, dict) else None
+
+
 def _check_manifests(files, vocab_size):
-    """`create-data` records its SentencePiece vocabulary size in `manifest.json`: compare it."""
+    """`create-data` records its vocabulary in `manifest.json`: compare its size; return the entry."""
+    found = None
     for manifest in _manifests(files):
-        spm_model = manifest.get("spm_model")
-        data_vocab = spm_model.get("vocab_size") if isinstance(spm_model, dict) else None
+        entry = manifest_vocabulary(manifest)
+        data_vocab = entry.get("vocab_size") if entry else None
         if data_vocab is not None and int(data_vocab) != vocab_size:
             raise AlbertInputError(
-                f"{manifest['_path']}: the data was made with a {data_vocab}-piece SentencePiece model, "
+                f"{manifest['_path']}: the data was made with a {data_vocab}-token vocabulary, "
                 f"but the model config has vocab_size {vocab_size}"
             )
+        if entry and found and entry.get("sha256") != found.get("sha256"):
+            raise AlbertInputError(f"{manifest['_path']}: the data files were made with different vocabularies")
+        found = found or entry
+    return found
 
 
 def global_batches(files, global_batch_size, max_seq_length, max_predictions_per_seq, seed=12345, shuffle=True,
@@ -195,7 +206,9 @@ def global_batches(files, global_batch_size, max_seq_length, max_predictions_per
     if dynamic_masking:
         from albert_keras.data.pipeline import DynamicMasker
 
-        masker = DynamicMasker(max_seq_length, max_predictions_per_seq, vocab_size, masked_lm_prob, ngram)
+        vocabulary = _check_manifests(files, vocab_size) if files else None
+        masker = DynamicMasker(max_seq_length, max_predictions_per_seq, vocab_size, masked_lm_prob, ngram,
+                               vocabulary=vocabulary)
         mask_seed = tf.constant(int(seed), tf.int64)
 
         def parse_and_mask(index, record):

@@ -292,11 +292,15 @@ def _read_spm(spm_model):
         import tensorflow as tf
 
         if not tf.io.gfile.exists(path):
-            raise AlbertInputError(f"{path}: SentencePiece model not found")
+            raise AlbertInputError(f"{path}: vocabulary not found")
         with tf.io.gfile.GFile(path, "rb") as f:
             return path, f.read()
-    if not os.path.isfile(path):
-        raise AlbertInputError(f"{path}: SentencePiece model not found")
+    if not os.path.exists(path):
+        raise AlbertInputError(f"{path}: vocabulary not found")
+    if os.path.isdir(path):  # a pretrained or checkpoint directory: its vocabulary file
+        from albert_keras.tokenization.vocabulary import load_vocabulary
+
+        return load_vocabulary(path).source, load_vocabulary(path).data
     with open(path, "rb") as f:
         return os.path.abspath(path), f.read()
 
@@ -383,8 +387,8 @@ def create_pretraining_data_beam(
             "chunks, which span files; use the local runner for it")
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from albert_keras.tokenization import load_sentencepiece
-    from albert_keras.tokenization import sentencepiece_checksum
+    from albert_keras.data.vocab import MaskingVocab
+    from albert_keras.tokenization.vocabulary import load_vocabulary
 
     # official_random_negatives is False here (rejected above), as the local run records it.
     compression, options, settings = create_lib.checked_settings(
@@ -410,8 +414,10 @@ def create_pretraining_data_beam(
     paths = [f[0] for f in files]
     sizes = [f[1] for f in files]
     spm_path, spm_proto = _read_spm(spm_model)
-    sp = load_sentencepiece(spm_proto)  # a clear error for an invalid or non-ALBERT model, here
-    spm_sha256 = sentencepiece_checksum(spm_proto)
+    # A clear error here for a file that is neither vocabulary kind (not in every worker).
+    masking_vocab = MaskingVocab(load_vocabulary(spm_proto, lowercase=lowercase),
+                                 official_random_replacement=official_random_replacement)
+    spm_sha256 = masking_vocab.vocabulary.sha256()
     fingerprint = create_lib._fingerprint(settings, spm_sha256, [f[2] for f in files])
 
     import tensorflow as tf
@@ -475,7 +481,7 @@ def create_pretraining_data_beam(
             )
         manifest = _finalize(
             partial, commit_path, paths, files, settings, options, num_shards, compression,
-            fingerprint, spm_path, spm_sha256, sp.get_piece_size(), beam_options, started)
+            fingerprint, spm_path, spm_sha256, masking_vocab.manifest_entry(), beam_options, started)
         if gfile.exists(output_dir):
             old = f"{parent}/.{name}.old"
             if gfile.exists(old):
@@ -496,7 +502,7 @@ def create_pretraining_data_beam(
 
 
 def _finalize(partial, commit_path, paths, files, settings, options, num_shards, compression,
-              fingerprint, spm_path, spm_sha256, vocab_size, beam_options, started):
+              fingerprint, spm_path, spm_sha256, vocabulary_entry, beam_options, started):
     """Raise input errors; rename committed shards, write empty ones, delete orphans; manifest."""
     import tensorflow as tf
 
@@ -554,7 +560,7 @@ def _finalize(partial, commit_path, paths, files, settings, options, num_shards,
             "peak_rss_mb_worker": round(commit["peak_rss_mb_worker"], 1),
         },
         "fingerprint": fingerprint,
-        "spm_model": {"path": spm_path, "sha256": spm_sha256, "vocab_size": vocab_size},
+        "vocabulary": {"path": spm_path, "sha256": spm_sha256, **vocabulary_entry},
         "inputs": [{"path": f[0], "bytes": f[1], "sha256": digests.get(f[0])} for f in files],
     }
     with gfile.GFile(f"{partial}/{create_lib.MANIFEST_NAME}", "w") as f:

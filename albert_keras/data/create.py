@@ -39,10 +39,10 @@ _WORKER = {}
 def _init_worker(spm_proto, options, settings):
     from albert_keras.data.instances import InstanceMaker
     from albert_keras.data.vocab import MaskingVocab
-    from albert_keras.tokenization import load_sentencepiece
+    from albert_keras.tokenization.vocabulary import load_vocabulary
 
-    sp = load_sentencepiece(spm_proto)
-    vocab = MaskingVocab(sp, official_random_replacement=settings["official_random_replacement"])
+    vocabulary = load_vocabulary(spm_proto, lowercase=settings["lowercase"])
+    vocab = MaskingVocab(vocabulary, official_random_replacement=settings["official_random_replacement"])
     _WORKER.update(vocab=vocab, maker=InstanceMaker(vocab, options), options=options, settings=settings)
 
 
@@ -51,11 +51,8 @@ def _process_chunk(task):
     from albert_keras.data.corpus import split_sentences
     from albert_keras.data.instances import document_rng
     from albert_keras.data.schema import serialize_instances
-    from albert_keras.tokenization import preprocess_text
-
     dupe_pass, first_document_index, raw_documents = task
     vocab, maker, options, settings = (_WORKER[k] for k in ("vocab", "maker", "options", "settings"))
-    lowercase = settings["lowercase"]
     paragraphs = settings["input_format"] == "paragraphs"
     lines, sizes = [], []
     for raw_document in raw_documents:
@@ -65,7 +62,7 @@ def _process_chunk(task):
                 lines.append(sentence)
                 count += 1
         sizes.append(count)
-    encoded = vocab.encode_sentences([preprocess_text(line, lowercase=lowercase) for line in lines])
+    encoded = vocab.encode_lines(lines)
     stats = Statistics(options.ngram)
     documents, keys = [], []
     offset = 0
@@ -358,13 +355,14 @@ def create_pretraining_data(
     n-gram whole-word masking with p(n) ∝ 1/n, 80/10/10, `max_predictions_per_seq`, the official
     truncation) with three documented deviations that each have an `official_*` switch: see
     `albert_keras.data.instances`. Output: `output_dir/part-NNNNN-of-MMMMM.tfrecord[.gz]` in the
-    official 8-feature schema and `output_dir/manifest.json` (settings, SentencePiece SHA-256,
+    official 8-feature schema and `output_dir/manifest.json` (settings, vocabulary SHA-256,
     statistics, skipped lines).
 
     Args:
         input_files: text files (or glob patterns): one sentence per line, blank lines between
             documents (`input_format="paragraphs"`: one paragraph per line, split into sentences).
-        spm_model: path to an ALBERT SentencePiece model (ids 0-4 = `<pad> <unk> [CLS] [SEP] [MASK]`).
+        spm_model: the vocabulary: an ALBERT SentencePiece model (ids 0-4 = `<pad> <unk> [CLS] [SEP]
+            [MASK]`) or a WordPiece `vocab.txt` (the Chinese models), or a directory holding one.
         output_dir: the output directory (e.g. `tfrecords/NAME`).
         max_seq_length, max_predictions_per_seq, dupe_factor, masked_lm_prob, short_seq_prob,
             ngram, favor_shorter_ngram, do_whole_word_mask: the official flags.
@@ -387,7 +385,7 @@ def create_pretraining_data(
         The manifest dict (also written to `output_dir/manifest.json`).
 
     Raises:
-        AlbertInputError: missing/binary inputs, a bad SentencePiece model, no instances, or an
+        AlbertInputError: missing/binary inputs, a bad vocabulary, no instances, or an
             existing output with other settings (without `overwrite`).
 
     Example:
@@ -398,8 +396,8 @@ def create_pretraining_data(
     print(manifest["statistics"]["instances"])
     ```
     """
-    from albert_keras.tokenization import load_sentencepiece
-    from albert_keras.tokenization import sentencepiece_checksum
+    from albert_keras.data.vocab import MaskingVocab
+    from albert_keras.tokenization.vocabulary import load_vocabulary
 
     compression, options, settings = checked_settings(
         counts=(("workers", workers), ("num_shards", num_shards), ("dupe_factor", dupe_factor)),
@@ -418,16 +416,17 @@ def create_pretraining_data(
     input_files = reader_lib.expand_inputs(input_files)
     inputs = reader_lib.check_input_files(input_files)
     spm_path = os.fspath(spm_model)
-    # load_sentencepiece gives clear errors for a missing / invalid / non-ALBERT model.
+    # load_vocabulary gives clear errors for a missing file or one that is neither kind.
     if io_utils.is_url(spm_path):
         if not io_utils.exists(spm_path):
-            raise AlbertInputError(f"{spm_path}: SentencePiece model not found")
-        spm_proto = io_utils.read_bytes(spm_path)
-        sp = load_sentencepiece(spm_proto)
+            raise AlbertInputError(f"{spm_path}: vocabulary not found")
+        vocabulary = load_vocabulary(io_utils.read_bytes(spm_path), lowercase=lowercase)
     else:
-        sp = load_sentencepiece(spm_path)
-        spm_proto = io_utils.read_bytes(spm_path)
-    spm_sha256 = sentencepiece_checksum(spm_proto)
+        vocabulary = load_vocabulary(spm_path, lowercase=lowercase)
+        spm_path = vocabulary.source
+    spm_proto = vocabulary.data
+    spm_sha256 = vocabulary.sha256()
+    masking_vocab = MaskingVocab(vocabulary, official_random_replacement=official_random_replacement)
     fingerprint = _fingerprint(settings, spm_sha256, inputs)
 
     output_dir = io_utils.absolute(output_dir)  # local or a URL (gs://...): I/O through io_utils
@@ -448,11 +447,11 @@ def create_pretraining_data(
         io_utils.rmtree(partial)  # left over from a killed run
         io_utils.makedirs(partial)
         manifest = _run(
-            input_files, spm_proto, sp, options, settings, workers, partial, compression, progress,
+            input_files, spm_proto, masking_vocab, options, settings, workers, partial, compression, progress,
             on_bad_line, max_line_bytes, max_document_bytes, chunk_bytes,
         )
         manifest["fingerprint"] = fingerprint
-        manifest["spm_model"] = {"path": io_utils.absolute(spm_path), "sha256": spm_sha256, "vocab_size": sp.get_piece_size()}
+        manifest["vocabulary"] = {"path": io_utils.absolute(spm_path), "sha256": spm_sha256, **masking_vocab.manifest_entry()}
         digests = manifest.pop("_digests")
         manifest["inputs"] = [
             {"path": p[0], "bytes": p[1], "sha256": digests.get(path)}
@@ -471,7 +470,7 @@ def create_pretraining_data(
     return manifest
 
 
-def _run(input_files, spm_proto, sp, options, settings, workers, directory, compression, progress,
+def _run(input_files, spm_proto, masking_vocab, options, settings, workers, directory, compression, progress,
          on_bad_line, max_line_bytes, max_document_bytes, chunk_bytes):
     from albert_keras.data.schema import FEATURE_NAMES
     from albert_keras.data.writer import ShardedWriter

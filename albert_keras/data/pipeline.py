@@ -28,8 +28,25 @@ from albert_keras.tokenization.sentencepiece import MASK_ID
 from albert_keras.tokenization.sentencepiece import SEP_ID
 from albert_keras.tokenization.sentencepiece import SPECIAL_IDS
 
-# Random replacements never draw a special piece: they are the first ids (0-4).
+# Without a manifest's vocabulary entry: ALBERT's SentencePiece ids, whose special pieces are the
+# first five ids, so random replacements come from 5..vocab_size-1.
 _NUM_SPECIAL_IDS = len(SPECIAL_IDS)
+
+
+def masking_ids(vocabulary_entry, vocab_size):
+    """`(cls, sep, mask, replacement ids)` from a manifest's `"vocabulary"` entry (None: ALBERT's).
+
+    Example:
+    ```python
+    masking_ids(None, 30000)[:3]  # (2, 3, 4)
+    ```
+    """
+    if not vocabulary_entry or "special_ids" not in vocabulary_entry:
+        return CLS_ID, SEP_ID, MASK_ID, np.arange(_NUM_SPECIAL_IDS, vocab_size, dtype=np.int32)
+    special = vocabulary_entry["special_ids"]
+    ranges = vocabulary_entry.get("replacement_ids") or [[0, vocab_size]]
+    replacement = np.concatenate([np.arange(a, min(b, vocab_size), dtype=np.int32) for a, b in ranges])
+    return int(special["cls"]), int(special["sep"]), int(special["mask"]), replacement
 
 
 def _list_files(file_pattern):
@@ -64,6 +81,7 @@ def pretraining_dataset(
     masked_lm_prob=0.15,
     ngram=3,
     deterministic=None,
+    vocabulary=None,
 ):
     """A tf.data pipeline of pretraining batches from official ALBERT TFRecords.
 
@@ -81,9 +99,10 @@ def pretraining_dataset(
         compression: `"auto"` (gzip when every file ends in `.gz`), `""` or `"GZIP"`.
         cycle_length: files read in parallel (default: autotuned, at most the number of files).
         dynamic_masking: draw new masks in-graph for every example each time it is read.
-        vocab_size: vocabulary size (required with `dynamic_masking`; random replacements are
-            drawn from ids 5..vocab_size-1, never special pieces).
+        vocab_size: vocabulary size (required with `dynamic_masking`).
         masked_lm_prob, ngram: masking settings for `dynamic_masking`.
+        vocabulary: with `dynamic_masking`, the manifest's `"vocabulary"` entry (special ids and
+            replacement ids); None: ALBERT's SentencePiece ids (replacements never special pieces).
         deterministic: element order of parallel stages (default: deterministic unless training).
 
     Returns:
@@ -137,7 +156,8 @@ def pretraining_dataset(
         if input_context is not None:
             pipeline_seed = pipeline_seed * 1000 + input_context.input_pipeline_id
         seeds = tf.data.Dataset.random(seed=pipeline_seed, rerandomize_each_iteration=True).batch(2)
-        masker = DynamicMasker(max_seq_length, max_predictions_per_seq, vocab_size, masked_lm_prob, ngram)
+        masker = DynamicMasker(max_seq_length, max_predictions_per_seq, vocab_size, masked_lm_prob, ngram,
+                               vocabulary=vocabulary)
 
         def parse_and_mask(record, seed_pair):
             example = tf.io.parse_single_example(record, spec)
@@ -191,9 +211,12 @@ class DynamicMasker:
 
     Args:
         max_seq_length, max_predictions_per_seq: record lengths.
-        vocab_size: vocabulary size (random replacements come from ids 5..vocab_size-1).
+        vocab_size: vocabulary size.
         masked_lm_prob: share of tokens to mask before the `max_predictions_per_seq` cap.
         ngram: longest n-gram in words; p(n) is proportional to 1/n.
+        vocabulary: the data manifest's `"vocabulary"` entry (special ids and the ids random
+            replacements come from, as `create-data` used them); None: ALBERT's SentencePiece
+            ids (replacements from 5..vocab_size-1).
 
     Example:
     ```python
@@ -202,7 +225,10 @@ class DynamicMasker:
     ```
     """
 
-    def __init__(self, max_seq_length, max_predictions_per_seq, vocab_size, masked_lm_prob=0.15, ngram=3):
+    def __init__(self, max_seq_length, max_predictions_per_seq, vocab_size, masked_lm_prob=0.15, ngram=3,
+                 vocabulary=None):
+        self.cls_id, self.sep_id, self.mask_id, replacement = masking_ids(vocabulary, vocab_size)
+        self._replacement_ids = tf.constant(replacement, tf.int32)
         self.max_seq_length = max_seq_length
         self.max_predictions = max_predictions_per_seq
         self.vocab_size = vocab_size
@@ -224,7 +250,7 @@ class DynamicMasker:
             tf.boolean_mask(example["masked_lm_ids"], real),
         )
         mask = example["input_mask"]
-        candidate = (mask > 0) & (ids != CLS_ID) & (ids != SEP_ID)
+        candidate = (mask > 0) & (ids != self.cls_id) & (ids != self.sep_id)
         position = tf.range(seq)
         first_candidate = tf.reduce_min(tf.where(candidate, position, seq))
         starts = candidate & ((example["token_boundary"] > 0) | tf.equal(position, first_candidate))
@@ -281,11 +307,13 @@ class DynamicMasker:
         original = tf.gather(ids, new_positions)
         u = tf.random.stateless_uniform([count], seeds[2])
         v = tf.random.stateless_uniform([count], seeds[3])
-        random_ids = tf.random.stateless_uniform(
+        # An index into the replacement ids (for ALBERT's SentencePiece ids, id = 5 + index: the
+        # same draws as sampling 5..vocab_size-1 directly).
+        random_ids = tf.gather(self._replacement_ids, tf.random.stateless_uniform(
             [count], tf.random.experimental.stateless_fold_in(seeds[3], 1),
-            minval=_NUM_SPECIAL_IDS, maxval=self.vocab_size, dtype=tf.int32,
-        )
-        replaced = tf.where(u < 0.8, MASK_ID, tf.where(v < 0.5, original, random_ids))
+            minval=0, maxval=tf.size(self._replacement_ids), dtype=tf.int32,
+        ))
+        replaced = tf.where(u < 0.8, self.mask_id, tf.where(v < 0.5, original, random_ids))
         ids = tf.tensor_scatter_nd_update(ids, new_positions[:, None], replaced)
         pad = self.max_predictions - count
         result = {k: v for k, v in example.items() if k != "token_boundary"}

@@ -3,8 +3,13 @@
 The official `create_pretraining_data.py` handles piece *strings*: it calls `_is_start_piece_sp`
 twice per token (each call rebuilds two sets) and maps pieces to ids one at a time, which is most of
 its run time. Every one of those answers depends only on the piece, so `MaskingVocab` computes them
-once per vocabulary id into numpy tables, and `encode_sentences` tokenizes whole batches of lines
-with SentencePiece's C++ batch API straight to ids.
+once per vocabulary id into numpy tables, and `encode_lines` tokenizes whole batches of lines
+(SentencePiece's C++ batch API straight to ids).
+
+Either vocabulary kind works (`albert_keras.tokenization.load_vocabulary`): the word-start rule is
+the official one for each (SentencePiece: `_is_start_piece_sp`; WordPiece: a piece starts a word
+unless it begins with `##`, so each Chinese character is a word), and the special ids are read
+from the vocabulary.
 """
 
 import itertools
@@ -12,73 +17,91 @@ import itertools
 import numpy as np
 
 from albert_keras.tokenization import sentencepiece as tokenization
+from albert_keras.tokenization.sentencepiece import is_start_piece  # noqa: F401 (re-exported)
 
-# The official special-character set of `_is_start_piece_sp` (the apostrophe, `<`, `=` and `>` are
-# not in it; the code also adds "€"/"£" as *bytes*, which never match a Python 3 str).
-_SPECIAL_PIECES = frozenset('!"#$%&"()*+,-./:;?@[\\]^_`{|}~')
-_START_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz") | _SPECIAL_PIECES
 
-def is_start_piece(piece):
-    """The official `_is_start_piece_sp` word-start test for one SentencePiece piece.
-
-    A piece starts a new word if it starts with "▁" or "<", is one of the official punctuation
-    characters, or contains any character outside a-z and that punctuation (so pieces with digits,
-    apostrophes or non-ASCII letters are words of their own).
+def id_ranges(ids):
+    """Sorted ids as `[[start, end), ...]` runs (how manifests record the replacement ids).
 
     Example:
-    >>> is_start_piece("\u2581the"), is_start_piece("ing"), is_start_piece("99")
-    (True, False, True)
+    >>> id_ranges([5, 6, 7, 10])
+    [[5, 8], [10, 11]]
     """
-    return (
-        piece.startswith(tokenization.SPIECE_UNDERLINE)
-        or piece.startswith("<")
-        or piece in _SPECIAL_PIECES
-        or not all(char.lower() in _START_CHARS for char in piece)
-    )
+    ranges = []
+    for i in sorted(int(x) for x in ids):
+        if ranges and ranges[-1][1] == i:
+            ranges[-1][1] = i + 1
+        else:
+            ranges.append([i, i + 1])
+    return ranges
 
 
 class MaskingVocab:
-    """Id-level tables for one SentencePiece model: word starts, special ids, replacement ids.
+    """Id-level tables for one vocabulary: word starts, special ids, replacement ids.
 
     Args:
-        sp: a loaded `sentencepiece.SentencePieceProcessor` with ALBERT's special ids
-            (`<pad>`=0, `<unk>`=1, `[CLS]`=2, `[SEP]`=3, `[MASK]`=4).
+        vocabulary: a `Vocabulary` (`load_vocabulary`), or a loaded
+            `sentencepiece.SentencePieceProcessor` with ALBERT's ids.
         official_random_replacement: if True, the 10% "random token" replacements are drawn from the
             whole vocabulary, special pieces included, as the official script does. By default they
-            are drawn only from ordinary pieces (documented deviation (c)).
-        name: how to name the model in error messages (usually its path).
+            are drawn only from ordinary tokens (documented deviation (c)).
+        name: unused; kept for callers that named the model (errors name the vocabulary's path).
 
     Example:
     ```python
-    vocab = MaskingVocab(sentencepiece.SentencePieceProcessor(model_file="spiece.model"))
-    vocab.is_start[vocab.encode_sentences(["Hello world."])[0]]
+    vocab = MaskingVocab(load_vocabulary("spiece.model"))
+    vocab.is_start[vocab.encode_lines(["Hello world."])[0]]
     ```
     """
 
-    def __init__(self, sp, official_random_replacement=False, name="SentencePiece model"):
-        self.sp = sp
-        self.vocab_size = sp.get_piece_size()
-        tokenization.check_albert_special_ids(sp, name)
-        self.cls_id, self.sep_id, self.mask_id = tokenization.CLS_ID, tokenization.SEP_ID, tokenization.MASK_ID
-        pieces = [sp.id_to_piece(i) for i in range(self.vocab_size)]
-        self.is_start = np.fromiter((is_start_piece(p) for p in pieces), bool, self.vocab_size)
+    def __init__(self, vocabulary, official_random_replacement=False, name=None):
+        from albert_keras.tokenization.vocabulary import load_vocabulary
+
+        self.vocabulary = load_vocabulary(vocabulary)
+        self.kind = self.vocabulary.kind
+        self.vocab_size = self.vocabulary.vocabulary_size()
+        special_ids = self.vocabulary.special_ids
+        self.cls_id, self.sep_id, self.mask_id = special_ids["cls"], special_ids["sep"], special_ids["mask"]
+        self.is_start = np.asarray(self.vocabulary.word_starts(), bool)
         special = np.zeros(self.vocab_size, bool)
-        special[list(tokenization.SPECIAL_IDS)] = True
-        for i in range(self.vocab_size):
-            if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
-                special[i] = True
+        special[sorted(self.vocabulary._special_set())] = True
         self.is_special = special
         if official_random_replacement:
             self.replacement_ids = np.arange(self.vocab_size, dtype=np.int32)
         else:
             self.replacement_ids = np.flatnonzero(~special).astype(np.int32)
-        # Pieces like "99," that the official `encode_pieces` splits again (tokenization owns the rule).
-        self._digit_comma = tokenization.digit_comma_expansions(sp)
+        self.sp = getattr(self.vocabulary, "processor", None)
+        self._digit_comma = tokenization.digit_comma_expansions(self.sp) if self.sp is not None else {}
         self._has_digit_comma = np.zeros(self.vocab_size, bool)
         self._has_digit_comma[list(self._digit_comma)] = True
 
+    def manifest_entry(self):
+        """What `manifest.json` records so readers mask with the same ids (`"vocabulary"`)."""
+        return {
+            "kind": self.kind,
+            "vocab_size": int(self.vocab_size),
+            "lowercase": self.vocabulary.lowercase,
+            "special_ids": {key: int(value) for key, value in self.vocabulary.special_ids.items()},
+            "replacement_ids": id_ranges(self.replacement_ids),
+        }
+
+    def encode_lines(self, lines, num_threads=1):
+        """Tokenize raw lines to int32 id arrays, exactly like the official code (either kind).
+
+        SentencePiece lines are normalized with `preprocess_text` (the vocabulary's casing) first;
+        WordPiece lines go through the official `FullTokenizer` steps.
+
+        Returns:
+            A list of `np.int32` arrays, one per line (possibly empty).
+        """
+        if self.sp is None:
+            return [np.asarray(self.vocabulary.encode(line), np.int32) for line in lines]
+        lowercase = self.vocabulary.lowercase
+        return self.encode_sentences([tokenization.preprocess_text(line, lowercase=lowercase) for line in lines],
+                                     num_threads=num_threads)
+
     def encode_sentences(self, lines, num_threads=1):
-        """Tokenize already-normalized lines to int32 id arrays, exactly like the official code.
+        """Tokenize already-normalized lines (SentencePiece: `preprocess_text`) to int32 id arrays.
 
         Equivalent to `[sp.PieceToId(p) for p in tokenize_for_albert(sp, line)]` per line, but
         batched through SentencePiece's C++ encoder.
@@ -90,6 +113,8 @@ class MaskingVocab:
         Returns:
             A list of `np.int32` arrays, one per line (possibly empty).
         """
+        if self.sp is None:
+            return [np.asarray(self.vocabulary.encode(line), np.int32) for line in lines]
         encoded = self.sp.encode(lines, out_type=int, num_threads=num_threads)
         lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
         flat = np.fromiter(itertools.chain.from_iterable(encoded), np.int32, int(lengths.sum()))

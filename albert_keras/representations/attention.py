@@ -21,27 +21,24 @@ MAX_COLUMNS = 4
 
 
 def _resolve(model, spm_model, lowercase):
-    """(encoder, SentencePiece processor, lowercase) from a directory or a model object."""
-    from albert_keras.tokenization.sentencepiece import load_sentencepiece
+    """(encoder, Vocabulary) from a directory or a model object."""
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+    from albert_keras.tokenization.vocabulary import vocabulary_path
 
-    settings = {"lowercase": True}
     if isinstance(model, (str, os.PathLike)):
         from albert_keras.modeling.pretrained import load_encoder
-        from albert_keras.modeling.pretrained import read_tokenizer_settings
-        from albert_keras.modeling.pretrained import spm_model_path
 
         directory = os.fspath(model)
         model = load_encoder(directory)
-        settings = read_tokenizer_settings(directory)
-        spm_model = spm_model or spm_model_path(directory)
         if spm_model is None:
-            raise AlbertInputError(f"{directory}: no spiece.model; attention pictures need the SentencePiece model")
+            if vocabulary_path(directory) is None:
+                raise AlbertInputError(f"{directory}: no vocabulary; attention pictures need one (spiece.model or vocab.txt)")
+            spm_model = load_vocabulary(directory)
     elif hasattr(model, "encoder"):
         model = model.encoder
     if spm_model is None:
         raise AlbertInputError("spm_model: needed with a model object")
-    lowercase = settings["lowercase"] if lowercase is None else bool(lowercase)
-    return model, load_sentencepiece(spm_model), lowercase
+    return model, load_vocabulary(spm_model, lowercase=lowercase)
 
 
 def block_applications(config):
@@ -69,7 +66,7 @@ def attention_maps(model, text, layer=None, spm_model=None, lowercase=None):
         text: raw text (truncated to the model's maximum length).
         layer: which block application, 0-based (the layer when `inner_group_num` is 1);
             default the last. Negative values count from the end.
-        spm_model: SentencePiece model (default: the directory's).
+        spm_model: the vocabulary (default: the directory's).
         lowercase: default: the directory's tokenizer.json.
 
     Returns:
@@ -84,18 +81,14 @@ def attention_maps(model, text, layer=None, spm_model=None, lowercase=None):
     """
     import keras
 
-    from albert_keras.tokenization.sentencepiece import CLS_ID
-    from albert_keras.tokenization.sentencepiece import SEP_ID
-    from albert_keras.tokenization.sentencepiece import encode_for_albert
-
-    encoder, sp, lowercase = _resolve(model, spm_model, lowercase)
+    encoder, vocabulary = _resolve(model, spm_model, lowercase)
     config = encoder.config
     applications = block_applications(config)
     index = len(applications) - 1 if layer is None else int(layer)
     if not -len(applications) <= index < len(applications):
         raise AlbertInputError(f"--layer: {layer} is outside 0..{len(applications) - 1} for this model")
     index %= len(applications)
-    ids = [CLS_ID] + encode_for_albert(sp, text, lowercase)[: config.max_position_embeddings - 2] + [SEP_ID]
+    ids = [vocabulary.cls_id] + vocabulary.encode(text)[: config.max_position_embeddings - 2] + [vocabulary.sep_id]
     features = {
         "token_ids": np.array([ids], np.int32),
         "segment_ids": np.zeros([1, len(ids)], np.int32),
@@ -106,7 +99,7 @@ def attention_maps(model, text, layer=None, spm_model=None, lowercase=None):
         if position == index:
             _, scores = block(x, padding_mask=features["padding_mask"], return_attention_scores=True, training=False)
             break
-    pieces = [sp.id_to_piece(i) for i in ids]
+    pieces = [vocabulary.id_to_token(i) for i in ids]
     return pieces, np.asarray(keras.ops.convert_to_numpy(scores), np.float32)[0]
 
 

@@ -106,8 +106,8 @@ class SentenceEmbedder:
         model: a pretrained directory (any kind: encoder, pretrainer, task model, SimCSE-trained
             `AlbertSentenceEncoder`; task models and pretrainers embed with their encoder), or a
             model object.
-        spm_model: the SentencePiece model (path or bytes); default: the directory's
-            `spiece.model` (or a `from_pretrained` sentence encoder's own).
+        spm_model: the vocabulary (a `Vocabulary`, a path or bytes); default: the directory's
+            (or a `from_pretrained` model's own preprocessor's).
         sequence_length: longest packed sequence (default: the directory's tokenizer.json, else
             the model's maximum).
         precision: `"auto"`, `"float32"` or `"bfloat16"` (see `Predictor`).
@@ -129,36 +129,37 @@ class SentenceEmbedder:
         from albert_keras.export.inference import Predictor
 
         self.source = None
-        settings = {"lowercase": True, "sequence_length": None}
+        from albert_keras.tokenization.vocabulary import load_vocabulary
+        from albert_keras.tokenization.vocabulary import read_tokenizer_settings
+        from albert_keras.tokenization.vocabulary import vocabulary_path
+
+        settings = {"lowercase": None, "sequence_length": None}
         if _is_directory(model):
             from albert_keras.modeling.pretrained import load_pretrained
-            from albert_keras.modeling.pretrained import read_tokenizer_settings
-            from albert_keras.modeling.pretrained import spm_model_path
 
             self.source = os.path.abspath(os.fspath(model))
             settings = read_tokenizer_settings(model)
             if spm_model is None:
-                spm_model = spm_model_path(model)
-                if spm_model is None:
-                    raise AlbertInputError(f"{model}: no spiece.model; embedding raw text needs the SentencePiece model")
+                if vocabulary_path(model) is None:
+                    raise AlbertInputError(f"{model}: no vocabulary; embedding raw text needs one (spiece.model or vocab.txt)")
+                spm_model = load_vocabulary(model)
             model = load_pretrained(model)
         elif isinstance(model, (str, os.PathLike)):
             raise AlbertInputError(f"{model}: pretrained directory not found")
-        elif spm_model is None and getattr(model, "tokenizer", None) is not None:
-            spm_model = bytes(model.tokenizer.proto)
-            settings = {"lowercase": model.tokenizer.lowercase, "sequence_length": model.tokenizer.sequence_length}
+        elif spm_model is None and getattr(model, "preprocessor", None) is not None:
+            tokenizer = getattr(model.preprocessor, "tokenizer", model.preprocessor)
+            spm_model = tokenizer.vocabulary
+            settings = {"lowercase": tokenizer.lowercase, "sequence_length": tokenizer.sequence_length}
         if spm_model is None:
             raise AlbertInputError("spm_model: needed to embed raw text with a model object")
-        from albert_keras.export.text import read_spm_model
-
-        proto = read_spm_model(spm_model)
-        self.lowercase = settings["lowercase"] if lowercase is None else bool(lowercase)
+        vocabulary = load_vocabulary(spm_model, lowercase=settings["lowercase"] if lowercase is None else lowercase)
+        self.lowercase = vocabulary.lowercase
         self.model = _encoder_like(model)
-        self.fingerprint = model_fingerprint(self.model, proto, self.lowercase)
+        self.fingerprint = model_fingerprint(self.model, vocabulary.data, self.lowercase)
         self.dimension = int(self.model.encoder.config.hidden_size if hasattr(self.model, "encoder")
                              else self.model.config.hidden_size)
         self.predictor = Predictor(
-            self.model, proto, sequence_length=sequence_length or settings["sequence_length"],
+            self.model, vocabulary, sequence_length=sequence_length or settings["sequence_length"],
             precision=precision, lowercase=self.lowercase,
         )
 

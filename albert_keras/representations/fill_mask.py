@@ -19,39 +19,37 @@ MASK_TOKEN = "[MASK]"
 _MASK_PATTERN = re.compile(re.escape(MASK_TOKEN))
 
 
-def mask_token_ids(sp, text, lowercase=True):
-    """`[CLS] ... [SEP]` ids of `text` with `MASK_ID` at every literal `[MASK]`, and their positions.
+def mask_token_ids(vocabulary, text, lowercase=None):
+    """`[CLS] ... [SEP]` ids of `text` with the mask id at every literal `[MASK]`, and their positions.
 
     Args:
-        sp: a `sentencepiece.SentencePieceProcessor` with ALBERT's ids.
-        text: raw text containing `[MASK]` (upper case, as written in ALBERT's vocabulary).
-        lowercase: the model's casing.
+        vocabulary: the model's `Vocabulary` (or anything `load_vocabulary` takes).
+        text: raw text containing `[MASK]` (upper case, as written in ALBERT's vocabularies).
+        lowercase: override the vocabulary's casing (None keeps it).
 
     Returns:
         `(ids, mask_positions)`, two lists of ints.
 
     Example:
     ```python
-    ids, positions = mask_token_ids(sp, "The [MASK] statement returns a value.")
+    ids, positions = mask_token_ids(load_vocabulary("spiece.model"), "The [MASK] statement returns a value.")
     ids[positions[0]]  # 4
     ```
     """
-    from albert_keras.tokenization.sentencepiece import CLS_ID
-    from albert_keras.tokenization.sentencepiece import MASK_ID
-    from albert_keras.tokenization.sentencepiece import SEP_ID
-    from albert_keras.tokenization.sentencepiece import encode_for_albert
+    from albert_keras.tokenization.vocabulary import load_vocabulary
 
+    vocabulary = load_vocabulary(vocabulary, lowercase=lowercase)
     parts = _MASK_PATTERN.split(text)
     if len(parts) == 1:
         raise AlbertInputError(f"text: no {MASK_TOKEN} in {text!r}; write {MASK_TOKEN} where a piece should be predicted")
-    ids, positions = [CLS_ID], []
+    ids, positions = [vocabulary.cls_id], []
     for i, part in enumerate(parts):
         if i > 0:
             positions.append(len(ids))
-            ids.append(MASK_ID)
+            ids.append(vocabulary.mask_id)
         if part.strip():
-            ids.extend(encode_for_albert(sp, part, lowercase))
-    ids.append(SEP_ID)
+            ids.extend(vocabulary.encode(part))
+    ids.append(vocabulary.sep_id)
     return ids, positions
 
 
@@ -79,7 +77,7 @@ def fill_mask(model, text, top_k=5, spm_model=None, lowercase=None):
             head), or an `AlbertPretrainer` object (then `spm_model` is needed).
         text: raw text with one or more `[MASK]`.
         top_k: predictions per mask.
-        spm_model: the SentencePiece model (default: the directory's `spiece.model`).
+        spm_model: the vocabulary (default: the directory's `spiece.model` or `vocab.txt`).
         lowercase: default: the directory's tokenizer.json (True without one).
 
     Returns:
@@ -96,29 +94,24 @@ def fill_mask(model, text, top_k=5, spm_model=None, lowercase=None):
         print(guess["piece"], round(guess["probability"], 3))
     ```
     """
-    from albert_keras.tokenization.sentencepiece import load_sentencepiece
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+    from albert_keras.tokenization.vocabulary import vocabulary_path
 
     if top_k < 1:
         raise AlbertInputError(f"top_k: must be at least 1, got {top_k}")
-    settings = {"lowercase": True}
     if isinstance(model, (str, os.PathLike)):
-        from albert_keras.modeling.pretrained import read_tokenizer_settings
-        from albert_keras.modeling.pretrained import spm_model_path
-
         directory = model
         model = _load_pretrainer(directory)
-        settings = read_tokenizer_settings(directory)
         if spm_model is None:
-            spm_model = spm_model_path(directory)
-            if spm_model is None:
-                raise AlbertInputError(f"{directory}: no spiece.model; fill-mask needs the SentencePiece model")
+            if vocabulary_path(directory) is None:
+                raise AlbertInputError(f"{directory}: no vocabulary; fill-mask needs one (spiece.model or vocab.txt)")
+            spm_model = load_vocabulary(directory)
     elif type(model).__name__ != "AlbertPretrainer":
         raise AlbertInputError(f"model: a {type(model).__name__} has no masked-LM head; fill-mask needs an AlbertPretrainer")
     if spm_model is None:
         raise AlbertInputError("spm_model: needed with a model object")
-    lowercase = settings["lowercase"] if lowercase is None else bool(lowercase)
-    sp = load_sentencepiece(spm_model)
-    ids, positions = mask_token_ids(sp, text, lowercase)
+    vocabulary = load_vocabulary(spm_model, lowercase=lowercase)
+    ids, positions = mask_token_ids(vocabulary, text)
     limit = model.encoder.config.max_position_embeddings
     if positions[-1] >= limit:
         raise AlbertInputError(f"text: a {MASK_TOKEN} falls after the model's maximum length ({limit} pieces)")
@@ -138,6 +131,6 @@ def fill_mask(model, text, top_k=5, spm_model=None, lowercase=None):
         # Stable sort: equal probabilities keep the lower id first.
         best = np.argsort(-row, kind="stable")[:top_k]
         results.append(
-            [{"token_id": int(i), "piece": sp.id_to_piece(int(i)), "probability": float(row[i])} for i in best]
+            [{"token_id": int(i), "piece": vocabulary.id_to_token(int(i)), "probability": float(row[i])} for i in best]
         )
     return results
