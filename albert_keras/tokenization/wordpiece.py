@@ -113,41 +113,16 @@ def _ranges_to_class(ranges):
     return "".join(parts)
 
 
-def _collect(predicate):
-    ranges, start, previous = [], None, None
-    for cp in range(sys.maxunicode + 1):
-        if predicate(cp):
-            if start is None:
-                start = cp
-            previous = cp
-        elif start is not None:
-            ranges.append((start, previous))
-            start = None
-    if start is not None:
-        ranges.append((start, previous))
-    return ranges
-
-
-def _is_dropped(cp):
-    if cp in (0, 0xFFFD):
-        return True
-    if cp in (9, 10, 13):
-        return False
-    return unicodedata.category(chr(cp)) in ("Cc", "Cf")
-
-
-def _is_punctuation(cp):
-    if any(lo <= cp <= hi for lo, hi in _ASCII_PUNCTUATION):
-        return True
-    return unicodedata.category(chr(cp)).startswith("P")
+def _is_ascii_punctuation(cp):
+    return any(lo <= cp <= hi for lo, hi in _ASCII_PUNCTUATION)
 
 
 @functools.lru_cache(maxsize=None)
 def _patterns():
-    """`(dropped, cjk, mn, words)` compiled regular expressions."""
-    dropped = _ranges_to_class(_collect(_is_dropped))
-    punct = _ranges_to_class(_collect(_is_punctuation))
-    mn = _ranges_to_class(_collect(lambda cp: unicodedata.category(chr(cp)) == "Mn"))
+    """`(dropped, cjk, mn, words)` compiled regular expressions (for offsets)."""
+    dropped = _ranges_to_class(_collect_cached("dropped"))
+    punct = _ranges_to_class(_collect_cached("punct"))
+    mn = _ranges_to_class(_collect_cached("mn"))
     cjk = _ranges_to_class(CJK_RANGES)
     return (
         re.compile(f"[{dropped}]+"),
@@ -157,6 +132,51 @@ def _patterns():
         # anything but punctuation and whitespace (= punctuation split, then whitespace split).
         re.compile(f"[{punct}]|[^{punct}\\s]+"),
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _tables():
+    """`str.translate` tables: `(clean, punct, punct_and_mn)`.
+
+    One `translate` pass does what the official code does one character at a time in Python;
+    the regular expressions above are as exact but slower here, since `re` tests characters
+    outside the Basic Multilingual Plane against a list of ranges.
+    """
+    clean = {cp: None for lo, hi in _collect_cached("dropped") for cp in range(lo, hi + 1)}
+    for lo, hi in CJK_RANGES:
+        clean.update((cp, f" {chr(cp)} ") for cp in range(lo, hi + 1))
+    punct = {cp: f" {chr(cp)} " for lo, hi in _collect_cached("punct") for cp in range(lo, hi + 1)}
+    punct_and_mn = dict(punct)
+    punct_and_mn.update((cp, None) for lo, hi in _collect_cached("mn") for cp in range(lo, hi + 1))
+    return clean, punct, punct_and_mn
+
+
+@functools.lru_cache(maxsize=None)
+def _char_classes():
+    """`{"dropped" | "punct" | "mn": [(first, last), ...]}`, from one pass over all code points."""
+    ranges = {"dropped": [], "punct": [], "mn": []}
+    category = unicodedata.category
+    for cp in range(sys.maxunicode + 1):
+        cat = category(chr(cp))
+        if cat == "Cn" or cat == "Co" or cat == "Cs":
+            continue  # unassigned, private use, surrogates: in no class
+        for name, member in (
+            ("dropped", cat in ("Cc", "Cf") and cp not in (9, 10, 13)),
+            ("punct", cat[0] == "P" or _is_ascii_punctuation(cp)),
+            ("mn", cat == "Mn"),
+        ):
+            if member:
+                spans = ranges[name]
+                if spans and spans[-1][1] == cp - 1:
+                    spans[-1] = (spans[-1][0], cp)
+                else:
+                    spans.append((cp, cp))
+    ranges["dropped"] = sorted(ranges["dropped"] + [(0, 0), (0xFFFD, 0xFFFD)])
+    return ranges
+
+
+def _collect_cached(name):
+    return _char_classes()[name]
 
 
 def _normalize_case(text, lowercase):
@@ -194,9 +214,13 @@ def basic_tokenize(text, lowercase=True):
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="ignore")
-    dropped, cjk, _, words = _patterns()
-    text = cjk.sub(r" \g<0> ", dropped.sub("", text))
-    return words.findall(_normalize_case(text, lowercase))
+    clean, punct, punct_and_mn = _tables()
+    text = text.translate(clean)
+    if not lowercase:
+        return text.translate(punct).split()
+    if text.isascii():
+        return text.lower().translate(punct).split()
+    return unicodedata.normalize("NFD", text.lower()).translate(punct_and_mn).split()
 
 
 # ---------------------------------------------------------------------------------------------
