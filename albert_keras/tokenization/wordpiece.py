@@ -249,7 +249,7 @@ def read_wordpiece_vocab(data, source="vocab.txt"):
         AlbertInputError: a line that is not UTF-8 (naming `source` and the line).
 
     Example:
-    >>> read_wordpiece_vocab(b"[PAD]\\n\\u2028\\n##\\u2028\\nfoo 12\\n")
+    >>> read_wordpiece_vocab("[PAD]\\n\\u2028\\n##\\u2028\\nfoo 12\\n".encode("utf-8"))
     ['[PAD]', ' ', '##', 'foo']
     """
     if isinstance(data, str):
@@ -356,6 +356,9 @@ class WordPieceModel:
     def token_to_id(self, token):
         """The id of `token`; the `[UNK]` id for a token not in the vocabulary.
 
+        Args:
+            token: a `str` (a `##` piece includes its prefix).
+
         Example:
         >>> model.token_to_id("[CLS]")  # doctest: +SKIP
         101
@@ -364,6 +367,9 @@ class WordPieceModel:
 
     def id_to_token(self, token_id):
         """The token of `token_id`.
+
+        Args:
+            token_id: an `int` in `[0, vocabulary_size)`.
 
         Raises:
             AlbertInputError: an id outside `[0, vocabulary_size)`.
@@ -378,11 +384,13 @@ class WordPieceModel:
         return self._id_to_token[token_id]
 
     def __contains__(self, token):
+        """Whether `token` is a vocabulary entry (`"##中" in model`)."""
         return token in self._token_to_id
 
     def special_ids(self):
         """`{"[PAD]": id or None, "[UNK]": id, "[CLS]": id, "[SEP]": id, "[MASK]": id}`, as read
-        from the vocabulary (BERT-Chinese: 0, 100, 101, 102, 103; never assumed).
+        from the vocabulary (BERT-Chinese: 0, 100, 101, 102, 103; never assumed). `[PAD]` is
+        `None` when the vocabulary has none: padding positions are masked, any id serves.
 
         Raises:
             AlbertInputError: `[UNK]`, `[CLS]`, `[SEP]` or `[MASK]` is missing.

@@ -148,7 +148,9 @@ def test_character_classes_match_the_official_definitions_on_every_code_point():
         cat = unicodedata.category(char)
         dropped = cp in (0, 0xFFFD) or (cat in ("Cc", "Cf") and char not in "\t\n\r")
         cjk = any(lo <= cp <= hi for lo, hi in wordpiece.CJK_RANGES)
-        is_punct = cat.startswith("P") or 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126
+        is_punct = cat.startswith("P") or any(
+            lo <= cp <= hi for lo, hi in ((33, 47), (58, 64), (91, 96), (123, 126))
+        )
         assert (cp in clean and clean[cp] is None) == dropped, hex(cp)
         assert (cp in clean and clean[cp] is not None) == cjk, hex(cp)
         assert (cp in punct) == is_punct, hex(cp)
