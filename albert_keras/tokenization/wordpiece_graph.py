@@ -215,21 +215,26 @@ def _darts_trie(keys_values):
     used = bytearray(256)
     used[0] = 1
     search_from = 1
+    bases = set()  # one parent per base, or a child of one would read as a child of the other
     pending = [(0, root)]
     while pending:
         node_id, node = pending.pop()
         labels = sorted(0 if label is None else label for label in node)
-        base = search_from
-        while True:
+        slot = search_from
+        while True:  # first fit: put the first label on a free slot, check the rest
+            base = slot ^ labels[0]
             need = max(base ^ label for label in labels) + 1
             if need > len(units):
                 units.extend([0] * (need - len(units) + 256))
                 used.extend(bytearray(need - len(used) + 256))
-            if all(not used[base ^ label] for label in labels):
+            if base not in bases and all(not used[base ^ label] for label in labels):
                 break
-            base += 1
-        while search_from < len(used) and used[search_from]:
+            slot += 1
+            while slot < len(used) and (used[slot] or slot in bases):
+                slot += 1
+        while search_from < len(used) and (used[search_from] or search_from in bases):
             search_from += 1
+        bases.add(base)
         offset = node_id ^ base
         if offset >= 1 << 21:  # the unit's 21-bit offset field; never reached for ~10k keys
             raise AssertionError("double array offset too large")
