@@ -392,6 +392,7 @@ class WordPieceGraphTokenizer:
         lowercase: the official `do_lower_case` (True for every Chinese ALBERT).
         unk_token: the unknown token (must be in `tokens`).
         tflite_compatible: build `tokenize` from TFLite-convertible ops only.
+        id_layout: as `WordPieceModel`'s: `"albert"` (a repeated token takes no id) or `"line"`.
 
     Example:
     >>> tokenizer = WordPieceGraphTokenizer(["[UNK]", "中", "hello", "##s", "!"])
@@ -401,14 +402,15 @@ class WordPieceGraphTokenizer:
     [[[2, 3, 1, 4]], [[0, 0, 7, 8]], [[6, 6, 8, 9]]]
     """
 
-    def __init__(self, tokens, lowercase=True, unk_token="[UNK]", tflite_compatible=False):
+    def __init__(self, tokens, lowercase=True, unk_token="[UNK]", tflite_compatible=False, id_layout="albert"):
         import tensorflow as tf
         import tensorflow_text as tf_text
 
         self.lowercase = bool(lowercase)
         self.unk_token = unk_token
         self.tflite_compatible = bool(tflite_compatible)
-        self.tokens = list(tokens)
+        # "albert": the official load_vocab (a repeated line takes no id); "line": line numbers.
+        self.tokens = list(dict.fromkeys(tokens)) if id_layout == "albert" else list(tokens)
         vocab = wordpiece_vocab(self.tokens, unk_token)
         self.unk_id = self.tokens.index(unk_token)
         self._tables = code_point_tables(self.lowercase)
@@ -544,9 +546,14 @@ class WordPieceGraphTokenizer:
         long_piece = tf.gather(too_long, piece_word)
         first = tf.where(long_piece, tf.gather(word_first, piece_word), first)
         last = tf.where(long_piece, tf.gather(words.row_splits[1:], piece_word) - 1, last)
-        out_positions = tf.gather(positions, source)
-        starts = tf.gather(out_positions, first)
-        ends = tf.gather(out_positions, last) + 1
+        # A character that becomes nothing (a combining mark) joins the end of the character
+        # before it in its whitespace token, as the reference's offsets do.
+        cut = space | cjk
+        joins = tf.equal(lengths, 0) & ~cut & tf.concat([[False], ~cut[:-1] & tf.equal(rows[1:], rows[:-1])], 0)
+        group = tf.cumsum(tf.cast(~joins, tf.int64)) - 1
+        group_end = tf.math.unsorted_segment_max(positions + 1, group, tf.reduce_max(tf.concat([group, [-1]], 0)) + 1)
+        starts = tf.gather(tf.gather(positions, source), first)
+        ends = tf.gather(group_end, tf.gather(tf.gather(group, source), last))
         piece_rows = tf.gather(tf.gather(out_rows, word_first), piece_word)
         row_lengths = tf.math.bincount(piece_rows, minlength=batch, maxlength=batch, dtype=tf.int64)
         return tuple(
