@@ -163,3 +163,22 @@ def test_tflite_route_converts_and_runs_in_litert(tokens, reference, texts, tmp_
     assert len(wrong) < 0.1 * len(sample)
     plain = [t for t in sample if "\u03a3" not in t]
     assert len(plain) > 300
+
+
+def test_tflite_normalizer_splits_every_code_point_as_the_reference():
+    """Every code point between two letters, through the TFLite route's normalizer model and
+    whitespace split, gives the reference's words (what FastWordpieceTokenizer then cuts)."""
+    import tensorflow_text as tf_text
+
+    from albert_keras.tokenization.wordpiece import basic_tokenize
+    from albert_keras.tokenization.wordpiece_graph import official_normalizer_model
+
+    code_points = [c for c in range(1, sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    texts = ["a" + chr(c) + "b" for c in code_points]
+    normalizer = tf_text.FastBertNormalizer(model_buffer=official_normalizer_model(True))
+    words = tf_text.WhitespaceTokenizer().tokenize(normalizer.normalize(texts)).to_list()
+    differ = [
+        hex(c) for c, text, got in zip(code_points, texts, words)
+        if basic_tokenize(text, True) != [w.decode("utf-8") for w in got]
+    ]
+    assert not differ, differ[:20]
