@@ -194,7 +194,9 @@ def wordpiece_vocab(tokens, unk_token="[UNK]"):
 
     out, seen = [], set()
     for i, token in enumerate(tokens):
-        if not token or token in seen or any(_is_dropped(c) or _is_space(c) for c in token):
+        # "##" alone never matches either ("#" is punctuation, a suffix is "##" plus something);
+        # FastWordpieceTokenizer's builder warns about it.
+        if not token or token == "##" or token in seen or any(_is_dropped(c) or _is_space(c) for c in token):
             out.append(f"{_UNMATCHABLE}{i}")
         else:
             out.append(token)
