@@ -38,17 +38,39 @@ _PUNCTUATION = frozenset(PUNCTUATION)
 _CJK = re.compile("[\u4e00-\u9fa5]")
 REPAIR_WINDOW = 3  # CLUE's repeat_limit
 
-# Treebank conventions, for runs without CJK characters: ASCII brackets, quotes and most symbols
-# are tokens of their own; a comma only when no digit follows ("13,000" stays one token); a
-# period only at the very end ("3.5", "U.S" + "."); "..." is one token; English clitics
-# ('s 'm 'd 'll 're 've n't) split off their word.
-_SYMBOLS = re.compile(r"""(\.\.\.|[?!;@#$%&()\[\]{}<>"]|,(?!\d)|^')""")
-_FINAL_PERIOD = re.compile(r"(?<!\.)\.([\])}>\"']*)$")
-_CLITIC = re.compile(r"(?i)(?<=\S)('s|'m|'d|'ll|'re|'ve|n't)$")
+# Treebank conventions (nltk's word_tokenize after its sentence split), for the runs without CJK
+# characters: brackets, most symbols, the dashes U+2012-U+2015, period runs and curly quotes are
+# tokens of their own; a comma or colon only when no digit follows ("13,000" stays one token); a
+# period only at the very end ("3.5", "U.S" + "."); a straight double quote becomes `` when it
+# opens, '' otherwise; clitics ('s 'm 'd 'll 're 've n't) and a few fused words (cannot, gonna,
+# ...) are split. Applied in this order as space insertions, then split on whitespace. Written
+# here because nltk's word_tokenize needs the Punkt download (module docstring).
+_FUSED = re.compile(r"(?i)\b(can)(not)\b|\b(d)('ye)\b|\b(gim|lem)(me)\b|\b(gon)(na)\b|\b(got)(ta)\b|\b(more)('n)\b"
+                    r"|\b(wan)(na)(?=\s)|(?<=\s)('t)(is|was)\b")
+_RULES = [
+    # Opening quotes first: whether a straight quote opens depends on what precedes it.
+    (re.compile(r"([«“‘„]|`+)"), r" \1 "),  # then "```" -> "``", "`"
+    (re.compile(r'^\s*"'), " `` "),
+    (re.compile(r"``"), " `` "),
+    (re.compile(r'(?<=[ (\[{<])("|\'\')'), " `` "),
+    (re.compile(r"(?i)(?<!\w)'(?!(?:re|ve|ll|m|t|s|d|n)\b)(?=\w)"), "' "),
+    # Then punctuation.
+    (re.compile(r"(?<!\.)\.([\])}>\"'»”’ ]*)\s*$"), r" . \1 "),
+    (re.compile(r"([:,])([^\d])"), r" \1 \2"),  # consumes the next character: ",,x" -> ",", ",x"
+    (re.compile(r"([:,])\s*$"), r" \1 "),
+    (re.compile(r"(\.{2,}|[;@#$%&?!*\[\](){}<>\u2012-\u2015]|--)"), r" \1 "),
+    (re.compile(r"(?<=[^'])' "), " ' "),
+    # Then closing quotes and clitics, on the text padded with spaces.
+    (re.compile(r"^|$"), " "),
+    (re.compile(r"([»”’])"), r" \1 "),
+    (re.compile(r"''|\""), " '' "),
+    (re.compile(r"(?i)(?<=[^' ])('s|'m|'d|'ll|'re|'ve|n't|')(?= )"), r" \1 "),
+    (_FUSED, lambda m: " " + " ".join(g for g in m.groups() if g) + " "),
+]
 
 
 def word_tokenize(text):
-    """Treebank-style tokens of a run of non-CJK text (see the module docstring).
+    """Treebank-style tokens of a run of non-CJK text (see the rules above).
 
     Args:
         text: a string (CJK characters are segmented before this is called).
@@ -62,18 +84,9 @@ def word_tokenize(text):
     word_tokenize("Apple's iPhone (2007).")  # ["Apple", "'s", "iPhone", "(", "2007", ")", "."]
     ```
     """
-    text = _FINAL_PERIOD.sub(r" . \1", text.strip())
-    tokens = []
-    for chunk in text.split():
-        for part in _SYMBOLS.split(chunk):
-            if not part:
-                continue
-            clitic = _CLITIC.search(part)
-            if clitic and clitic.start() > 0:
-                tokens.extend([part[:clitic.start()], clitic.group(1)])
-            else:
-                tokens.append(part)
-    return tokens
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return text.split()
 
 
 def mixed_segmentation(text, remove_punctuation=False):
@@ -225,7 +238,12 @@ def evaluate(dataset, predictions):
 
 
 def repair_answer_starts(document, path, window=REPAIR_WINDOW):
-    """Move misplaced `answer_start`s in a SQuAD-layout document, in place (see the module docstring).
+    """Move misplaced `answer_start`s in a SQuAD-layout document, in place (see the module docstring),
+    and take out the answers that are no span of the context.
+
+    CMRC 2018's dev file has extra annotator answers with `answer_start` -1 whose text is not in
+    the context (193 of its 9,657 answers); they are gold texts for scoring but no training span,
+    so they are removed from the document and returned by question id.
 
     Args:
         document: the loaded JSON (`{"data": [...]}`).
@@ -233,7 +251,8 @@ def repair_answer_starts(document, path, window=REPAIR_WINDOW):
         window: how many characters to look left (CLUE's way), then right.
 
     Returns:
-        The number of answers moved.
+        `(repairs, free)`: the number of answers moved, and `{question id: [answer texts]}` of the
+        answers taken out (`answer_start` below 0; one found in the context is moved there instead).
 
     Raises:
         AlbertInputError: an answer whose text is not within `window` characters of its
@@ -241,11 +260,11 @@ def repair_answer_starts(document, path, window=REPAIR_WINDOW):
 
     Example:
     ```python
-    document = json.load(open("cmrc2018_train.json"))
-    repair_answer_starts(document, "cmrc2018_train.json")  # 0 for a clean file
+    document = json.load(open("cmrc2018_dev.json"))
+    repairs, free = repair_answer_starts(document, "cmrc2018_dev.json")  # 7, {"DEV_6_QUERY_2": [...], ...}
     ```
     """
-    repairs = 0
+    repairs, free = 0, {}
     data = document.get("data", []) if isinstance(document, dict) else document
     for article in data if isinstance(data, list) else []:
         for paragraph in article.get("paragraphs", []) if isinstance(article, dict) else []:
@@ -253,10 +272,21 @@ def repair_answer_starts(document, path, window=REPAIR_WINDOW):
             if not isinstance(context, str):
                 continue  # the SQuAD reader reports it
             for qa in paragraph.get("qas", []):
-                for answer in qa.get("answers", []) if isinstance(qa, dict) else []:
+                answers = qa.get("answers") if isinstance(qa, dict) else None
+                kept = []
+                for answer in answers if isinstance(answers, list) else []:
                     text, start = (answer.get("text"), answer.get("answer_start")) if isinstance(answer, dict) else (0, 0)
                     if not isinstance(text, str) or not isinstance(start, int) or not text:
-                        continue  # the SQuAD reader reports it
+                        kept.append(answer)  # the SQuAD reader reports it
+                        continue
+                    if start < 0 and text not in context:
+                        free.setdefault(str(qa.get("id")), []).append(text)
+                        continue
+                    kept.append(answer)
+                    if start < 0:
+                        answer["answer_start"] = context.index(text)
+                        repairs += 1
+                        continue
                     if context[start:start + len(text)] == text:
                         continue
                     for moved in [start - k for k in range(1, window + 1)] + [start + k for k in range(1, window + 1)]:
@@ -269,19 +299,28 @@ def repair_answer_starts(document, path, window=REPAIR_WINDOW):
                             f"{path}: question {qa.get('id')!r}: answer {text!r} is not within {window} characters of "
                             f"answer_start {start} (context there: {context[start:start + len(text)]!r})"
                         )
-    return repairs
+                if isinstance(answers, list):
+                    qa["answers"] = kept
+    return repairs, free
 
 
-def read_cmrc(path, skip_bad_answers=False):
+NO_SPAN = "no answer is a span of the context"
+
+
+def read_cmrc(path, skip_bad_answers=False, training=False):
     """A CMRC 2018 file through `albert_keras.tasks.squad.read_squad`, answer starts repaired.
 
+    Answers that are no span (`repair_answer_starts`) follow the span answers of their question
+    with `answer_start` -1: scored, never trained on. In a training file a question with no span
+    answer at all is left out and counted.
+
     Returns:
-        `(examples, version_2, skipped, repairs)`: `read_squad`'s results and the number of
+        `(examples, skipped, repairs)`: the `SquadExample`s, `{reason: count}` and the number of
         answers moved.
 
     Example:
     ```python
-    examples, _, _, repairs = read_cmrc("cmrc2018_train.json")
+    examples, skipped, repairs = read_cmrc("cmrc2018_train.json", training=True)
     ```
     """
     from albert_keras.tasks.squad import load_json
@@ -289,6 +328,18 @@ def read_cmrc(path, skip_bad_answers=False):
 
     path = os.fspath(path)
     document = load_json(path)
-    repairs = repair_answer_starts(document, path)
-    return (*read_squad(path, skip_bad_answers=skip_bad_answers, document=document), repairs)
-
+    repairs, free = repair_answer_starts(document, path)
+    examples, _, skipped = read_squad(path, skip_bad_answers=skip_bad_answers, document=document)
+    kept = []
+    for example in examples:
+        extra = [{"text": text, "answer_start": -1} for text in free.get(example.qid, [])]
+        if extra and not example.answers:
+            if training:
+                skipped[NO_SPAN] = skipped.get(NO_SPAN, 0) + 1
+                continue
+            example.is_impossible = False  # answerable, by text only
+        example.answers = example.answers + extra
+        kept.append(example)
+    if not kept:
+        raise AlbertInputError(f"{path}: no questions with an answer in the context")
+    return kept, skipped, repairs

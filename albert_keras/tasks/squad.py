@@ -449,7 +449,8 @@ class QuestionAnsweringTask(FinetuneTask):
             from albert_keras.tasks.cmrc import read_cmrc
 
             clue.check_kind(self.name)
-            examples, version_2, skipped, repairs = read_cmrc(path, bool(options.get("skip_bad_answers")))
+            examples, skipped, repairs = read_cmrc(path, bool(options.get("skip_bad_answers")), metadata is None)
+            version_2 = False
             if repairs:
                 print(f"question-answering: {path}: moved {repairs} answer_start values to their text", file=sys.stderr)
         else:
