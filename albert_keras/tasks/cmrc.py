@@ -275,7 +275,8 @@ def repair_answer_starts(document, path, window=REPAIR_WINDOW):
                 answers = qa.get("answers") if isinstance(qa, dict) else None
                 kept = []
                 for answer in answers if isinstance(answers, list) else []:
-                    text, start = (answer.get("text"), answer.get("answer_start")) if isinstance(answer, dict) else (0, 0)
+                    text, start = (0, 0) if not isinstance(answer, dict) else (answer.get("text"),
+                                                                                answer.get("answer_start"))
                     if not isinstance(text, str) or not isinstance(start, int) or not text:
                         kept.append(answer)  # the SQuAD reader reports it
                         continue

@@ -99,7 +99,8 @@ def get_glue_task(name):
         if clue is not None:
             return clue
         raise AlbertInputError(
-            f"--glue-task: unknown {name!r}; choose one of {', '.join(GLUE_TASKS)} (GLUE) or {', '.join(CLUE_TASKS)} (CLUE)"
+            f"--glue-task: unknown {name!r}; choose one of {', '.join(GLUE_TASKS)} (GLUE) or "
+            f"{', '.join(CLUE_TASKS)} (CLUE)"
         )
     return GLUE_TASKS[key]
 

@@ -416,8 +416,8 @@ class TokenClassificationTask(FinetuneTask):
             from albert_keras.tasks import cluener
 
             scheme = data.metadata.get("scheme")
-            return cluener.score([s.label for s in data.examples],
-                                 [cluener.predicted_labels(s.text, tags, scheme) for s, tags in zip(data.examples, predicted)])
+            found = [cluener.predicted_labels(s.text, tags, scheme) for s, tags in zip(data.examples, predicted)]
+            return cluener.score([s.label for s in data.examples], found)
         gold = [s.tags for s in data.examples]
         scores = entity_scores(gold, predicted, scheme=data.metadata.get("scheme", DEFAULT_SCHEME))
         words = sum(len(g) for g in gold)

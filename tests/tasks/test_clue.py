@@ -174,7 +174,8 @@ def test_tiny_tnews_finetune_predicts_a_submission(tmp_path, finetune_init_dir, 
                  "--output", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [sorted(line) for line in lines] == [["id", "label"]] * 5
-    assert [line["id"] for line in lines] == [10, 11, 12, 13, 14] and {line["label"] for line in lines} <= set(clue.TNEWS)
+    assert [line["id"] for line in lines] == [10, 11, 12, 13, 14]
+    assert {line["label"] for line in lines} <= set(clue.TNEWS)
     capsys.readouterr()
     assert main(["evaluate", "--model", str(run / "pretrained"), "--data", str(directory / "dev.json")]) == 0
     assert set(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == {"accuracy"}
