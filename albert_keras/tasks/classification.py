@@ -8,6 +8,8 @@ metrics (`tasks/metrics.py`). Options are the `albert-keras finetune` flags as a
 `max_seq_length`).
 """
 
+import os
+
 import numpy as np
 
 from albert_keras.errors import AlbertInputError
@@ -115,7 +117,7 @@ class ClassificationTask(FinetuneTask):
         return ["accuracy", "f1" if len(labels) == 2 else "macro_f1"]
 
     def read(self, path, options, metadata=None):
-        split = "train" if metadata is None else "dev"
+        split = "train" if metadata is None else "dev" if options.get("labelled", True) else "test"
         path, spec, labels, metric_names = self._layout(path, options, split)
         if metadata is not None and metadata.get("labels") is not None:
             labels = list(metadata["labels"])
@@ -193,11 +195,41 @@ class ClassificationTask(FinetuneTask):
         labels = list(model.labels or data.metadata.get("labels") or range(outputs.shape[-1]))
         probabilities = tf.nn.softmax(outputs, axis=-1).numpy()
         for example, row in zip(_iterate(data.examples), probabilities):
-            yield {
+            record = {
                 "line": example.line,
                 "label": labels[int(np.argmax(row))],
                 "probabilities": {str(label): round(float(p), 6) for label, p in zip(labels, row)},
             }
+            if example.id is not None:  # benchmark test files (CLUE) are submitted by id
+                record["id"] = example.id
+            yield record
+
+    def write_predictions(self, records, output_path, metadata=None):
+        """Write `predict`'s records to `output_path`: CLUE's submission lines (`{"id", "label"}`)
+        for a CLUE task, else one JSON record per line. `albert-keras predict` calls this.
+
+        Returns:
+            The number of records.
+
+        Example:
+        ```python
+        task.write_predictions(task.predict(model, data, {}), "tnews_predict.json", data.metadata)
+        ```
+        """
+        import json
+
+        from albert_keras.io_utils import atomic_write
+        from albert_keras.tasks.clue import benchmark
+        from albert_keras.tasks.clue import write_submission
+
+        if benchmark({}, metadata) is not None:
+            return write_submission(records, output_path)
+        count = 0
+        with atomic_write(output_path, "w") as f:
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+        return count
 
 
 def _iterate(examples):
@@ -238,8 +270,19 @@ class MultipleChoiceTask(FinetuneTask):
     primary_metric = "accuracy"
 
     def read(self, path, options, metadata=None):
+        from albert_keras.tasks.clue import benchmark
         from albert_keras.tasks.multiple_choice import read_choices
 
+        clue = benchmark(options, metadata)
+        if clue is not None:  # C3: its own JSON layout, padded to 4 choices
+            from albert_keras.tasks.clue import C3_CHOICES
+            from albert_keras.tasks.clue import read_c3
+
+            clue.check_kind(self.name)
+            labelled = options.get("labelled", True)
+            examples, _ = read_c3(path, "train" if metadata is None else "dev" if labelled else "test", labelled)
+            metadata = metadata or {"num_choices": C3_CHOICES, "metrics": ["accuracy"], "glue_task": clue.name}
+            return TaskData(path=os.fspath(path), examples=examples, metadata=dict(metadata))
         num_choices = metadata.get("num_choices") if metadata else options.get("num_choices")
         examples, num_choices = read_choices(path, num_choices=num_choices,
                                              require_label=options.get("labelled", True))

@@ -87,11 +87,21 @@ ALIASES = {"sst2": "sst-2", "stsb": "sts-b", "sts": "sts-b", "mnli-m": "mnli", "
 
 
 def get_glue_task(name):
-    """The `GlueTask` called `name` (case-insensitive; `sst2`, `stsb` also accepted)."""
+    """The `GlueTask` called `name` (case-insensitive; `sst2`, `stsb` also accepted), or the
+    CLUE task of that name (`albert_keras.tasks.clue.ClueTask`: tnews, afqmc, c3, cmrc2018, ...)."""
+    from albert_keras.tasks.clue import CLUE_TASKS
+    from albert_keras.tasks.clue import get_clue_task
+
     key = str(name).lower()
     key = ALIASES.get(key, key)
     if key not in GLUE_TASKS:
-        raise AlbertInputError(f"--glue-task: unknown {name!r}; choose one of {', '.join(GLUE_TASKS)}")
+        clue = get_clue_task(name)
+        if clue is not None:
+            return clue
+        raise AlbertInputError(
+            f"--glue-task: unknown {name!r}; choose one of {', '.join(GLUE_TASKS)} (GLUE) or "
+            f"{', '.join(CLUE_TASKS)} (CLUE)"
+        )
     return GLUE_TASKS[key]
 
 

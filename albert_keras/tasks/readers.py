@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 
 from albert_keras.errors import AlbertInputError
 
@@ -32,6 +33,7 @@ class TextExample:
     text_b: str = None
     label: object = None
     line: int = 0
+    id: object = None
 
 
 @dataclasses.dataclass
@@ -44,6 +46,10 @@ class ColumnSpec:
         label_column: the label / target; None for unlabelled files (prediction input).
         header: whether CSV/TSV files start with a header row; default: when columns are names.
         format: `csv`, `tsv` or `jsonl`; default from the file extension.
+        id_column: (JSONL) an optional field kept as the example's `id` (benchmark submissions).
+        prepare: (JSONL) `prepare(record, labelled, where)` rewrites each JSON object before the columns
+            are read (a benchmark's own layout, `albert_keras.tasks.clue`); a string it returns
+            instead is the reason to skip the record, counted and reported on stderr.
 
     Example:
     ```python
@@ -57,6 +63,8 @@ class ColumnSpec:
     label_column: object = "label"
     header: bool = None
     format: str = None
+    id_column: object = None
+    prepare: object = None
 
     def columns(self):
         return [c for c in (self.text_column, self.pair_column, self.label_column) if c is not None]
@@ -100,6 +108,7 @@ def iter_records(path, spec):
     columns = spec.columns()
     with open(path, newline="", encoding="utf-8") as f:
         if fmt == "jsonl":
+            skipped = {}
             for line_number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -109,7 +118,14 @@ def iter_records(path, spec):
                     raise AlbertInputError(f"{path}:{line_number}: not valid JSON ({error})") from None
                 if not isinstance(record, dict):
                     raise AlbertInputError(f"{path}:{line_number}: expected a JSON object")
+                if spec.prepare is not None:
+                    record = spec.prepare(record, spec.label_column is not None, f"{path}:{line_number}")
+                    if isinstance(record, str):
+                        skipped[record] = skipped.get(record, 0) + 1
+                        continue
                 values = {}
+                if spec.id_column is not None:
+                    values[spec.id_column] = record.get(spec.id_column)
                 for column in columns:
                     if column not in record:
                         raise AlbertInputError(
@@ -117,6 +133,8 @@ def iter_records(path, spec):
                         )
                     values[column] = record[column]
                 yield line_number, values
+            for reason, count in skipped.items():
+                print(f"{path}: skipped {count} records ({reason})", file=sys.stderr)
             return
         # GLUE's TSVs are read with quotechar=None (quotes are text); CSV uses the usual quoting.
         reader = csv.reader(f, delimiter="\t", quotechar=None) if fmt == "tsv" else csv.reader(f)
@@ -200,7 +218,7 @@ def _convert(path, line, values, spec, regression, label_index):
                 raise AlbertInputError(
                     f"{path}:{line}: label {label!r} is not one of the labels {list(label_index)}"
                 )
-    return TextExample(text_a, text_b, label, line)
+    return TextExample(text_a, text_b, label, line, values.get(spec.id_column) if spec.id_column is not None else None)
 
 
 def iter_labelled(path, spec, labels=None, regression=False):

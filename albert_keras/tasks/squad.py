@@ -63,7 +63,8 @@ class SquadExample:
     where: str = ""
 
 
-def _load_json(path):
+def load_json(path):
+    """A JSON file's content; unreadable or malformed files raise `AlbertInputError` (file:line:column)."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -88,13 +89,15 @@ def _field(record, key, kind, path, where, default=None, required=True):
     return value
 
 
-def read_squad(path, skip_bad_answers=False):
+def read_squad(path, skip_bad_answers=False, document=None):
     """Read a SQuAD 1.1 or 2.0 JSON file.
 
     Args:
         path: the file (`{"data": [{"paragraphs": [{"context", "qas": [...]}]}]}`).
         skip_bad_answers: leave out (and count) questions whose answer text is not at its
             `answer_start` in the context, instead of raising.
+        document: the file's content when already loaded (and repaired: CMRC 2018's
+            `albert_keras.tasks.cmrc.read_cmrc`); `path` then only names it in messages.
 
     Returns:
         `(examples, version_2, skipped)`: `SquadExample`s in file order, whether the file has
@@ -111,7 +114,7 @@ def read_squad(path, skip_bad_answers=False):
     ```
     """
     path = os.fspath(path)
-    document = _load_json(path)
+    document = load_json(path) if document is None else document
     if isinstance(document, list):
         document = {"data": document}
     articles = _field(document, "data", list, path, "top level")
@@ -439,12 +442,26 @@ class QuestionAnsweringTask(FinetuneTask):
                            help="count and skip questions whose answer is not at its answer_start instead of failing")
 
     def read(self, path, options, metadata=None):
-        examples, version_2, skipped = read_squad(path, skip_bad_answers=bool(options.get("skip_bad_answers")))
+        from albert_keras.tasks.clue import benchmark
+
+        clue = benchmark(options, metadata)  # CMRC 2018: answer starts repaired, its own scorer
+        if clue is not None:
+            from albert_keras.tasks.cmrc import read_cmrc
+
+            clue.check_kind(self.name)
+            examples, skipped, repairs = read_cmrc(path, bool(options.get("skip_bad_answers")), metadata is None)
+            version_2 = False
+            if repairs:
+                print(f"question-answering: {path}: moved {repairs} answer_start values to their text", file=sys.stderr)
+        else:
+            examples, version_2, skipped = read_squad(path, skip_bad_answers=bool(options.get("skip_bad_answers")))
         for reason, count in skipped.items():  # the counted skips, reported once the file is read
             print(f"question-answering: {path}: skipped {count} questions ({reason})", file=sys.stderr)
         if metadata is None:  # the window settings travel with the model (finetune.json)
             metadata = {"version_2_with_negative": version_2, "metrics": ["f1", "exact"],
                         **{name: _option(options, name) for name in WINDOW_SETTINGS[1:]}}
+            if clue is not None:
+                metadata.update(metrics=list(clue.metrics), glue_task=clue.name)
         data = TaskData(path=os.fspath(path), examples=examples, metadata=dict(metadata), skipped=skipped)
         data.__dict__["_squad_options"] = dict(options)  # `dataset` has no options argument
         return data
@@ -522,6 +539,10 @@ class QuestionAnsweringTask(FinetuneTask):
     def evaluate(self, model, data, options):
         results = self.answers(model, data, options)
         predictions = {qid: r["text"] for qid, r in results.items()}
+        if data.metadata.get("glue_task"):
+            from albert_keras.tasks import cmrc
+
+            return cmrc.evaluate(squad_dataset(data.examples), predictions)
         na_probs = None
         if data.metadata.get("version_2_with_negative"):
             na_probs = {qid: r["null_odds"] for qid, r in results.items()}

@@ -309,11 +309,28 @@ class TokenClassificationTask(FinetuneTask):
         group = parser.add_argument_group("token classification")
         group.add_argument("--tag-column", type=int, default=None,
                            help="CoNLL files: the tag column index (default -1, the last)")
-        group.add_argument("--scheme", default=None, choices=["IOB2", "BIO", "IOB1", "BIOES", "IOBES"],
+        group.add_argument("--scheme", default=None, choices=["IOB2", "BIO", "IOB1", "BIOES", "IOBES", "BIOS"],
                            help=f"tagging scheme (default {DEFAULT_SCHEME})")
 
     def read(self, path, options, metadata=None):
         scheme = (metadata or {}).get("scheme") or options.get("scheme") or DEFAULT_SCHEME
+        from albert_keras.tasks.clue import benchmark
+
+        clue = benchmark(options, metadata)
+        if clue is not None:  # CLUENER2020: character tags from its JSON lines, its official scorer
+            from albert_keras.tasks import cluener
+
+            clue.check_kind(self.name)
+            labelled = options.get("labelled", True)
+            if os.path.isdir(path):
+                path = os.path.join(path, "train.json" if metadata is None else "dev.json" if labelled else "test.json")
+            scheme = "BIOS" if scheme.upper() in ("BIOS", "BIOES", "IOBES") else "IOB2"
+            sentences, skipped = cluener.read_cluener(path, labelled=labelled, scheme=scheme)
+            metadata = dict(metadata or {"labels": cluener.labels_for(scheme), "scheme": scheme,
+                                         "metrics": list(clue.metrics), "glue_task": clue.name})
+            data = TaskData(path=os.fspath(path), examples=sentences, metadata=metadata, skipped=skipped)
+            data.__dict__["_tagging_options"] = dict(options)
+            return data
         tag_column = options.get("tag_column")
         sentences, labels = read_tagged(
             path, tag_column=-1 if tag_column is None else int(tag_column), format=options.get("format"),
@@ -388,6 +405,12 @@ class TokenClassificationTask(FinetuneTask):
         if not data.examples or data.examples[0].tags is None:
             raise AlbertInputError(f"{data.path}: no tags to evaluate against")
         predicted = self.tags(model, data, options)
+        if data.metadata.get("glue_task"):
+            from albert_keras.tasks import cluener
+
+            scheme = data.metadata.get("scheme")
+            found = [cluener.predicted_labels(s.text, tags, scheme) for s, tags in zip(data.examples, predicted)]
+            return cluener.score([s.label for s in data.examples], found)
         gold = [s.tags for s in data.examples]
         scores = entity_scores(gold, predicted, scheme=data.metadata.get("scheme", DEFAULT_SCHEME))
         words = sum(len(g) for g in gold)
@@ -398,5 +421,11 @@ class TokenClassificationTask(FinetuneTask):
         return result
 
     def predict(self, model, data, options):
+        if data.metadata.get("glue_task"):  # CLUENER2020's submission lines
+            from albert_keras.tasks.cluener import predicted_labels
+
+            for sentence, tags in zip(data.examples, self.tags(model, data, options)):
+                yield {"id": sentence.id, "label": predicted_labels(sentence.text, tags, data.metadata.get("scheme"))}
+            return
         for sentence, tags in zip(data.examples, self.tags(model, data, options)):
             yield {"where": sentence.where, "words": sentence.words, "tags": tags}
