@@ -50,8 +50,8 @@ class AlbertTextPreprocessor(keras.layers.Layer):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
+        from albert_keras.compat import accept_any_call_arguments
+        accept_any_call_arguments(self)
         self.tokenizer = tokenizer
         self.mode = mode
         self.built = True

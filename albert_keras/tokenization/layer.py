@@ -102,8 +102,8 @@ class AlbertTokenizer(keras.layers.Layer):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
         # Strings must reach `call` as they are (Keras would try to cast them to floats).
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
+        from albert_keras.compat import accept_any_call_arguments
+        accept_any_call_arguments(self)
         min_length = 3
         if int(sequence_length) < min_length:
             raise ValueError(f"sequence_length must be at least {min_length}, got {sequence_length}")
