@@ -14,7 +14,7 @@ What is here: `in_multi_worker_mode` / `is_multi_worker` (a strategy's `_in_mult
 `attention_class_with` (`MultiHeadAttention._compute_attention`), `accept_any_call_arguments` (a
 layer's input conversion), `optimizer_variable_index` (`Optimizer._get_variable_index`),
 `device_scope_type` and `in_xla_compilation` (TensorFlow's eager context and XLA control-flow
-context), `SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
+context), `BatchLogsCallbackList` (how Keras' `CallbackList` converts and dispatches batch logs), `SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
 `_backend_update_step`, `_get_current_learning_rate`) and `MultiWorkerTrainerMixin` (the trainer's
 `_maybe_symbolic_build`).
 
@@ -309,6 +309,61 @@ def in_xla_compilation():
     if tf.config.optimizer.get_jit():
         return True
     return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+
+def _has_batch_hook(callback):
+    # Callbacks that keep the base class' (empty) batch hooks, like `History`, read no logs: the
+    # test Keras' CallbackList makes (`utils.is_default`) before it dispatches batches.
+    import keras
+
+    base = keras.callbacks.Callback
+    kind = type(callback)
+    return kind.on_train_batch_end is not base.on_train_batch_end or kind.on_batch_end is not base.on_batch_end
+
+
+def _callback_list_class():
+    import keras
+
+    class BatchLogsCallbackList(keras.callbacks.CallbackList):
+        """A `CallbackList` that hands training-batch logs unconverted to the callbacks that ask.
+
+        It relies on three behaviours of Keras 3.15 that its documentation does not promise, so it
+        lives here, version-checked: `fit(callbacks=...)` uses a `CallbackList` it is given as it is;
+        `CallbackList.on_train_batch_end` converts the logs to Python floats (a device-to-host copy
+        per batch) before any callback sees them, and may run the callbacks on a thread pool; the
+        `ProgbarLogger` accepts tensors (it averages them and converts only what it prints).
+
+        Callbacks with `defers_logs = True`, the progress bar and callbacks without batch hooks get
+        the logs as they come; the others get `convert_batch_logs(logs)`, at most once per batch.
+        Batch callbacks run synchronously (a checkpoint must not be written while the next step
+        updates the variables).
+        """
+
+        def convert_batch_logs(self, logs):
+            """The logs as Python floats for callbacks that do not defer (a subclass may count reads)."""
+            converted = {}
+            for name, value in logs.items():
+                try:
+                    converted[name] = float(keras.ops.convert_to_numpy(value)) if keras.ops.is_tensor(value) else value
+                except (TypeError, ValueError):  # not a scalar: as Keras passes it
+                    converted[name] = value
+            return converted
+
+        def on_train_batch_end(self, batch, logs=None):
+            converted = None
+            for callback in self.callbacks:
+                if (getattr(callback, "defers_logs", False) or isinstance(callback, keras.callbacks.ProgbarLogger)
+                        or not _has_batch_hook(callback)):
+                    callback.on_train_batch_end(batch, logs=logs)
+                    continue
+                if converted is None:
+                    converted = self.convert_batch_logs(dict(logs or {}))
+                callback.on_train_batch_end(batch, logs=converted)
+
+    return BatchLogsCallbackList
+
+
+BatchLogsCallbackList = _callback_list_class()
+
 
 class SummedGradientClippingMixin:
     """Mix into a `keras.optimizers.Optimizer` (before it in the bases) for two official behaviours.

@@ -226,3 +226,26 @@ def test_device_scope_and_xla_detection_eagerly_and_while_tracing():
         tf.function(lambda: record("gpu")).get_concrete_function()
     assert seen == {"xla": (True, None), "plain": (False, None), "gpu": (False, "GPU")}
     assert compat.in_xla_compilation() is False
+
+
+def test_batch_logs_callback_list_defers_what_keras_would_convert():
+    class Seen(keras.callbacks.Callback):
+        def __init__(self, defers_logs):
+            super().__init__()
+            self.defers_logs = defers_logs
+            self.types = set()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.types.add(type(logs["loss"]).__name__)
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    # What the class exists for: Keras' own list converts every batch's logs before any callback.
+    keras_seen = Seen(defers_logs=True)
+    model.fit(x, y, batch_size=2, verbose=0, callbacks=[keras_seen])
+    assert keras_seen.types == {"float"}
+    deferred, plain = Seen(defers_logs=True), Seen(defers_logs=False)
+    callbacks = compat.BatchLogsCallbackList([deferred, plain], add_history=True, model=model, epochs=1, steps=2)
+    model.fit(x, y, batch_size=2, verbose=0, callbacks=callbacks)
+    assert plain.types == {"float"} and deferred.types != {"float"} and len(deferred.types) == 1
