@@ -306,6 +306,8 @@ def in_xla_compilation():
     """
     from tensorflow.python.ops import control_flow_util
 
+    if tf.executing_eagerly():  # XLA compiles traced functions only (and this is called per layer call)
+        return False
     if tf.config.optimizer.get_jit():
         return True
     return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
