@@ -1,16 +1,20 @@
 """Every use of a private Keras, keras-hub or TensorFlow attribute, in one place.
 
 albert-keras reaches below the public APIs only here, so a new Keras or keras-hub release breaks
-one module, not many (`tests/test_compat.py` fails if another module uses one of these names).
-`check_versions()` runs on import and names the package whose installed version is outside the
-range these workarounds were tested with (setup.cfg pins the same range).
+one module, not many (`tests/test_compat.py` fails if another module reads, sets or overrides a
+private library name). This module holds only that access and the version check: what albert-keras
+builds with it (the CPU fusions of `modeling/fusion.py`, the optimizers, the training loop) lives
+with the code that uses it. `check_versions()` runs on import and refuses a package whose installed
+version is outside the range these accesses were tested with (setup.cfg pins the same range);
+`ALBERT_KERAS_ALLOW_UNTESTED_VERSIONS=1` turns that into a warning, to try a newer release.
 
 What is here: `in_multi_worker_mode` / `is_multi_worker` (a strategy's `_in_multi_worker_mode`),
-`set_attention_probs_dropout` / `attention_probs_dropout` (keras-hub `TransformerEncoder`'s
-`_self_attention_layer._dropout_layer`), `fuse_transformer_block` (its `_feedforward_*_dense`
-layers, its attention's `_compute_attention`, its `_*_layer_norm` layers), `fuse_layer_norm` (a LayerNormalization's
-`_call_has_context_arg`),
-`SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
+`set_attention_probs_dropout` / `attention_probs_dropout` and `transformer_block_layers` (keras-hub
+`TransformerEncoder`'s sub-layers), `replace_layer_class` (a layer's recorded call signature),
+`attention_class_with` (`MultiHeadAttention._compute_attention`), `accept_any_call_arguments` (a
+layer's input conversion), `optimizer_variable_index` (`Optimizer._get_variable_index`),
+`device_scope_type` and `in_xla_compilation` (TensorFlow's eager context and XLA control-flow
+context), `BatchLogsCallbackList` (how Keras' `CallbackList` converts and dispatches batch logs), `SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
 `_backend_update_step`, `_get_current_learning_rate`) and `MultiWorkerTrainerMixin` (the trainer's
 `_maybe_symbolic_build`).
 
@@ -24,9 +28,10 @@ keeps Keras' own code path. No Keras function is patched. It lives here, below `
 `training`, because models inherit it and training relies on it.
 """
 
-import contextlib
 import functools
 import importlib.metadata
+import os
+import warnings
 
 from albert_keras.errors import AlbertInputError
 
@@ -46,17 +51,30 @@ def _version_tuple(text):
     return tuple(parts)
 
 
-def check_versions(installed=None):
-    """Raise `AlbertInputError` naming a package whose version is outside the tested range.
+# Set to 1 to run with a Keras / keras-hub / TensorFlow version outside the tested ranges (a warning
+# instead of an error): the private APIs below may have changed there.
+ALLOW_UNTESTED_ENV = "ALBERT_KERAS_ALLOW_UNTESTED_VERSIONS"
+
+
+def check_versions(installed=None, allow_untested=None):
+    """Refuse (or warn about) a package whose version is outside the tested range.
 
     Args:
         installed: `{package: version string}` to check instead of the installed packages.
+        allow_untested: warn instead of raising `AlbertInputError`; None reads the environment
+            variable `ALBERT_KERAS_ALLOW_UNTESTED_VERSIONS` (`1`, `true` or `yes` allow).
+
+    Returns:
+        The messages for the untested versions found (empty when every version is tested).
 
     Example:
     ```python
     check_versions({"keras": "3.15.1", "keras-hub": "0.32.0", "tensorflow": "2.21.0"})
     ```
     """
+    if allow_untested is None:
+        allow_untested = os.environ.get(ALLOW_UNTESTED_ENV, "").strip().lower() in ("1", "true", "yes")
+    messages = []
     for package, low, high in TESTED_VERSIONS:
         if installed is not None:
             version = installed.get(package)
@@ -65,14 +83,18 @@ def check_versions(installed=None):
                 version = importlib.metadata.version(package)
             except importlib.metadata.PackageNotFoundError:
                 version = None
-        if version is None:
+        if version is None or low <= _version_tuple(version) < high:
             continue
-        if not low <= _version_tuple(version) < high:
+        tested = f">={'.'.join(map(str, low))},<{'.'.join(map(str, high))}"
+        if not allow_untested:
             raise AlbertInputError(
-                f"{package} {version} is outside the range albert-keras was tested with "
-                f"(>={'.'.join(map(str, low))},<{'.'.join(map(str, high))}); install a version in that range "
-                f"(pip install \"{package}>={'.'.join(map(str, low))},<{'.'.join(map(str, high))}\")"
+                f"{package} {version} is outside the range albert-keras was tested with ({tested}); install a "
+                f"version in that range (pip install \"{package}{tested}\") or set {ALLOW_UNTESTED_ENV}=1 to try it"
             )
+        messages.append(f"{package} {version} is outside the range albert-keras was tested with ({tested}); "
+                        f"running anyway because {ALLOW_UNTESTED_ENV} is set")
+        warnings.warn(messages[-1], RuntimeWarning, stacklevel=2)
+    return messages
 
 
 check_versions()
@@ -99,17 +121,6 @@ def is_multi_worker(strategy):
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and in_multi_worker_mode(strategy)
 
 
-def accept_string_inputs(layer):
-    """Let a Keras layer receive strings (and Python lists of them) in `call` as they are.
-
-    Keras converts positional call arguments to float tensors unless the layer's private
-    `_convert_input_args` / `_allow_non_tensor_positional_args` say otherwise; tokenizer and
-    preprocessor layers take raw text, so they need both off/on.
-    """
-    layer._convert_input_args = False
-    layer._allow_non_tensor_positional_args = True
-
-
 def set_attention_probs_dropout(block, rate):
     """Set the attention-probability dropout of a keras-hub `TransformerEncoder` block.
 
@@ -129,228 +140,231 @@ def set_attention_probs_dropout(block, rate):
     attention._dropout_layer.rate = rate
 
 
-@functools.cache  # one class, made on first use: this module imports without Keras
-def _fused_dense_class():
-    import keras
-
-    class FusedBiasDense(keras.layers.Dense):
-        """A `keras.layers.Dense` whose TensorFlow graph is a 2-D `MatMul` + `BiasAdd` + activation.
-
-        Keras' `Dense` on a 3-D input reshapes between the matmul and the bias add, a pattern
-        TensorFlow's oneDNN remapper does not fuse; flattened to 2-D first, the matmul, bias and
-        GELU run as one fused oneDNN matmul (`_MklNativeFusedMatMul` in the profile). Same
-        weights, same results (to float rounding); other backends, quantized or LoRA layers and
-        layers without a bias keep `Dense.call`.
-        """
-
-        def call(self, inputs, training=None):
-            if (keras.backend.backend() != "tensorflow" or self.bias is None or self.quantization_mode
-                    or self.lora_enabled or len(inputs.shape) < 2):
-                return super().call(inputs, training=training)
-            import tensorflow as tf
-
-            shape = tf.shape(inputs)
-            flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
-            outputs = tf.nn.bias_add(tf.matmul(flat, self.kernel), self.bias)
-            if self.activation is not None:
-                outputs = self.activation(outputs)
-            return tf.reshape(outputs, tf.concat([shape[:-1], [self.units]], axis=0))
-
-    return FusedBiasDense
+def attention_probs_dropout(block):
+    """The attention-probability dropout rate of a keras-hub `TransformerEncoder` block."""
+    return block._self_attention_layer._dropout_layer.rate
 
 
-_LAYER_NORM_FUSION = {"enabled": True}
+def transformer_block_layers(block):
+    """The sub-layers of a built keras-hub `TransformerEncoder` block that albert-keras computes differently.
 
-
-@contextlib.contextmanager
-def without_layer_norm_fusion():
-    """Trace LayerNorms as Keras does inside this block (for TFLite: its kernels are not oneDNN's).
-
-    The fused form only pays where TensorFlow's oneDNN remapper rewrites it, and for dynamic
-    shapes it adds a `tf.cond`, which a TFLite file would carry as an `IF` op.
-
-    Example:
-    ```python
-    with without_layer_norm_fusion():
-        concrete = tf.function(model).get_concrete_function(spec)
-    ```
-    """
-    previous = _LAYER_NORM_FUSION["enabled"]
-    _LAYER_NORM_FUSION["enabled"] = False
-    try:
-        yield
-    finally:
-        _LAYER_NORM_FUSION["enabled"] = previous
-
-
-# Below this many rows (tokens in the batch) Keras' LayerNorm is faster: oneDNN's fused LayerNorm
-# has a fixed cost per call (about 0.15 ms on a 2-core AVX-512 CPU: 355 vs 478 us at 32 rows,
-# 582 vs 526 us at 96 rows, 617 vs 445 us at 128, 7.2 vs 2.3 ms at 4,096, for 768 features).
-FUSED_LAYER_NORM_MIN_ROWS = 96
-
-
-@functools.cache
-def _fused_layer_norm_class():
-    import keras
-
-    class FusedLayerNormalization(keras.layers.LayerNormalization):
-        """A `keras.layers.LayerNormalization` that runs as oneDNN's fused LayerNorm at inference.
-
-        TensorFlow's remapper replaces one graph pattern (Reshape, `FusedBatchNormV3` in training
-        mode over per-row statistics, Reshape, Mul by gamma, Add of beta: the form Keras 2's
-        LayerNormalization had) with one `_MklLayerNorm`; Keras 3 computes LayerNorm as separate
-        mean, variance, rsqrt and casts (about 6 % of ALBERT-base's bfloat16 forward on CPU). The
-        graph is ordinary TensorFlow ops, so it runs (unfused) wherever TensorFlow runs. Used when
-        not training, for float32 and bfloat16, rank-2/3 inputs normalized over the last axis, with
-        at least `FUSED_LAYER_NORM_MIN_ROWS` rows (decided while tracing where the shape is
-        static, else by a `tf.cond`): training keeps Keras' code (its gradients of gamma and beta
-        accumulate in float32).
-        """
-
-        def call(self, inputs, training=None):
-            rank = len(inputs.shape)
-            fusable = (_LAYER_NORM_FUSION["enabled"] and keras.backend.backend() == "tensorflow"
-                       and rank in (2, 3) and inputs.shape[-1] is not None
-                       and [axis % rank for axis in self.axis] == [rank - 1] and self.center and self.scale
-                       and not self.rms_scaling and self.compute_dtype in ("float32", "bfloat16"))
-            if (training is not None and training is not False) or not fusable:
-                return super().call(inputs)
-            import tensorflow as tf
-
-            inputs = tf.cast(inputs, self.compute_dtype)
-            rows = inputs.shape[:-1].num_elements()
-            if rows is not None:  # static shape: choose while tracing
-                return self._fused(inputs) if rows >= FUSED_LAYER_NORM_MIN_ROWS else super().call(inputs)
-            dynamic_rows = tf.reduce_prod(tf.shape(inputs)[:-1])
-            return tf.cond(dynamic_rows >= FUSED_LAYER_NORM_MIN_ROWS, lambda: self._fused(inputs),
-                           lambda: super(FusedLayerNormalization, self).call(inputs))
-
-        def _fused(self, inputs):
-            import tensorflow as tf
-
-            # The shape is taken here, not passed in: inside a tf.cond branch a captured shape
-            # is opaque to the remapper, which then cannot tell that the output keeps the input's
-            # shape and does not fuse.
-            shape = tf.shape(inputs)
-            # The remapper needs the unit scale and zero offset as `Fill` ops; with static shapes
-            # grappler's constant folding would turn them into constants first, so the row count
-            # goes through PlaceholderWithDefault, which constant folding leaves alone.
-            rows = tf.raw_ops.PlaceholderWithDefault(input=tf.reduce_prod(shape[:-1]), shape=[])
-            rows_vector = tf.reshape(rows, [1])
-            normalized, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                tf.reshape(inputs, tf.stack([1, rows, inputs.shape[-1], 1])),
-                tf.fill(rows_vector, tf.constant(1.0, tf.float32)),
-                tf.fill(rows_vector, tf.constant(0.0, tf.float32)),
-                epsilon=self.epsilon,
-                data_format="NCHW",
-            )
-            normalized = tf.reshape(normalized, shape)
-            return normalized * tf.cast(self.gamma, inputs.dtype) + tf.cast(self.beta, inputs.dtype)
-
-    return FusedLayerNormalization
-
-
-@functools.cache
-def _bfloat16_attention_class():
-    import keras
-
-    class BFloat16InferenceAttention(keras.layers.MultiHeadAttention):
-        """A `keras.layers.MultiHeadAttention` whose bfloat16 inference keeps the scores in bfloat16.
-
-        Keras' dot-product attention casts bfloat16 scores to float32 for the scaling, the mask
-        and the softmax, then casts the probabilities back to bfloat16: two casts and three
-        float32 passes over the batch x heads x T x S scores. oneDNN's softmax takes bfloat16 and
-        accumulates in float32 itself, so the probabilities are the same bfloat16 values (bit for
-        bit when the scale 1/sqrt(head size) is a power of two, as for ALBERT's 64-wide heads;
-        it is applied to the query, the smaller tensor). Used at inference with a bfloat16
-        compute dtype on TensorFlow; training, float32 and everything else keep Keras' code.
-        """
-
-        def _compute_attention(self, query, key, value, attention_mask=None, training=None,
-                               return_attention_scores=False, use_causal_mask=False):
-            import tensorflow as tf
-
-            if (keras.backend.backend() != "tensorflow" or query.dtype != tf.bfloat16 or len(query.shape) != 4
-                    or tuple(self._attention_axes) != (1,) or return_attention_scores or use_causal_mask
-                    or self._flash_attention or (training is not None and training is not False)
-                    or (attention_mask is not None and len(attention_mask.shape) not in (3, 4))):
-                return super()._compute_attention(
-                    query, key, value, attention_mask=attention_mask, training=training,
-                    return_attention_scores=return_attention_scores, use_causal_mask=use_causal_mask)
-            scores = tf.einsum(
-                "BTNH,BSNH->BNTS", query * tf.cast(self._inverse_sqrt_key_dim, query.dtype), key)
-            if attention_mask is not None:
-                mask = tf.cast(attention_mask, tf.bool)
-                if len(mask.shape) == 3:  # [batch, T, S] -> one mask for every head
-                    mask = tf.expand_dims(mask, 1)
-                scores = tf.where(mask, scores, tf.constant(0.7 * tf.bfloat16.min, tf.bfloat16))
-            return tf.einsum("BNTS,BSNH->BTNH", tf.nn.softmax(scores, axis=-1), value), None
-
-    return BFloat16InferenceAttention
-
-
-def fuse_layer_norm(layer):
-    """Let oneDNN fuse a built `keras.layers.LayerNormalization` at inference (see `FusedLayerNormalization`).
-
-    The layer keeps its object, name and variables. Keras decides when a layer is made whether
-    its `call` takes `training`; the fused `call` does (training keeps Keras' own code), so that
-    decision is updated here.
-
-    Example:
-    ```python
-    layer = keras.layers.LayerNormalization(epsilon=1e-12)
-    layer.build((None, 8, 32))
-    fuse_layer_norm(layer)
-    ```
-    """
-    import inspect
-
-    import keras
-
-    if type(layer) is not keras.layers.LayerNormalization:
-        return
-    layer.__class__ = _fused_layer_norm_class()
-    layer._call_signature = inspect.signature(layer.call)
-    layer.call_signature_parameters = list(layer._call_signature.parameters)
-    layer._call_has_training_arg = True
-    layer._call_has_context_arg = {**layer._call_has_context_arg, "training": True}
-
-
-def fuse_transformer_block(block):
-    """Let oneDNN fuse a built keras-hub `TransformerEncoder` block's matmuls and LayerNorms.
-
-    The block's feed-forward `Dense` layers (keras-hub's `_feedforward_intermediate_dense` and
-    `_feedforward_output_dense`) compute as 2-D MatMul + BiasAdd (+ GELU), which oneDNN fuses
-    (the attention's `EinsumDense` projections done the same way measured no faster); its two
-    LayerNorms run as oneDNN's fused LayerNorm at inference (`fuse_layer_norm`); its attention
-    keeps bfloat16 scores in bfloat16 at inference (`BFloat16InferenceAttention`). Every layer
-    keeps its object, name and variables; only how it computes changes, so checkpoints and
-    weight files are unchanged. Measured per call at ALBERT-base's shape (batch 32 x 128, 2-core
-    AVX-512 CPU): feed-forward 140 -> 108 ms in float32, 87 -> 63 ms in bfloat16; LayerNorm
-    6.7 -> 1.3 ms in bfloat16, 8.8 -> 2.6 ms in float32 (docs/export.md has the whole forward).
+    Returns:
+        A dict: `feedforward_dense` (the intermediate and output `Dense` layers), `attention` (the
+        `MultiHeadAttention`) and `layer_norms` (after attention, after the feed-forward).
 
     Example:
     ```python
     block = keras_hub.layers.TransformerEncoder(64, 2)
     block.build((None, 8, 32))
-    fuse_transformer_block(block)
+    transformer_block_layers(block)["attention"]  # a keras.layers.MultiHeadAttention
+    ```
+    """
+    return {
+        "feedforward_dense": (block._feedforward_intermediate_dense, block._feedforward_output_dense),
+        "attention": block._self_attention_layer,
+        "layer_norms": (block._self_attention_layer_norm, block._feedforward_layer_norm),
+    }
+
+
+def replace_layer_class(layer, cls):
+    """Make a built Keras layer an instance of `cls` (a subclass of its class), keeping its variables.
+
+    The layer keeps its object, name and variables (checkpoints are unchanged). Keras records
+    when a layer is made whether its `call` takes `training`; that record is updated for `cls.call`,
+    so Keras passes the outer call's `training` down to it.
+
+    Args:
+        layer: a Keras layer.
+        cls: a subclass of `type(layer)` that adds no state.
+
+    Example:
+    ```python
+    class Doubled(keras.layers.Dense):
+        def call(self, inputs, training=None):
+            return 2 * super().call(inputs)
+
+    layer = keras.layers.Dense(4)
+    layer.build((None, 3))
+    replace_layer_class(layer, Doubled)
+    ```
+    """
+    import inspect
+
+    if not issubclass(cls, type(layer)):
+        raise TypeError(f"{cls.__name__} is not a subclass of {type(layer).__name__}")
+    layer.__class__ = cls
+    layer._call_signature = inspect.signature(layer.call)
+    layer.call_signature_parameters = list(layer._call_signature.parameters)
+    layer._call_has_training_arg = "training" in layer.call_signature_parameters
+    layer._call_has_context_arg = {**layer._call_has_context_arg, "training": layer._call_has_training_arg}
+
+
+@functools.cache  # one class per (compute, name): isinstance checks and tf.function caches stay stable
+def attention_class_with(compute, name):
+    """A `keras.layers.MultiHeadAttention` subclass whose dot-product step `compute` may replace.
+
+    Keras computes scores, mask, softmax, dropout and the weighted sum of the values in
+    `MultiHeadAttention`'s private `_compute_attention`. In the common case (attention over the
+    sequence axis, no scores returned, no causal mask, no flash attention) the subclass calls
+    `compute(layer, query, key, value, attention_mask, training, scale)` with the projected
+    `[batch, length, heads, head size]` tensors and Keras' `1 / sqrt(head size)`; it returns the
+    `[batch, T, heads, head size]` result, or None for Keras' own code.
+
+    Args:
+        compute: a function as above (a module-level function: the class is cached per function).
+        name: the subclass' name.
+
+    Example:
+    ```python
+    def keras_code(layer, query, key, value, mask, training, scale):
+        return None
+
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8)
+    layer(np.zeros((1, 3, 16)), np.zeros((1, 3, 16)))
+    replace_layer_class(layer, attention_class_with(keras_code, "SameAttention"))
     ```
     """
     import keras
 
-    for dense in (block._feedforward_intermediate_dense, block._feedforward_output_dense):
-        if type(dense) is keras.layers.Dense:
-            dense.__class__ = _fused_dense_class()
-    attention = block._self_attention_layer
-    if type(attention) is keras.layers.MultiHeadAttention:
-        attention.__class__ = _bfloat16_attention_class()
-    fuse_layer_norm(block._self_attention_layer_norm)
-    fuse_layer_norm(block._feedforward_layer_norm)
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                           return_attention_scores=False, use_causal_mask=False):
+        if not (return_attention_scores or use_causal_mask or self._flash_attention
+                or tuple(self._attention_axes) != (1,)):
+            outputs = compute(self, query, key, value, attention_mask, training, self._inverse_sqrt_key_dim)
+            if outputs is not None:
+                return outputs, None
+        return keras.layers.MultiHeadAttention._compute_attention(
+            self, query, key, value, attention_mask=attention_mask, training=training,
+            return_attention_scores=return_attention_scores, use_causal_mask=use_causal_mask)
+
+    return type(name, (keras.layers.MultiHeadAttention,), {"_compute_attention": _compute_attention,
+                                                           "__module__": getattr(compute, "__module__", __name__)})
 
 
-def attention_probs_dropout(block):
-    """The attention-probability dropout rate of a keras-hub `TransformerEncoder` block."""
-    return block._self_attention_layer._dropout_layer.rate
+def accept_any_call_arguments(layer):
+    """Let a Keras layer take non-tensor (e.g. string list) positional inputs, passed to `call` as given.
+
+    Keras converts a layer's positional inputs to tensors and refuses non-tensor ones; text layers
+    take Python strings and lists and convert them themselves. Call it in the layer's `__init__`
+    after `super().__init__`.
+
+    Example:
+    ```python
+    class Echo(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            accept_any_call_arguments(self)
+    ```
+    """
+    layer._convert_input_args = False
+    layer._allow_non_tensor_positional_args = True
+
+
+def optimizer_variable_index(optimizer, variable):
+    """The index of `variable` in a built `keras.optimizers.Optimizer`'s variable list.
+
+    It is the index of the variable's slots in lists made by `add_optimizer_variables`; inside a
+    distributed update Keras hands `update_step` the per-device variable, which this maps too.
+
+    Example:
+    ```python
+    optimizer.build(model.trainable_variables)
+    optimizer_variable_index(optimizer, model.trainable_variables[3])  # 3
+    ```
+    """
+    return optimizer._get_variable_index(variable)
+
+
+def device_scope_type():
+    """The device type (`"CPU"`, `"GPU"`, `"TPU"`) of the innermost `tf.device` scope, or None.
+
+    Works eagerly and while a `tf.function` is traced (the scope around the call or inside it).
+
+    Example:
+    ```python
+    with tf.device("/CPU:0"):
+        device_scope_type()  # "CPU"
+    ```
+    """
+    from tensorflow.python.eager import context
+
+    name = context.context().device_name
+    return tf.DeviceSpec.from_string(name).device_type if name else None
+
+
+def in_xla_compilation():
+    """Whether the code calling it is being traced for XLA (`tf.function(jit_compile=True)`).
+
+    TensorFlow marks the graph of a `jit_compile=True` function (and of functions it calls) with
+    an XLA control-flow context; Keras' `compile(jit_compile=True)` traces its steps that way.
+    Global auto-clustering (`tf.config.optimizer.set_jit`) counts as XLA too.
+
+    Example:
+    ```python
+    tf.function(lambda: in_xla_compilation(), jit_compile=True)()  # True (as a tensor)
+    ```
+    """
+    from tensorflow.python.ops import control_flow_util
+
+    if tf.executing_eagerly():  # XLA compiles traced functions only (and this is called per layer call)
+        return False
+    if tf.config.optimizer.get_jit():
+        return True
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+
+def _has_batch_hook(callback):
+    # Callbacks that keep the base class' (empty) batch hooks, like `History`, read no logs: the
+    # test Keras' CallbackList makes (`utils.is_default`) before it dispatches batches.
+    import keras
+
+    base = keras.callbacks.Callback
+    kind = type(callback)
+    return kind.on_train_batch_end is not base.on_train_batch_end or kind.on_batch_end is not base.on_batch_end
+
+
+def _callback_list_class():
+    import keras
+
+    class BatchLogsCallbackList(keras.callbacks.CallbackList):
+        """A `CallbackList` that hands training-batch logs unconverted to the callbacks that ask.
+
+        It relies on three behaviours of Keras 3.15 that its documentation does not promise, so it
+        lives here, version-checked: `fit(callbacks=...)` uses a `CallbackList` it is given as it is;
+        `CallbackList.on_train_batch_end` converts the logs to Python floats (a device-to-host copy
+        per batch) before any callback sees them, and may run the callbacks on a thread pool; the
+        `ProgbarLogger` accepts tensors (it averages them and converts only what it prints).
+
+        Callbacks with `defers_logs = True`, the progress bar and callbacks without batch hooks get
+        the logs as they come; the others get `convert_batch_logs(logs)`, at most once per batch.
+        Batch callbacks run synchronously (a checkpoint must not be written while the next step
+        updates the variables).
+        """
+
+        def convert_batch_logs(self, logs):
+            """The logs as Python floats for callbacks that do not defer (a subclass may count reads)."""
+            converted = {}
+            for name, value in logs.items():
+                try:
+                    converted[name] = float(keras.ops.convert_to_numpy(value)) if keras.ops.is_tensor(value) else value
+                except (TypeError, ValueError):  # not a scalar: as Keras passes it
+                    converted[name] = value
+            return converted
+
+        def on_train_batch_end(self, batch, logs=None):
+            converted = None
+            for callback in self.callbacks:
+                if (getattr(callback, "defers_logs", False) or isinstance(callback, keras.callbacks.ProgbarLogger)
+                        or not _has_batch_hook(callback)):
+                    callback.on_train_batch_end(batch, logs=logs)
+                    continue
+                if converted is None:
+                    converted = self.convert_batch_logs(dict(logs or {}))
+                callback.on_train_batch_end(batch, logs=converted)
+
+    return BatchLogsCallbackList
+
+
+BatchLogsCallbackList = _callback_list_class()
 
 
 class SummedGradientClippingMixin:

@@ -14,33 +14,88 @@ from albert_keras import compat
 from albert_keras.errors import AlbertInputError
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "albert_keras")
-# Private names of Keras, keras-hub and TensorFlow objects that albert-keras uses (the issue's list).
+# Private names of Keras, keras-hub and TensorFlow objects that albert-keras uses (the issue's list);
+# `_library_private_names` adds every private name of the library classes albert-keras builds on.
 PRIVATE = ("_self_attention_layer", "_feedforward_intermediate_dense", "_feedforward_output_dense", "_maybe_symbolic_build", "_in_multi_worker_mode", "_get_current_learning_rate",
            "_clip_gradients", "_iterations", "_dropout_layer", "_backend_update_step", "_symbolic_build",
            "_all_reduce_sum_gradients", "_distributed_tf_update_step", "_distribution_strategy", "_distribute_strategy",
            "_self_attention_layer_norm",
            "_feedforward_layer_norm", "_call_has_context_arg", "_call_has_training_arg", "_call_signature",
-           "_compute_attention", "_inverse_sqrt_key_dim", "_attention_axes", "_flash_attention")
+           "_compute_attention", "_inverse_sqrt_key_dim", "_attention_axes", "_flash_attention",
+           "_get_variable_index", "_convert_input_args", "_allow_non_tensor_positional_args")
+# albert-keras' own private names that a library class also has, each with where and why it is ours.
+OWN_NAMES = {
+    ("training/checkpointing.py", "_variables"),  # `Checkpointer` is a plain class: its own variable lists
+    ("training/callbacks.py", "_learning_rate"),  # a callback's own method (reads the public `learning_rate`)
+    ("training/finetune.py", "_update"),  # the early-stopping callback's own method
+}
+
+
+def _library_private_names():
+    """Private names (class attributes and those set on instances) of the library classes used here."""
+    import keras_hub
+
+    classes = (keras.layers.Layer, keras.Model, keras.layers.Dense, keras.layers.LayerNormalization,
+               keras.layers.MultiHeadAttention, keras.layers.Embedding, keras.optimizers.Optimizer,
+               keras.optimizers.schedules.LearningRateSchedule, keras.callbacks.Callback,
+               keras.callbacks.CallbackList, keras.callbacks.ProgbarLogger, keras.metrics.Metric,
+               keras.losses.Loss, keras_hub.layers.TransformerEncoder, tf.Module, tf.distribute.Strategy,
+               tf.distribute.StrategyExtended)
+    block = keras_hub.layers.TransformerEncoder(8, 2)
+    block.build((None, 3, 4))
+    optimizer = keras.optimizers.Optimizer(learning_rate=0.1)
+    optimizer.build([keras.Variable([1.0])])
+    instances = (block, block._self_attention_layer, block._feedforward_intermediate_dense,
+                 block._feedforward_layer_norm, optimizer, keras.callbacks.CallbackList(), keras.Model())
+    names = {name for cls in classes for name in dir(cls)} | {name for obj in instances for name in vars(obj)}
+    return {name for name in names if name.startswith("_") and not name.startswith("__")} | set(PRIVATE)
+
+
+def _offenders(source, relative, private):
+    """Where `source` reads, sets or overrides (`def`) a library's private name, or imports its internals."""
+    offenders = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and (
+                (node.attr in private and (relative, node.attr) not in OWN_NAMES) or node.attr == "__internal__"):
+            offenders.append(f"{relative}:{node.lineno}: .{node.attr}")
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in private
+                and (relative, node.name) not in OWN_NAMES):
+            offenders.append(f"{relative}:{node.lineno}: def {node.name}")
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "setattr", "hasattr")
+                and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and node.args[1].value in private):
+            offenders.append(f"{relative}:{node.lineno}: {node.func.id}({node.args[1].value!r})")
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+            if re.match(r"(keras|keras_hub)\.src\b|tensorflow\.python\b", module or ""):
+                offenders.append(f"{relative}:{node.lineno}: import {module}")
+    return offenders
 
 
 def test_no_other_module_touches_library_internals():
+    private = _library_private_names()
     offenders = []
     for root, _, names in os.walk(PACKAGE):
         for name in names:
             path = os.path.join(root, name)
-            if not name.endswith(".py") or path == compat.__file__:
-                continue
-            tree = ast.parse(open(path, encoding="utf-8").read())
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Attribute) and (node.attr in PRIVATE or node.attr == "__internal__"):
-                    offenders.append(f"{os.path.relpath(path, PACKAGE)}:{node.lineno}: .{node.attr}")
-                if isinstance(node, ast.FunctionDef) and node.name in PRIVATE:
-                    offenders.append(f"{os.path.relpath(path, PACKAGE)}:{node.lineno}: def {node.name}")
-                if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
-                    if re.match(r"(keras|keras_hub)\.src\b|tensorflow\.python\b", module or ""):
-                        offenders.append(f"{os.path.relpath(path, PACKAGE)}:{node.lineno}: import {module}")
+            if name.endswith(".py") and path != compat.__file__:
+                relative = os.path.relpath(path, PACKAGE).replace(os.sep, "/")
+                offenders += _offenders(open(path, encoding="utf-8").read(), relative, private)
     assert not offenders, offenders
+
+
+def test_the_fence_test_sees_attribute_access_overrides_getattr_and_imports():
+    private = _library_private_names()
+    source = (
+        "from keras.src.layers import Layer\n"
+        "class Text(keras.layers.Layer):\n"
+        "    def __init__(self):\n"
+        "        self._convert_input_args = False\n"
+        "    def _compute_attention(self):\n"
+        "        return getattr(self, '_call_signature'), self._own_state, tf.__internal__\n"
+    )
+    assert sorted(_offenders(source, "m.py", private)) == [
+        "m.py:1: import keras.src.layers", "m.py:4: ._convert_input_args", "m.py:5: def _compute_attention",
+        "m.py:6: .__internal__", "m.py:6: getattr('_call_signature')"]
 
 
 def test_version_check_names_the_package_and_matches_setup_cfg():
@@ -88,149 +143,109 @@ def test_summed_gradient_clipping_clips_the_sum_once():
     np.testing.assert_allclose(variable.numpy(), [-0.6, -0.8], rtol=1e-6)  # norm 5 -> 1
 
 
-def keras_hub_block(width=16, dtype=None):
-    from keras_hub.layers import TransformerEncoder
-
-    return TransformerEncoder(2 * width, 2, activation=lambda x: keras.activations.gelu(x, approximate=True),
-                              dtype=dtype)
 
 
-def _gelu_block():
-    return keras_hub_block(16)
+def test_untested_versions_warn_only_when_the_environment_allows(monkeypatch):
+    monkeypatch.setenv(compat.ALLOW_UNTESTED_ENV, "1")
+    with pytest.warns(RuntimeWarning, match=r"keras 3\.16\.0 is outside .*running anyway"):
+        messages = compat.check_versions({"keras": "3.16.0", "tensorflow": "2.21.0"})
+    assert len(messages) == 1
+    monkeypatch.setenv(compat.ALLOW_UNTESTED_ENV, "0")
+    with pytest.raises(AlbertInputError, match=r"set ALBERT_KERAS_ALLOW_UNTESTED_VERSIONS=1 to try it"):
+        compat.check_versions({"keras": "3.16.0"})
+    assert compat.check_versions({"keras": "3.15.0"}, allow_untested=False) == []
 
 
-def test_fused_block_keeps_weights_and_outputs_and_fuses_its_matmuls_in_the_graph():
-    from albert_keras.compat import fuse_transformer_block
+def test_replace_layer_class_passes_training_to_the_new_call():
+    class TrainingAware(keras.layers.Dense):
+        def call(self, inputs, training=None):
+            return super().call(inputs) * (2.0 if training else 1.0)
 
-    inputs = np.random.default_rng(0).normal(size=(2, 7, 16)).astype("float32")
-    plain, fused = _gelu_block(), _gelu_block()
-    plain.build((None, 7, 16))
-    fused.build((None, 7, 16))
-    fused.set_weights(plain.get_weights())
-    paths = [v.path for v in fused.weights]
-    fuse_transformer_block(fused)
-    assert type(fused._feedforward_intermediate_dense).__name__ == "FusedBiasDense"
-    assert type(fused._self_attention_layer).__name__ == "BFloat16InferenceAttention"
-    assert type(fused._feedforward_layer_norm).__name__ == "FusedLayerNormalization"
-    assert [v.path for v in fused.weights] == paths  # same variables, same checkpoint names
-    for training in (False, True):  # dropout is 0: training only changes the LayerNorm's code path
-        np.testing.assert_allclose(fused(inputs, training=training).numpy(), plain(inputs).numpy(), atol=1e-5)
-
-    # The graph TensorFlow's remapper sees: 2-D MatMul + BiasAdd (+ GELU), which it fuses into one
-    # oneDNN op (benchmarks/encoder_profile.py shows `_MklNativeFusedMatMul`).
-    def bias_adds_on_matmuls(block):
-        function = tf.function(lambda x: block(x)).get_concrete_function(tf.TensorSpec((None, 7, 16)))
-        nodes = {node.name: node for node in function.graph.as_graph_def().node}
-        producer = lambda node: nodes[node.input[0].split(":")[0].lstrip("^")]
-        return sum(node.op == "BiasAdd" and producer(node).op == "MatMul" for node in nodes.values())
-
-    # Keras' Dense on 3-D input reshapes between the matmul and the bias add, which blocks the fusion.
-    assert (bias_adds_on_matmuls(plain), bias_adds_on_matmuls(fused)) == (0, 2)
+    layer = keras.layers.Dense(3, kernel_initializer="ones")
+    layer.build((None, 2))
+    paths = [v.path for v in layer.weights]
+    compat.replace_layer_class(layer, TrainingAware)
+    assert [v.path for v in layer.weights] == paths
+    inputs = np.ones((1, 2), "float32")
+    # Keras passes `training` only to a call whose recorded signature takes it.
+    np.testing.assert_allclose(layer(inputs, training=True).numpy(), 2 * layer(inputs, training=False).numpy())
+    with pytest.raises(TypeError, match="not a subclass"):
+        compat.replace_layer_class(keras.layers.Dense(1), keras.layers.LayerNormalization)
 
 
-def _ran_op_types(function, *args):
-    from tests.scripts import load_script
+def test_attention_class_with_uses_the_replacement_or_keras_code():
+    rng = np.random.default_rng(4)
+    query = rng.normal(size=(2, 5, 8)).astype("float32")
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    expected = layer(query, query).numpy()
+    calls = []
 
-    profile = load_script(os.path.join(os.path.dirname(PACKAGE), "benchmarks", "encoder_profile.py"))
-    return profile.ran_op_types(function, *args)
+    def keras_code(layer, query, key, value, mask, training, scale):
+        calls.append(scale)
+        return None
 
-
-def _graph_ops(function, *specs):
-    """Op types in `function`'s graph and in the functions it calls (`tf.cond` branches)."""
-    graph_def = function.get_concrete_function(*specs).graph.as_graph_def()
-    return {node.op for node in graph_def.node} | {
-        node.op for library_function in graph_def.library.function for node in library_function.node_def}
-
-
-@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_fused_layer_norm_matches_keras_and_runs_as_onednn_layer_norm(policy):
-    from albert_keras.compat import FUSED_LAYER_NORM_MIN_ROWS
-    from albert_keras.compat import fuse_layer_norm
-    from albert_keras.compat import fuse_transformer_block
-
-    rng = np.random.default_rng(1)
-    plain = keras.layers.LayerNormalization(epsilon=1e-12, dtype=policy)
-    fused = keras.layers.LayerNormalization(epsilon=1e-12, dtype=policy)
-    plain.build((None, None, 24))
-    fused.build((None, None, 24))
-    plain.set_weights([rng.uniform(0.5, 1.5, 24).astype("float32"), rng.normal(size=24).astype("float32")])
-    fused.set_weights(plain.get_weights())
-    fuse_layer_norm(fused)
-    dtype = plain.compute_dtype
-    tolerance = 1e-5 if policy == "float32" else 0.05  # bfloat16 keeps 8 bits: 2 ulp at |x| < 8
-    large = tf.cast(rng.normal(2.0, 3.0, (8, 16, 24)).astype("float32"), dtype)  # 128 rows: fused
-    small = large[:2, :5]  # 10 rows: Keras' code is faster there
-    assert 10 < FUSED_LAYER_NORM_MIN_ROWS <= 128
-    inference = tf.function(lambda x: fused(x, training=False))
-    dynamic = tf.function(lambda x: fused(x, training=False), input_signature=[tf.TensorSpec((None, None, 24), dtype)])
-    for inputs in (large, tf.reshape(large, (128, 24)), small):
-        expected = tf.cast(plain(inputs), tf.float32).numpy()
-        for function in (inference, dynamic) if len(inputs.shape) == 3 else (inference,):
-            actual = function(inputs)
-            assert actual.dtype == dtype
-            np.testing.assert_allclose(tf.cast(actual, tf.float32).numpy(), expected, atol=tolerance)
-
-    # Static shapes choose while tracing; dynamic ones by a tf.cond; training runs Keras' own code
-    # (float32 statistics and gradients).
-    static_ops = lambda inputs, training: _graph_ops(
-        tf.function(lambda x: fused(x, training=training)), tf.TensorSpec(inputs.shape, dtype))
-    assert "FusedBatchNormV3" in static_ops(large, False)
-    assert "FusedBatchNormV3" not in static_ops(small, False) | static_ops(large, True)
-    assert "FusedBatchNormV3" in _graph_ops(dynamic)
-    # Keras passes the outer call's `training` down to the fused layer inside a block.
-    block = keras_hub_block(24, policy)
-    block.build((None, 16, 24))
-    fuse_transformer_block(block)
-    block_ops = lambda training: _graph_ops(
-        tf.function(lambda x: block(x, training=training)), tf.TensorSpec(large.shape, dtype))
-    assert "FusedBatchNormV3" in block_ops(False) and "FusedBatchNormV3" not in block_ops(True)
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0":
-        # With static shapes too: grappler must not fold the fill the remapper matches.
-        assert "_MklLayerNorm" in _ran_op_types(inference, large)
-        assert "_MklLayerNorm" in _ran_op_types(dynamic, large)
+    compat.replace_layer_class(layer, compat.attention_class_with(keras_code, "Recording"))
+    np.testing.assert_allclose(layer(query, query).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(calls, [0.5])  # 1 / sqrt(key_dim)
+    layer(query, query, return_attention_scores=True)  # not the common case: Keras' code without asking
+    assert len(calls) == 1
 
 
-def test_bfloat16_inference_attention_gives_keras_probabilities_without_float32_scores():
-    from albert_keras.compat import fuse_transformer_block
+def test_accept_any_call_arguments_passes_strings_through():
+    class Length(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            compat.accept_any_call_arguments(self)
 
-    rng = np.random.default_rng(2)
-    blocks = {}
-    for width in (16, 32):  # 2 heads of 8 (scale 1/sqrt(8): rounded) and of 16 (scale 1/4: exact)
-        plain, fused = (keras_hub_block(width, "mixed_bfloat16") for _ in range(2))
-        plain.build((None, 6, width))
-        fused.build((None, 6, width))
-        fused.set_weights(plain.get_weights())
-        fuse_transformer_block(fused)
-        blocks[width] = plain, fused
-    padding_mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], "int32")
-    for width, (plain, fused) in blocks.items():
-        inputs = tf.cast(rng.normal(size=(2, 6, width)).astype("float32"), tf.bfloat16)
-        expected = tf.cast(plain(inputs, padding_mask=padding_mask), tf.float32).numpy()
-        actual = tf.cast(fused(inputs, padding_mask=padding_mask), tf.float32).numpy()
-        # What differs is the fused LayerNorm's and matmuls' rounding: about one bfloat16 ulp.
-        np.testing.assert_allclose(actual, expected, atol=0.07, rtol=0.02)
+        def call(self, texts):
+            return tf.strings.length(tf.constant(texts))
 
-        def ops(training, block=fused, width=width):
-            function = tf.function(lambda x, m: block(x, padding_mask=m, training=training))
-            graph = function.get_concrete_function(
-                tf.TensorSpec((None, 6, width), tf.bfloat16), tf.TensorSpec((None, 6), tf.int32)).graph
-            return [(node.op, node.attr["T"].type) for node in graph.as_graph_def().node if node.op == "Softmax"]
-
-        assert ops(False) == [("Softmax", tf.bfloat16.as_datatype_enum)]
-        assert ops(True) == [("Softmax", tf.float32.as_datatype_enum)]  # training: Keras' float32 softmax
+    assert Length()(["abc", "de"]).numpy().tolist() == [3, 2]
 
 
-def test_bfloat16_inference_attention_is_exact_where_the_scale_is_a_power_of_two():
-    from albert_keras.compat import _bfloat16_attention_class
+def test_optimizer_variable_index():
+    variables = [keras.Variable(np.zeros(2, "float32")), keras.Variable(np.zeros(3, "float32"))]
+    optimizer = keras.optimizers.SGD()
+    optimizer.build(variables)
+    assert [compat.optimizer_variable_index(optimizer, v) for v in variables] == [0, 1]
 
-    rng = np.random.default_rng(3)
-    plain = keras.layers.MultiHeadAttention(num_heads=2, key_dim=16, dtype="mixed_bfloat16")
-    fused = keras.layers.MultiHeadAttention(num_heads=2, key_dim=16, dtype="mixed_bfloat16")
-    query = tf.cast(rng.normal(size=(3, 5, 32)).astype("float32"), tf.bfloat16)
-    mask = np.tril(np.ones((5, 5), bool))[None].repeat(3, axis=0)
-    plain(query, query)
-    fused(query, query)
-    fused.set_weights(plain.get_weights())
-    fused.__class__ = _bfloat16_attention_class()
-    expected = plain(query, query, attention_mask=mask).numpy()
-    np.testing.assert_array_equal(fused(query, query, attention_mask=mask).numpy(), expected)
+
+def test_device_scope_and_xla_detection_eagerly_and_while_tracing():
+    assert compat.device_scope_type() is None
+    with tf.device("/CPU:0"):
+        assert compat.device_scope_type() == "CPU"
+    seen = {}
+
+    def record(name):
+        seen[name] = (compat.in_xla_compilation(), compat.device_scope_type())
+        return tf.constant(0)
+
+    tf.function(lambda: record("xla"), jit_compile=True)()
+    tf.function(lambda: record("plain"))()
+    with tf.device("/GPU:0"):  # traced only: placing on a missing GPU is not needed
+        tf.function(lambda: record("gpu")).get_concrete_function()
+    assert seen == {"xla": (True, None), "plain": (False, None), "gpu": (False, "GPU")}
+    assert compat.in_xla_compilation() is False
+
+
+def test_batch_logs_callback_list_defers_what_keras_would_convert():
+    class Seen(keras.callbacks.Callback):
+        def __init__(self, defers_logs):
+            super().__init__()
+            self.defers_logs = defers_logs
+            self.types = set()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.types.add(type(logs["loss"]).__name__)
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    # What the class exists for: Keras' own list converts every batch's logs before any callback.
+    keras_seen = Seen(defers_logs=True)
+    model.fit(x, y, batch_size=2, verbose=0, callbacks=[keras_seen])
+    assert keras_seen.types == {"float"}
+    deferred, plain = Seen(defers_logs=True), Seen(defers_logs=False)
+    callbacks = compat.BatchLogsCallbackList([deferred, plain], add_history=True, model=model, epochs=1, steps=2)
+    model.fit(x, y, batch_size=2, verbose=0, callbacks=callbacks)
+    assert plain.types == {"float"} and deferred.types != {"float"} and len(deferred.types) == 1

@@ -221,7 +221,7 @@ def convert_function(model, function, input_signature, quantize="none", allow_cu
 
     if quantize not in QUANTIZE_CHOICES:
         raise AlbertInputError(f"quantize: must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
-    from albert_keras.compat import without_layer_norm_fusion
+    from albert_keras.modeling.fusion import without_layer_norm_fusion
 
     archive = keras.export.ExportArchive()
     archive.track(model)

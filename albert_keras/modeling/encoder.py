@@ -6,11 +6,12 @@ import keras
 from keras_hub.layers import PositionEmbedding
 from keras_hub.layers import TransformerEncoder
 
-from albert_keras.compat import fuse_layer_norm
-from albert_keras.compat import fuse_transformer_block
 from albert_keras.compat import set_attention_probs_dropout
 from albert_keras.config import AlbertConfig
 from albert_keras.modeling.activations import get_activation
+from albert_keras.modeling.fusion import check_fuse
+from albert_keras.modeling.fusion import fuse_layer_norm
+from albert_keras.modeling.fusion import fuse_transformer_block
 from albert_keras.modeling.pretrained import PretrainedMixin
 
 
@@ -42,6 +43,12 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
             transformer block applied (`num_hidden_layers x inner_group_num` tensors).
         dtype: a dtype or `keras.DTypePolicy` such as `"mixed_bfloat16"`; outputs are float32
             whatever the policy.
+        fuse: compute the blocks' feed-forward matmuls, LayerNorms and bfloat16 attention in forms
+            TensorFlow's oneDNN fuses on CPU (`albert_keras.modeling.fusion`). `"auto"` (default)
+            decides on every call: fused for inference on the CPU, Keras' own code in training,
+            under XLA (`jit_compile=True`) and on GPU/TPU. `True` fuses wherever it runs (the
+            LayerNorm and attention forms still only at inference); `False` keeps every Keras and
+            keras-hub layer's own class. The weights are the same either way.
 
     Inputs: a dict with int32 `token_ids`, `segment_ids` and `padding_mask`, each `[batch, seq]`.
     Outputs: a dict with `sequence_output` `[batch, seq, H]` and `pooled_output` `[batch, H]`.
@@ -63,7 +70,8 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
     ```
     """
 
-    def __init__(self, config, output_encoder_outputs=False, dtype=None, **kwargs):
+    def __init__(self, config, output_encoder_outputs=False, dtype=None, fuse="auto", **kwargs):
+        fuse = check_fuse(fuse)
         # A directory holds trained weights: building random ones from its config would lose them.
         weights_dir = None
         if not isinstance(config, (AlbertConfig, dict)) and os.path.isdir(os.fspath(config)):
@@ -169,16 +177,17 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
         # keras-hub's TransformerEncoder has one dropout rate for attention probabilities and the
         # residual branches; ALBERT configs may set them apart, so the attention-probability
         # dropout (a weightless layer) is set to the config's value after the blocks are built.
-        # The blocks' matmuls and LayerNorms also compute in a form oneDNN fuses (same weights).
-        fuse_layer_norm(self.embeddings_layer_norm)
+        # Swapped after the functional build, which made the blocks' sub-layers (same weights).
+        fuse_layer_norm(self.embeddings_layer_norm, fuse)
         for group in self.transformer_layers:
             for block in group:
                 if config.attention_probs_dropout_prob != config.hidden_dropout_prob:
                     set_attention_probs_dropout(block, config.attention_probs_dropout_prob)
-                fuse_transformer_block(block)
+                fuse_transformer_block(block, fuse)
 
         self.config = config
         self.output_encoder_outputs = output_encoder_outputs
+        self.fuse = fuse
         if weights_dir is not None:
             from albert_keras.modeling.pretrained import load_encoder_weights
 
@@ -195,6 +204,7 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
             "config": self.config.to_dict(),
             "output_encoder_outputs": self.output_encoder_outputs,
+            "fuse": self.fuse,
         }
 
     @classmethod

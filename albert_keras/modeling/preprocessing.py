@@ -14,7 +14,7 @@ Input forms (`x`):
 import keras
 import numpy as np
 
-from albert_keras.compat import accept_string_inputs
+from albert_keras.compat import accept_any_call_arguments
 from albert_keras.errors import AlbertInputError
 from albert_keras.tokenization.vocabulary import DEFAULT_SEQUENCE_LENGTH
 
@@ -51,7 +51,7 @@ class AlbertTextPreprocessor(keras.layers.Layer):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        accept_string_inputs(self)
+        accept_any_call_arguments(self)
         self.tokenizer = tokenizer
         self.mode = mode
         self.built = True

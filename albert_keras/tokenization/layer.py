@@ -108,12 +108,13 @@ class AlbertTokenizer(keras.layers.Layer):
         spm_model=None,
         **kwargs,
     ):
-        from albert_keras.compat import accept_string_inputs
+        from albert_keras.compat import accept_any_call_arguments
         from albert_keras.tokenization.vocabulary import load_vocabulary
 
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
-        accept_string_inputs(self)
+        # Strings must reach `call` as they are (Keras would try to cast them to floats).
+        accept_any_call_arguments(self)
         if vocabulary is None:
             vocabulary = spm_model
         if vocabulary is None:

@@ -19,6 +19,8 @@ import collections
 
 import keras
 
+from albert_keras.compat import BatchLogsCallbackList
+
 # reader name -> number of `to_host` calls. Tests reset it and compare with the boundaries.
 HOST_READS = collections.Counter()
 
@@ -108,14 +110,7 @@ def crossed(previous_step, step, every):
     return bool(every) and step // every > previous_step // every
 
 
-def _has_batch_hook(callback):
-    # Callbacks that keep the base class' (empty) batch hooks, like `History`, read no logs.
-    base = keras.callbacks.Callback
-    kind = type(callback)
-    return kind.on_train_batch_end is not base.on_train_batch_end or kind.on_batch_end is not base.on_batch_end
-
-
-class DeferredLogsCallbackList(keras.callbacks.CallbackList):
+class DeferredLogsCallbackList(BatchLogsCallbackList):
     """A `CallbackList` that hands batch logs over unconverted to callbacks with `defers_logs`.
 
     Keras' `CallbackList` converts every batch's logs to floats (a device-to-host copy per
@@ -123,8 +118,9 @@ class DeferredLogsCallbackList(keras.callbacks.CallbackList):
     callback whose `defers_logs` is True (they read them with `to_host` at their boundaries) and
     to Keras' progress bar (which averages tensors and converts only what it prints) and to
     callbacks without batch hooks (`History`); the others get the converted logs, converted at most
-    once per batch. Batch callbacks run synchronously
-    (a checkpoint must not be written while the next step updates the variables).
+    once per batch, through `to_host` (counted as `keras_callbacks`). Batch callbacks run
+    synchronously (a checkpoint must not be written while the next step updates the variables).
+    What it relies on in Keras is fenced in `compat.BatchLogsCallbackList`.
 
     Build it with the arguments `fit` would use, and pass it as `fit(callbacks=...)`.
 
@@ -136,16 +132,5 @@ class DeferredLogsCallbackList(keras.callbacks.CallbackList):
     ```
     """
 
-    def on_train_batch_end(self, batch, logs=None):
-        converted = None
-        for callback in self.callbacks:
-            if (
-                getattr(callback, "defers_logs", False)
-                or isinstance(callback, keras.callbacks.ProgbarLogger)
-                or not _has_batch_hook(callback)
-            ):
-                callback.on_train_batch_end(batch, logs=logs)
-                continue
-            if converted is None:
-                converted = to_host(dict(logs or {}), reader="keras_callbacks")
-            callback.on_train_batch_end(batch, logs=converted)
+    def convert_batch_logs(self, logs):
+        return to_host(logs, reader="keras_callbacks")

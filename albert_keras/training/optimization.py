@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import ops
 
 from albert_keras.compat import SummedGradientClippingMixin
+from albert_keras.compat import optimizer_variable_index
 
 # The official `exclude_from_weight_decay` list, matched with `re.search` against the Keras variable
 # path (e.g. "albert_encoder/embeddings_layer_norm/gamma", ".../pooled_dense/bias").
@@ -155,7 +156,7 @@ class AlbertLamb(SummedGradientClippingMixin, keras.optimizers.Optimizer):
         self._adaptation_flags = [self.uses_layer_adaptation(v) for v in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+        index = optimizer_variable_index(self, variable)
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         if isinstance(gradient, tf.IndexedSlices):
