@@ -33,16 +33,10 @@ def _read_json(path):
 
 
 def _spm_summary(path):
-    import sentencepiece
+    from albert_keras.tokenization.vocabulary import load_vocabulary
 
-    from albert_keras.modeling.pretrained import file_sha256
-
-    processor = sentencepiece.SentencePieceProcessor()
-    try:
-        processor.Load(path)
-    except (OSError, RuntimeError) as error:
-        raise AlbertInputError(f"{path}: not a SentencePiece model ({error})") from None
-    return {"path": path, "pieces": processor.GetPieceSize(), "sha256": file_sha256(path)}
+    vocabulary = load_vocabulary(path)
+    return {"path": path, "kind": vocabulary.kind, "pieces": vocabulary.vocabulary_size(), "sha256": vocabulary.sha256()}
 
 
 def _resolve(path):
@@ -246,7 +240,7 @@ def format_report(report):
     if tokenizer:
         spm = tokenizer.get("spiece_model")
         if isinstance(spm, dict):
-            spm_text = f"spiece.model ({spm['pieces']} pieces, sha256 {spm['sha256'][:12]})"
+            spm_text = f"{os.path.basename(spm['path'])} ({spm['pieces']} {spm.get('kind', 'sentencepiece')} tokens, sha256 {spm['sha256'][:12]})"
         elif tokenizer.get("spiece_model_sha256"):
             spm_text = f"SentencePiece sha256 {tokenizer['spiece_model_sha256'][:12]}"
         else:

@@ -518,18 +518,14 @@ def write_pretrained(config, canonical, output, source, spm_model=None, overwrit
 
 
 def _check_vocabulary(spm_model, config, source):
-    """Warn when the SentencePiece model and the embedding table disagree on the vocabulary size."""
-    import sentencepiece
+    """Refuse a vocabulary whose size differs from the embedding table's."""
+    from albert_keras.tokenization.vocabulary import load_vocabulary
 
-    processor = sentencepiece.SentencePieceProcessor()
-    try:
-        processor.Load(os.fspath(spm_model))
-    except (OSError, RuntimeError) as error:
-        raise AlbertInputError(f"{spm_model}: not a SentencePiece model ({error})") from None
-    if processor.GetPieceSize() != config.vocab_size:
-        logger.warning(
-            "%s: the SentencePiece model has %d pieces but vocab_size is %d", source,
-            processor.GetPieceSize(), config.vocab_size,
+    vocabulary = load_vocabulary(spm_model)
+    if vocabulary.vocabulary_size() != config.vocab_size:
+        raise AlbertInputError(
+            f"{vocabulary.name}: the vocabulary has {vocabulary.vocabulary_size()} tokens but the config's vocab_size "
+            f"is {config.vocab_size}; they must come from the same model"
         )
 
 

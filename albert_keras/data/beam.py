@@ -287,22 +287,11 @@ def _expand_inputs(patterns):
 
 
 def _read_spm(spm_model):
-    path = os.fspath(spm_model)
-    if ranges_lib.is_url(path):
-        import tensorflow as tf
+    """`(path, bytes)` of the vocabulary (local, a directory holding one, or `gs://`)."""
+    from albert_keras.tokenization.vocabulary import load_vocabulary
 
-        if not tf.io.gfile.exists(path):
-            raise AlbertInputError(f"{path}: vocabulary not found")
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return path, f.read()
-    if not os.path.exists(path):
-        raise AlbertInputError(f"{path}: vocabulary not found")
-    if os.path.isdir(path):  # a pretrained or checkpoint directory: its vocabulary file
-        from albert_keras.tokenization.vocabulary import load_vocabulary
-
-        return load_vocabulary(path).source, load_vocabulary(path).data
-    with open(path, "rb") as f:
-        return os.path.abspath(path), f.read()
+    vocabulary = load_vocabulary(spm_model)
+    return vocabulary.source, vocabulary.data
 
 
 def _read_manifest(output_dir):

@@ -417,13 +417,8 @@ def create_pretraining_data(
     inputs = reader_lib.check_input_files(input_files)
     spm_path = os.fspath(spm_model)
     # load_vocabulary gives clear errors for a missing file or one that is neither kind.
-    if io_utils.is_url(spm_path):
-        if not io_utils.exists(spm_path):
-            raise AlbertInputError(f"{spm_path}: vocabulary not found")
-        vocabulary = load_vocabulary(io_utils.read_bytes(spm_path), lowercase=lowercase)
-    else:
-        vocabulary = load_vocabulary(spm_path, lowercase=lowercase)
-        spm_path = vocabulary.source
+    vocabulary = load_vocabulary(spm_path, lowercase=lowercase)
+    spm_path = vocabulary.source
     spm_proto = vocabulary.data
     spm_sha256 = vocabulary.sha256()
     masking_vocab = MaskingVocab(vocabulary, official_random_replacement=official_random_replacement)

@@ -339,7 +339,13 @@ class WordPieceVocabulary(Vocabulary):
         from albert_keras.tokenization.wordpiece import read_wordpiece_vocab
 
         self.model = WordPieceModel(read_wordpiece_vocab(self.data, self.name), lowercase=self.lowercase)
-        self._special_ids = self.model.special_ids()
+        self._tokens = [self.model.id_to_token(i) for i in range(self.model.vocabulary_size())]
+        found = self.model.special_ids()
+        names = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
+        self._special_ids = {key: found[token] for key, token in names.items()}
+        if self._special_ids["pad"] is None:
+            # Padding positions are masked out, so any id serves; 0 is what every BERT layout uses.
+            self._special_ids["pad"] = 0
 
     @property
     def special_ids(self):
@@ -348,14 +354,14 @@ class WordPieceVocabulary(Vocabulary):
     def _special_set(self):
         found = set(self._special_ids.values())
         # `[unused*]`, `[PAD]`-like bracketed entries never stand for text.
-        found.update(i for i, token in enumerate(self.model.tokens) if token.startswith("[") and token.endswith("]"))
+        found.update(i for i, token in enumerate(self._tokens) if token.startswith("[") and token.endswith("]"))
         return found
 
     def vocabulary_size(self):
-        return len(self.model.tokens)
+        return len(self._tokens)
 
     def tokens(self):
-        return list(self.model.tokens)
+        return list(self._tokens)
 
     def id_to_token(self, token_id):
         return self.model.id_to_token(token_id)
@@ -377,7 +383,7 @@ class WordPieceVocabulary(Vocabulary):
 
         # The official `create_pretraining_data.py` rule for WordPiece: every piece starts a word
         # unless it begins with "##" (so each Chinese character is a word of its own).
-        return np.fromiter((not t.startswith("##") for t in self.model.tokens), bool, len(self.model.tokens))
+        return np.fromiter((not t.startswith("##") for t in self._tokens), bool, len(self._tokens))
 
 
 _CLASSES = {SENTENCEPIECE: SentencePieceVocabulary, WORDPIECE: WordPieceVocabulary}
@@ -469,6 +475,12 @@ def _read_source(source):
         raise TypeError(f"load_vocabulary: expected a path, bytes or a Vocabulary, got {type(source).__name__}")
     path = os.fspath(source)
     settings = {}
+    from albert_keras import io_utils
+
+    if io_utils.is_url(path):  # gs://... and other TensorFlow filesystems: a file, read whole
+        if not io_utils.exists(path):
+            raise AlbertInputError(f"{path}: vocabulary not found")
+        return io_utils.read_bytes(path), path, settings
     if os.path.isdir(path):
         directory = path
         settings = read_tokenizer_settings(directory)
