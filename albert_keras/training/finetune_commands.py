@@ -176,10 +176,8 @@ def _header(args, stored=None):
 
 def _check_input(path, task, args, stored_options=None):
     """Refuse, in one line, an input file no task reader should see; warn about a .txt read as TSV."""
-    from albert_keras.text_files import LINES
     from albert_keras.text_files import check_table
     from albert_keras.text_files import check_utf8
-    from albert_keras.text_files import text_format
 
     if path is None:
         return
@@ -188,7 +186,7 @@ def _check_input(path, task, args, stored_options=None):
         check_utf8(path)  # the task reads its own layout (CoNLL, SQuAD JSON, ...)
         return
     fmt = args.format or stored_options.get("format")
-    if fmt is None and text_format(path) == LINES and os.path.isfile(path):
+    if fmt is None and os.path.splitext(path)[1].lower() == ".txt" and os.path.isfile(path):
         # The one rule is "a .txt file is one text a line"; labelled .txt files were read as TSV.
         deprecation(f"{path}: a labelled .txt file read as TSV", "a .tsv name or --format tsv")
         fmt = "tsv"
