@@ -99,7 +99,8 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """
 
     def _get_help_string(self, action):
-        if action.default in (None, False) or action.help is None or "%(default)" in action.help:
+        # Flags without a value (--cased, --quiet) say in their help what they change.
+        if action.default in (None, False) or action.nargs == 0 or action.help is None or "%(default)" in action.help:
             return action.help
         return super()._get_help_string(action)
 
@@ -209,13 +210,14 @@ def add_max_seq_length(parser, default, help):
     add_alias(parser, "--sequence-length", "--max-seq-length", "max_seq_length", type=int)
 
 
-def add_casing(parser, default_help):
-    """`--cased` / `--uncased` into `lowercase` (None when neither is given); `--no-lowercase` is a
+def add_casing(parser, default_help, default=None):
+    """`--cased` / `--uncased` into `lowercase` (`default` when neither is given); `--no-lowercase` is a
     deprecated `--cased`.
 
     Args:
         parser: a parser.
         default_help: what happens without either flag, e.g. `"default: lowercase"`.
+        default: `lowercase` without either flag (None: the model or source decides).
 
     Example:
     ```python
@@ -224,9 +226,9 @@ def add_casing(parser, default_help):
     ```
     """
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--cased", dest="lowercase", action="store_false", default=None,
+    group.add_argument("--cased", dest="lowercase", action="store_false", default=default,
                        help=f"keep case ({default_help})")
-    group.add_argument("--uncased", dest="lowercase", action="store_true", default=None,
+    group.add_argument("--uncased", dest="lowercase", action="store_true", default=default,
                        help="lowercase, the official --do_lower_case")
     add_alias(group, "--no-lowercase", "--cased", "lowercase", nargs=0, const=False)
 

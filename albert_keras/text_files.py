@@ -117,7 +117,7 @@ def read_lines(path, skip_blank=False):
             if not line.strip():
                 raise AlbertInputError(f"{path} line {number}: blank line (one text a line; row i is line i)")
     if not lines:
-        raise AlbertInputError(f"{path}: empty file, no texts")
+        raise AlbertInputError(f"{path}: no texts (empty file)")
     return lines
 
 
@@ -181,14 +181,14 @@ def read_column(path, column="text", format=None, header=True, skip_blank=False)
                 raise AlbertInputError(f"{path} line {number}: no column {column!r}; the row has {len(row)} fields")
             texts.append((number, row[index]))
         if index is not None and header and not texts:
-            raise AlbertInputError(f"{path}: only a header row, no texts")
+            raise AlbertInputError(f"{path}: no texts (only a header row)")
     if skip_blank:
         texts = [(number, text) for number, text in texts if text.strip()]
     for number, text in texts:
         if not text.strip():
             raise AlbertInputError(f"{path} line {number}: blank text in column {column!r}")
     if not texts:
-        raise AlbertInputError(f"{path}: empty file, no texts")
+        raise AlbertInputError(f"{path}: no texts (empty file)")
     return [text for _, text in texts]
 
 
@@ -231,8 +231,8 @@ def check_table(path, format=None, header=None):
             if rows > 1:
                 return
         if rows == 0:
-            raise AlbertInputError(f"{path}: empty file, no examples")
+            raise AlbertInputError(f"{path}: no examples (empty file)")
         if header is not False:
-            raise AlbertInputError(f"{path}: only a header row, no examples")
+            raise AlbertInputError(f"{path}: no examples (only a header row)")
     elif fmt == "jsonl" and not any(line.strip() for _, line in _open_lines(path)):
-        raise AlbertInputError(f"{path}: empty file, no examples")
+        raise AlbertInputError(f"{path}: no examples (empty file)")

@@ -261,9 +261,9 @@ def test_text_inputs_fail_in_one_line(tmp_path, capsys):
     assert main(["evaluate", "--model", str(model), "--data", str(bad_byte)]) == 2
     assert "dev.tsv line 3: not UTF-8 text" in _one_error_line(capsys, "evaluate")
     assert main(["index", "--model", str(model), "--input", str(header_only), "--output", str(tmp_path / "i")]) == 2
-    assert "header.tsv: only a header row, no texts" in _one_error_line(capsys, "index")
+    assert "header.tsv: no texts (only a header row)" in _one_error_line(capsys, "index")
     assert main(["evaluate", "--model", str(model), "--data", str(header_only)]) == 2
-    assert "header.tsv: only a header row, no examples" in _one_error_line(capsys, "evaluate")
+    assert "header.tsv: no examples (only a header row)" in _one_error_line(capsys, "evaluate")
     assert not (tmp_path / "e.npy").exists() and not (tmp_path / "i").exists() and not (tmp_path / "ft").exists()
 
 

@@ -18,7 +18,7 @@ from albert_keras.quickstart import topic_task
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--vocab-size", "1000", "--max-seq-length", "32", "--dupe-factor", "1", "--num-train-steps", "8",
-        "--global-batch-size", "8", "--num-warmup-steps", "2", "--hidden-size", "32", "--num-hidden-layers", "2",
+        "--batch-size", "8", "--warmup", "2", "--hidden-size", "32", "--num-hidden-layers", "2",
         "--finetune-epochs", "1", "--topics", "3", "--per-topic", "24"]
 STAGES = ("1 vocabulary", "2 pretraining data", "3 pretraining", "4 fine-tuning", "5 SavedModel", "6 TFLite int8")
 
@@ -28,7 +28,7 @@ def quickstart_run(tmp_path_factory):
     output = tmp_path_factory.mktemp("quickstart") / "qs"
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the command must quiet TensorFlow itself
-    result = subprocess.run([sys.executable, "-m", "albert_keras", "quickstart", "--output-dir", str(output), *TINY],
+    result = subprocess.run([sys.executable, "-m", "albert_keras", "quickstart", "--output", str(output), *TINY],
                             capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(output / "quickstart.json") as f:

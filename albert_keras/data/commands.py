@@ -49,7 +49,8 @@ def register(subparsers):
                         help="records held for shuffling (bounds memory)")
     parser.add_argument("--input-format", choices=("sentences", "paragraphs"), default="sentences",
                         help="sentences: one sentence per line; paragraphs: one paragraph per line, split here")
-    add_casing(parser, "default: lowercase, as the English ALBERT models; --cased for a cased vocabulary")
+    add_casing(parser, "default: lowercase, as the English ALBERT models; --cased for a cased vocabulary",
+               default=True)
     parser.add_argument("--gzip", action="store_true", help="gzip-compress the shards (.tfrecord.gz)")
     parser.add_argument("--on-bad-line", choices=("skip", "error"), default="skip",
                         help="undecodable or over-long lines: count them in the manifest, or stop")
@@ -108,7 +109,7 @@ def run(args):
         masked_lm_prob=args.masked_lm_prob,
         short_seq_prob=args.short_seq_prob,
         ngram=args.ngram,
-        lowercase=args.lowercase is not False,
+        lowercase=args.lowercase,
         seed=args.seed,
         num_shards=args.num_shards,
         shuffle_buffer_size=args.shuffle_buffer,

@@ -42,7 +42,7 @@ def register(subparsers):
     add_output(parser, "the .model file to write")
     parser.add_argument("--type", choices=TOKENIZER_TYPES, default="sentencepiece", help="vocabulary kind")
     parser.add_argument("--vocab-size", type=int, default=30000, help="pieces, special ones included")
-    add_casing(parser, "default: lowercase; the English ALBERT models are uncased")
+    add_casing(parser, "default: lowercase; the English ALBERT models are uncased", default=True)
     parser.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram",
                         help="SentencePiece algorithm (unigram, as ALBERT)")
     parser.add_argument(
@@ -85,7 +85,7 @@ def run_train_tokenizer(args):
             inputs,
             args.output,
             vocab_size=args.vocab_size,
-            lowercase=args.lowercase is not False,
+            lowercase=args.lowercase,
             model_type=args.model_type,
             character_coverage=args.character_coverage,
             input_sentence_size=args.input_sentence_size,
