@@ -270,13 +270,16 @@ def keras_verbose(args):
 
     Example:
     ```python
-    keras_verbose(argparse.Namespace(quiet=True))  # 0
+    keras_verbose(argparse.Namespace(quiet=True))  # 0; else 1 on a terminal, 2 (a line per epoch) in a log
     ```
     """
     old = getattr(args, "verbose", None)
     if old is not None:
         return old
-    return 0 if args.quiet else "auto"
+    if args.quiet:
+        return 0
+    # Keras' animated bar on a terminal; in a log file one line per epoch instead of escape codes.
+    return 1 if sys.stdout.isatty() else 2
 
 
 def _precision(value):

@@ -99,7 +99,8 @@ def test_one_vocabulary_across_commands():
         assert {"--cased", "--uncased"} <= options[command], command
     for command in ("create-data", "pretrain", "export", "convert"):
         assert "--vocab" in options[command] and "--spm-model" not in options[command], command
-    for command in ("create-data", "pretrain", "finetune", "export", "embed", "index", "train-tokenizer", "quickstart"):
+    for command in ("create-data", "pretrain", "finetune", "export", "convert", "embed", "index", "train-tokenizer",
+                    "quickstart"):
         assert "--quiet" in options[command], command
     old = {"--output-dir", "--global-batch-size", "--sequence-length", "--no-progress", "--verbose",
            "--num-warmup-steps", "--validation-every", "--no-lowercase", "--spm-model", "--version"}

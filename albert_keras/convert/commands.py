@@ -5,6 +5,7 @@ import logging
 from albert_keras.cli_args import add_casing
 from albert_keras.cli_args import add_command
 from albert_keras.cli_args import add_output
+from albert_keras.cli_args import add_quiet
 from albert_keras.cli_args import add_vocab
 from albert_keras.cli_args import resolve_model
 
@@ -33,6 +34,7 @@ def register(subparsers):
                         help="choices per example, for Hugging Face AlbertForMultipleChoice checkpoints")
     add_casing(parser, "default: what the source records, else lowercase")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    add_quiet(parser)
     parser.set_defaults(func=run)
 
 
@@ -40,7 +42,7 @@ def run(args):
     from albert_keras.convert.dispatch import convert_from
     from albert_keras.convert.dispatch import convert_to
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.from_format is not None:
         output = convert_from(
             args.from_format, args.source, args.output, overwrite=args.overwrite,

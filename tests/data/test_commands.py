@@ -50,3 +50,12 @@ def test_create_data_end_to_end_and_one_line_errors(tmp_path, spm_model_path):
                cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == "albert-keras create-data: error: nope.txt: input file not found"
+
+
+def test_create_data_quiet_hides_the_progress_bar(tmp_path, spm_model_path):
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n\n".join("A first sentence here.\nAnd a second one.\nThen a third." for _ in range(40)) + "\n")
+    result = _cli("create-data", "--input", text, "--vocab", spm_model_path, "--output", "quiet", "--max-seq-length",
+                  "32", "--num-shards", "1", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "MB/s" not in result.stderr and json.loads(result.stdout.strip().splitlines()[-1])["instances"] > 0
