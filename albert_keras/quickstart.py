@@ -159,6 +159,53 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+def _predictions_per_seq(max_seq_length):
+    return max(5, round(max_seq_length * 20 / 128))  # the official 20 per 128 tokens
+
+
+def stage_commands(output_dir="runs/quickstart", vocab_size=2000, max_seq_length=64, dupe_factor=10, ngram=1,
+                   num_train_steps=4000, global_batch_size=32, learning_rate=2e-3, optimizer="adamw",
+                   num_warmup_steps=300, finetune_epochs=10, finetune_learning_rate=2e-4):
+    """The `albert-keras` command equivalent to each quickstart stage (printed as "same as: ...").
+
+    Args:
+        output_dir, ...: as for `quickstart`.
+
+    Returns:
+        `{"vocabulary", "data", "pretrain", "finetune", "export", "tflite"}` -> command line.
+
+    Example:
+    ```python
+    stage_commands("runs/qs")["export"]  # "albert-keras export --model runs/qs/finetune --output ..."
+    ```
+    """
+    spm_model = os.path.join(output_dir, "spiece.model")
+    train_text = os.path.join(output_dir, "corpus", "train.txt")
+    train_records = os.path.join(output_dir, "tfrecords", "train")
+    heldout_records = os.path.join(output_dir, "tfrecords", "heldout")
+    topics = os.path.join(output_dir, "topics")
+    finetuned = os.path.join(output_dir, "finetune")  # a run directory: --model takes it as it is
+    return {
+        "vocabulary": f"albert-keras train-tokenizer --input {train_text} --vocab-size {vocab_size} --output {spm_model}",
+        "data": f"albert-keras create-data --input {train_text} --vocab {spm_model} --output {train_records} "
+                f"--max-seq-length {max_seq_length} --max-predictions-per-seq {_predictions_per_seq(max_seq_length)} "
+                f"--ngram {ngram} --dupe-factor {dupe_factor}",
+        "pretrain": f"albert-keras pretrain --config {os.path.join(output_dir, 'albert_config.json')} "
+                    f"--train-files '{train_records}/part-*' --eval-files '{heldout_records}/part-*' "
+                    f"--output {os.path.join(output_dir, 'pretrain')} --batch-size {global_batch_size} "
+                    f"--num-train-steps {num_train_steps} --optimizer {optimizer} --learning-rate {learning_rate:g} "
+                    f"--warmup {num_warmup_steps} --vocab {spm_model}",
+        "finetune": f"albert-keras finetune --task classification --model {os.path.join(output_dir, 'pretrain')} "
+                    f"--train {os.path.join(topics, 'train.jsonl')} --validation {os.path.join(topics, 'dev.jsonl')} "
+                    f"--output {finetuned} --epochs {finetune_epochs} --batch-size {global_batch_size} "
+                    f"--learning-rate {finetune_learning_rate:g} --max-seq-length {max_seq_length}",
+        "export": f"albert-keras export --model {finetuned} --output {os.path.join(output_dir, 'saved_models', 'topics')} "
+                  "--model-version 1",
+        "tflite": f"albert-keras export --model {finetuned} --output {os.path.join(output_dir, 'tflite', 'topics')} "
+                  "--model-version 1 --format tflite --quantize dynamic-int8 --with-tokenizer",
+    }
+
+
 def quickstart(
     output_dir="runs/quickstart",
     vocab_size=2000,
@@ -234,6 +281,9 @@ def quickstart(
 
     start = time.time()
     keras_verbose = _progress_verbosity(verbose)
+    commands = stage_commands(output_dir, vocab_size, max_seq_length, dupe_factor, ngram, num_train_steps,
+                              global_batch_size, learning_rate, optimizer, num_warmup_steps, finetune_epochs,
+                              finetune_learning_rate)
     os.makedirs(output_dir, exist_ok=True)
     paths = {
         "corpus": os.path.join(output_dir, "corpus"),
@@ -253,7 +303,7 @@ def quickstart(
     heldout_text = write_documents(os.path.join(paths["corpus"], "heldout.txt"), heldout_docs)
     _stage(1, f"Vocabulary: SentencePiece unigram with ALBERT's ids, on {len(train_docs)} training documents "
               f"({len(heldout_docs)} held out)",
-           f"albert-keras train-tokenizer --input {train_text} --vocab-size {vocab_size} --output {paths['spm_model']}")
+           commands["vocabulary"])
     train_sentencepiece(train_text, paths["spm_model"], vocab_size=vocab_size)
     rows.append(("1 vocabulary", paths["spm_model"], time.time() - timer, f"{vocab_size} pieces"))
 
@@ -261,11 +311,8 @@ def quickstart(
     timer = time.time()
     train_records = os.path.join(paths["tfrecords"], "train")
     heldout_records = os.path.join(paths["tfrecords"], "heldout")
-    predictions = max(5, round(max_seq_length * 20 / 128))  # the official 20 per 128 tokens
-    _stage(2, "Pretraining data: SOP pairs and n-gram whole-word masks, official TFRecord schema",
-           f"albert-keras create-data --input {train_text} --spm-model {paths['spm_model']} --output {train_records} "
-           f"--max-seq-length {max_seq_length} --max-predictions-per-seq {predictions} --ngram {ngram} "
-           f"--dupe-factor {dupe_factor}")
+    predictions = _predictions_per_seq(max_seq_length)
+    _stage(2, "Pretraining data: SOP pairs and n-gram whole-word masks, official TFRecord schema", commands["data"])
     show_progress = bool(verbose) and getattr(sys.stderr, "isatty", lambda: False)()
     common = dict(max_seq_length=max_seq_length, max_predictions_per_seq=predictions, ngram=ngram, workers=workers,
                   overwrite=True, progress=show_progress)
@@ -288,10 +335,7 @@ def quickstart(
     run_dir = paths["pretrain"]
     eval_every = max(num_train_steps // 4, 1)
     _stage(3, f"Pretraining: MLM + SOP, {optimizer} under model.fit, scored on the held-out records",
-           f"albert-keras pretrain --config {config_path} --train-files '{train_records}/part-*' "
-           f"--eval-files '{heldout_records}/part-*' --output-dir {run_dir} --global-batch-size {global_batch_size} "
-           f"--num-train-steps {num_train_steps} --optimizer {optimizer} --learning-rate {learning_rate:g} "
-           f"--num-warmup-steps {num_warmup_steps} --spm-model {paths['spm_model']}")
+           commands["pretrain"])
     if os.path.isdir(run_dir) and not resume:
         # A quickstart is a fresh demo: old checkpoints from other settings must not be resumed.
         shutil.rmtree(run_dir)
@@ -319,7 +363,7 @@ def quickstart(
     task_train, task_dev, labels = topic_task(train_docs, paths["topics"], topics=topics, per_topic=per_topic)
     finetuned = _finetune_both(config, pretrained_dir, paths["spm_model"], task_train, task_dev, output_dir,
                                max_seq_length, global_batch_size, finetune_epochs, finetune_learning_rate,
-                               len(labels), keras_verbose)
+                               len(labels), keras_verbose, commands["finetune"])
     result["finetuning"] = finetuned
     rows.append(("4 fine-tuning (topic of a sentence)", finetuned["pretrained"]["dir"], time.time() - timer,
                  f"dev accuracy {finetuned['pretrained']['accuracy']:.3f} pretrained vs "
@@ -328,7 +372,7 @@ def quickstart(
     # --- 5, 6. export and check ------------------------------------------------------------------
     if export:
         sentence, label = _first_row(task_dev)
-        rows.extend(_export_and_check(finetuned["pretrained"]["dir"], output_dir, sentence, label, result))
+        rows.extend(_export_and_check(finetuned["pretrained"]["dir"], output_dir, sentence, label, result, commands))
 
     result["seconds"] = round(time.time() - start, 1)
     result["table"] = [list(row) for row in rows]
@@ -349,7 +393,7 @@ def _first_row(path):
 
 
 def _finetune_both(config, pretrained_dir, spm_model, task_train, task_dev, output_dir, max_seq_length,
-                   global_batch_size, epochs, learning_rate, num_labels, keras_verbose):
+                   global_batch_size, epochs, learning_rate, num_labels, keras_verbose, command):
     """Fine-tune the pretrained encoder and the same architecture from random weights on the task."""
     import keras
 
@@ -362,9 +406,7 @@ def _finetune_both(config, pretrained_dir, spm_model, task_train, task_dev, outp
     results = {}
     for name, init_dir, out in (("pretrained", pretrained_dir, "finetune"), ("random", random_dir, "finetune_random")):
         _stage(4, f"Fine-tuning ({name} weights): topic of a sentence, {num_labels} classes",
-               f"albert-keras finetune --task classification --model {init_dir} --train {task_train} "
-               f"--validation {task_dev} --output-dir {os.path.join(output_dir, out)} --epochs {epochs} "
-               f"--learning-rate {learning_rate:g} --max-seq-length {max_seq_length}" if name == "pretrained" else None)
+               command if name == "pretrained" else None)
         run_dir = os.path.join(output_dir, out)
         if os.path.isdir(run_dir):
             shutil.rmtree(run_dir)
@@ -378,7 +420,7 @@ def _finetune_both(config, pretrained_dir, spm_model, task_train, task_dev, outp
     return results
 
 
-def _export_and_check(model_dir, output_dir, sentence, label, result):
+def _export_and_check(model_dir, output_dir, sentence, label, result, commands):
     """Export the fine-tuned model as a SavedModel and an int8 TFLite file; ask each about `sentence`."""
     import numpy as np
     import tensorflow as tf
@@ -392,7 +434,7 @@ def _export_and_check(model_dir, output_dir, sentence, label, result):
     timer = time.time()
     saved_model = os.path.join(output_dir, "saved_models", "topics")
     _stage(5, "Export: versioned SavedModel for TF Serving, raw-text signature; reloaded and asked one sentence",
-           f"albert-keras export --model {model_dir} --output {saved_model} --version 1")
+           commands["export"])
     version_dir = export_model(model_dir, saved_model, version=1, overwrite=True, verbose=False)
     outputs = tf.saved_model.load(version_dir).signatures["serving_default"](text=tf.constant([sentence]))
     answer = outputs["labels"].numpy()[0].decode()
@@ -403,8 +445,7 @@ def _export_and_check(model_dir, output_dir, sentence, label, result):
     timer = time.time()
     tflite_dir = os.path.join(output_dir, "tflite", "topics")
     _stage(6, "Export: int8 TFLite with the tokenizer inside; run by ai_edge_litert on one sentence",
-           f"albert-keras export --model {model_dir} --output {tflite_dir} --version 1 --format tflite "
-           "--quantize dynamic-int8 --with-tokenizer")
+           commands["tflite"])
     tflite_version = export_model(model_dir, tflite_dir, version=1, format="tflite", quantize="dynamic-int8",
                                   with_tokenizer=True, overwrite=True, verbose=False)
     path = os.path.join(tflite_version, TFLITE_FILE)
@@ -502,30 +543,40 @@ def quiet_tensorflow():
 
 
 def register(subparsers):
-    parser = subparsers.add_parser(
-        "quickstart",
+    """Add the `quickstart` subcommand (flags in the vocabulary of `albert_keras.cli_args`)."""
+    from albert_keras.cli_args import add_alias
+    from albert_keras.cli_args import add_batch_size
+    from albert_keras.cli_args import add_command
+    from albert_keras.cli_args import add_max_seq_length
+    from albert_keras.cli_args import add_quiet
+
+    parser = add_command(
+        subparsers, "quickstart",
         help="pretrain, fine-tune and export a small ALBERT on the embedded corpus (no download)",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("--output-dir", default="runs/quickstart")
-    parser.add_argument("--vocab-size", type=int, default=2000)
-    parser.add_argument("--max-seq-length", type=int, default=64)
-    parser.add_argument("--dupe-factor", type=int, default=10)
+    parser.add_argument("--output", default="runs/quickstart", help="directory for everything the run makes")
+    add_alias(parser, "--output-dir", "--output", "output")
+    parser.add_argument("--vocab-size", type=int, default=2000, help="SentencePiece pieces")
+    add_max_seq_length(parser, 64, "tokens per record and per fine-tuning example")
+    parser.add_argument("--dupe-factor", type=int, default=10, help="passes over the training documents")
     parser.add_argument("--ngram", type=int, default=1, help="longest masked n-gram (official: 3)")
     parser.add_argument("--num-train-steps", type=int, default=4000, help="pretraining steps")
-    parser.add_argument("--global-batch-size", type=int, default=32)
+    add_batch_size(parser, 32, help="examples per step (global), pretraining and fine-tuning")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak pretraining learning rate")
-    parser.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw")
-    parser.add_argument("--num-warmup-steps", type=int, default=300)
+    parser.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw", help="pretraining optimizer")
+    parser.add_argument("--warmup", type=int, default=300, help="pretraining warmup steps")
+    add_alias(parser, "--num-warmup-steps", "--warmup", "warmup", type=int)
     parser.add_argument("--hidden-size", type=int, default=None,
                         help="override the model's hidden size (embedding size, heads and FFN follow)")
     parser.add_argument("--num-hidden-layers", type=int, default=None)
-    parser.add_argument("--finetune-epochs", type=int, default=10)
+    parser.add_argument("--finetune-epochs", type=int, default=10, help="passes over the topic task")
     parser.add_argument("--topics", type=int, default=4, help="classes of the fine-tuning task")
     parser.add_argument("--per-topic", type=int, default=None, help="sentences per topic (default: all)")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="processes creating pretraining records")
     parser.add_argument("--no-export", action="store_true", help="stop after fine-tuning")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run's pretraining")
+    add_quiet(parser)
     parser.set_defaults(func=_run)
 
 
@@ -540,10 +591,10 @@ def _run(args):
     with NativeLogFilter():
         quiet_tensorflow()
         quickstart(
-            args.output_dir, vocab_size=args.vocab_size, max_seq_length=args.max_seq_length,
+            args.output, vocab_size=args.vocab_size, max_seq_length=args.max_seq_length,
             dupe_factor=args.dupe_factor, ngram=args.ngram, num_train_steps=args.num_train_steps,
-            global_batch_size=args.global_batch_size, learning_rate=args.learning_rate, optimizer=args.optimizer,
-            num_warmup_steps=args.num_warmup_steps, model_config=model_config, finetune_epochs=args.finetune_epochs,
+            global_batch_size=args.batch_size, learning_rate=args.learning_rate, optimizer=args.optimizer,
+            num_warmup_steps=args.warmup, model_config=model_config, finetune_epochs=args.finetune_epochs,
             topics=args.topics, per_topic=args.per_topic, workers=args.workers, export=not args.no_export,
-            resume=args.resume,
+            resume=args.resume, verbose=0 if args.quiet else 1,
         )

@@ -2,23 +2,28 @@
 SavedModel answering in a process with only tensorflow + tensorflow_text, the int8 TFLite model run
 by ai_edge_litert; and the quickstart's building blocks."""
 
+import contextlib
+import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from albert_keras.cli import build_parser
 from albert_keras.quickstart import NativeLogFilter
+from albert_keras.quickstart import heldout_baselines
 from albert_keras.quickstart import format_table
 from albert_keras.quickstart import split_documents
 from albert_keras.quickstart import topic_task
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--vocab-size", "1000", "--max-seq-length", "32", "--dupe-factor", "1", "--num-train-steps", "8",
-        "--global-batch-size", "8", "--num-warmup-steps", "2", "--hidden-size", "32", "--num-hidden-layers", "2",
+        "--batch-size", "8", "--warmup", "2", "--hidden-size", "32", "--num-hidden-layers", "2",
         "--finetune-epochs", "1", "--topics", "3", "--per-topic", "24"]
 STAGES = ("1 vocabulary", "2 pretraining data", "3 pretraining", "4 fine-tuning", "5 SavedModel", "6 TFLite int8")
 
@@ -28,7 +33,7 @@ def quickstart_run(tmp_path_factory):
     output = tmp_path_factory.mktemp("quickstart") / "qs"
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the command must quiet TensorFlow itself
-    result = subprocess.run([sys.executable, "-m", "albert_keras", "quickstart", "--output-dir", str(output), *TINY],
+    result = subprocess.run([sys.executable, "-m", "albert_keras", "quickstart", "--output", str(output), *TINY],
                             capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(output / "quickstart.json") as f:
@@ -49,14 +54,18 @@ def test_every_stage_reports_its_output(quickstart_run):
     assert summary["instances"]["train"] > 100 and summary["instances"]["heldout"] > 10
     pretraining = summary["pretraining"]
     assert pretraining["step"] == 8 and os.path.isdir(pretraining["pretrained_dir"])
-    for metric in ("masked_lm_accuracy", "sentence_order_accuracy"):
-        assert 0.0 <= pretraining["heldout"][metric] <= 1.0
-        assert 0.0 < pretraining["heldout_baselines"][metric] <= 1.0
-    assert pretraining["heldout_baselines"]["sentence_order_accuracy"] >= 0.5
+    # The baselines are what the held-out records themselves give (heldout_baselines is tested on known
+    # records below), so the table compares the model with the right numbers.
+    expected = heldout_baselines(os.path.join(str(output), "tfrecords", "heldout", "part-*"))
+    assert (pretraining["heldout_baselines"]["masked_lm_accuracy"],
+            pretraining["heldout_baselines"]["sentence_order_accuracy"]) == pytest.approx(expected)
     assert isinstance(pretraining["warnings"], list)
+    dev_rows = sum(1 for _ in open(os.path.join(str(output), "topics", "dev.jsonl")))
     for name in ("pretrained", "random"):
         run = summary["finetuning"][name]
-        assert 0.0 <= run["accuracy"] <= 1.0 and os.path.isfile(os.path.join(run["dir"], "finetune.json"))
+        # An accuracy over the dev file is a whole number of its rows (a made-up or training figure is not).
+        assert run["accuracy"] * dev_rows == pytest.approx(round(run["accuracy"] * dev_rows), abs=1e-4)
+        assert os.path.isfile(os.path.join(run["dir"], "finetune.json"))
     labels = json.load(open(os.path.join(summary["finetuning"]["pretrained"]["dir"], "finetune.json")))
     labels = labels["metadata"]["labels"]
     assert len(labels) == 3
@@ -73,6 +82,14 @@ def test_console_output_is_clean(quickstart_run):
              if re.match(r"[IWEF]\d{4} ", line) or "absl::InitializeLog" in line or "XNNPACK" in line]
     assert not noise, noise
     assert "[6/6]" in result.stderr and "same as: albert-keras pretrain" in result.stderr
+    printed = [line.split("same as: ", 1)[1] for line in result.stderr.splitlines() if "same as: " in line]
+    assert len(printed) == 6
+    parser = build_parser()
+    for command in printed:  # every command the quickstart prints parses, in today's spellings
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            parser.parse_args(shlex.split(command)[1:])
+        assert "deprecated" not in err.getvalue(), command
 
 
 @pytest.mark.slow
@@ -99,6 +116,26 @@ def test_tflite_model_runs_raw_text(quickstart_run):
     outputs = runner(text=np.array([b"A tuple cannot be changed."], dtype=object))
     probabilities = np.asarray(outputs["probabilities"])
     assert probabilities.shape == (1, 3) and abs(float(probabilities.sum()) - 1.0) < 1e-3
+
+
+def test_heldout_baselines_count_weighted_masks_and_the_majority_order(tmp_path):
+    import tensorflow as tf
+
+    def example(ids, weights, order):
+        feature = {"masked_lm_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=ids)),
+                   "masked_lm_weights": tf.train.Feature(float_list=tf.train.FloatList(value=weights)),
+                   "next_sentence_labels": tf.train.Feature(int64_list=tf.train.Int64List(value=[order]))}
+        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+    with tf.io.TFRecordWriter(str(tmp_path / "part-0")) as writer:
+        writer.write(example([5, 5, 7, 5], [1, 1, 1, 0], 1))  # the last 5 is padding (weight 0)
+        writer.write(example([5, 9], [1, 1], 0))
+    with tf.io.TFRecordWriter(str(tmp_path / "part-1")) as writer:
+        writer.write(example([7, 0], [1, 0], 1))
+    mlm, sop = heldout_baselines(str(tmp_path / "part-*"))
+    assert mlm == pytest.approx(3 / 6)  # piece 5 is 3 of the 6 weighted masks (4 of 7 if padding counted)
+    assert sop == pytest.approx(2 / 3)
+    assert heldout_baselines(str(tmp_path / "none-*")) == (0.0, 0.0)
 
 
 def test_split_documents_holds_out_whole_documents():

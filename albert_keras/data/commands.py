@@ -8,11 +8,18 @@ import json
 import os
 import sys
 
+from albert_keras.cli_args import add_alias
+from albert_keras.cli_args import add_casing
+from albert_keras.cli_args import add_command
+from albert_keras.cli_args import add_output
+from albert_keras.cli_args import add_quiet
+from albert_keras.cli_args import add_vocab
+
 
 def register(subparsers):
     """Add the `create-data` subcommand to an argparse subparsers object."""
-    parser = subparsers.add_parser(
-        "create-data",
+    parser = add_command(
+        subparsers, "create-data",
         help="make ALBERT pretraining TFRecords (SOP + n-gram masking) from text",
         description=(
             "Create ALBERT pretraining TFRecords in the official schema from text files: one "
@@ -24,10 +31,12 @@ def register(subparsers):
     source.add_argument("--input", nargs="+", metavar="FILE", help="input text files")
     source.add_argument("--embedded-corpus", action="store_true",
                         help="use the English corpus embedded in Python (pydoc_data topics)")
-    parser.add_argument("--spm-model", required=True, help="ALBERT SentencePiece .model file")
-    parser.add_argument("--output", required=True, help="output directory, e.g. tfrecords/NAME")
-    parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--max-predictions", type=int, default=20, help="max_predictions_per_seq")
+    add_vocab(parser, "the ALBERT vocabulary (required)", required=True)
+    add_output(parser, "output directory, e.g. tfrecords/NAME")
+    parser.add_argument("--max-seq-length", type=int, default=128, help="tokens per record")
+    parser.add_argument("--max-predictions-per-seq", dest="max_predictions", type=int, default=20,
+                        help="masked positions per record at most (the official flag's name)")
+    add_alias(parser, "--max-predictions", "--max-predictions-per-seq", "max_predictions", type=int)
     parser.add_argument("--dupe-factor", type=int, default=1,
                         help="passes over the input, each with other segments and masks (official default 40)")
     parser.add_argument("--ngram", type=int, default=3, help="longest masked n-gram, in words")
@@ -40,13 +49,14 @@ def register(subparsers):
                         help="records held for shuffling (bounds memory)")
     parser.add_argument("--input-format", choices=("sentences", "paragraphs"), default="sentences",
                         help="sentences: one sentence per line; paragraphs: one paragraph per line, split here")
-    parser.add_argument("--cased", action="store_true", help="do not lowercase (cased SentencePiece model)")
+    add_casing(parser, "default: lowercase, as the English ALBERT models; --cased for a cased vocabulary",
+               default=True)
     parser.add_argument("--gzip", action="store_true", help="gzip-compress the shards (.tfrecord.gz)")
     parser.add_argument("--on-bad-line", choices=("skip", "error"), default="skip",
                         help="undecodable or over-long lines: count them in the manifest, or stop")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output made with other inputs or settings")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet(parser, old_no_progress=True)
     parser.add_argument("--official-nondeterministic", action="store_true",
                         help="official behaviour: unseeded RNG, output differs between runs")
     parser.add_argument("--official-random-negatives", action="store_true",
@@ -84,14 +94,14 @@ def run(args):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 shutil.copyfile(fresh, path)
         inputs = [path]
-    create, extra = create_pretraining_data, {"workers": args.workers, "progress": not args.no_progress}
+    create, extra = create_pretraining_data, {"workers": args.workers, "progress": not args.quiet}
     if args.runner == "beam":
         from albert_keras.data.beam import create_pretraining_data_beam as create
 
         extra = {"beam_options": args.beam_options, "split_bytes": max(1, int(args.beam_split_mb * 1e6))}
     manifest = create(
         inputs,
-        args.spm_model,
+        args.vocab,
         args.output,
         max_seq_length=args.max_seq_length,
         max_predictions_per_seq=args.max_predictions,
@@ -99,7 +109,7 @@ def run(args):
         masked_lm_prob=args.masked_lm_prob,
         short_seq_prob=args.short_seq_prob,
         ngram=args.ngram,
-        lowercase=not args.cased,
+        lowercase=args.lowercase,
         seed=args.seed,
         num_shards=args.num_shards,
         shuffle_buffer_size=args.shuffle_buffer,

@@ -4,10 +4,22 @@ Thin wrapper over `albert_keras.export.exporter.export_model`; TensorFlow is imp
 the command runs.
 """
 
+import os
+
+from albert_keras.cli_args import add_alias
+from albert_keras.cli_args import add_casing
+from albert_keras.cli_args import add_command
+from albert_keras.cli_args import add_max_seq_length
+from albert_keras.cli_args import add_model
+from albert_keras.cli_args import add_output
+from albert_keras.cli_args import add_precision
+from albert_keras.cli_args import add_quiet
+from albert_keras.cli_args import add_vocab
+
 
 def register(subparsers):
-    parser = subparsers.add_parser(
-        "export",
+    parser = add_command(
+        subparsers, "export",
         help="export a model for TF Serving (SavedModel) or LiteRT (TFLite)",
         description=(
             "Export the model of a pretrained directory to OUTPUT/VERSION/ (TF Serving's layout), "
@@ -15,15 +27,16 @@ def register(subparsers):
             "file; TFLite models are verified against the Keras model after conversion."
         ),
     )
-    parser.add_argument("--model", required=True, help="pretrained directory (with spiece.model for text)")
-    parser.add_argument("--output", required=True, help="model base path, e.g. saved_models/sentiment")
-    parser.add_argument("--version", type=int, default=1, help="version number (default 1)")
+    add_model(parser, "the model to export (with its vocabulary for text signatures)")
+    add_output(parser, "model base path, e.g. saved_models/sentiment (a directory; VERSION/ goes inside)")
+    parser.add_argument("--model-version", type=int, default=1, help="version number, the VERSION/ directory")
+    add_alias(parser, "--version", "--model-version", "model_version", type=int)
     parser.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model")
     parser.add_argument(
         "--quantize",
         choices=("none", "float16", "dynamic-int8"),
         default="none",
-        help="TFLite weight quantization (default none)",
+        help="TFLite weight quantization",
     )
     parser.add_argument(
         "--with-tokenizer",
@@ -40,33 +53,19 @@ def register(subparsers):
         "--signature",
         choices=("text", "ids", "all"),
         default="all",
-        help="SavedModel signatures: raw text, token ids, or both (default all)",
+        help="SavedModel signatures: raw text, token ids, or both",
     )
-    parser.add_argument(
-        "--precision",
-        choices=("float32", "bfloat16", "float16"),
-        default="float32",
-        help="SavedModel compute precision (default float32; never chosen from this machine). bfloat16 runs "
-        "natively on AMX/AVX-512-BF16 CPUs and GPUs, float16 on GPUs",
+    add_precision(
+        parser, default="float32",
+        help="SavedModel compute precision; auto is refused here, as what an export computes must not depend on the "
+        "machine that exports it. bfloat16 runs natively on AMX/AVX-512-BF16 CPUs and GPUs, float16 on GPUs",
     )
-    parser.add_argument(
-        "--sequence-length",
-        type=int,
-        default=None,
-        help="longest packed sequence (default: the model's tokenizer.json, else max_position_embeddings)",
-    )
-    parser.add_argument(
-        "--spm-model", default=None, help="SentencePiece model overriding the directory's spiece.model"
-    )
-    casing = parser.add_mutually_exclusive_group()
-    casing.add_argument(
-        "--cased", dest="lowercase", action="store_false", default=None,
-        help="do not lowercase (overrides the directory's tokenizer.json)",
-    )
-    casing.add_argument(
-        "--uncased", dest="lowercase", action="store_true", default=None, help="lowercase (overrides tokenizer.json)"
-    )
+    add_max_seq_length(parser, None, "longest packed sequence (default: the model's tokenizer.json, else "
+                       "max_position_embeddings)")
+    add_vocab(parser, "vocabulary overriding the model's own")
+    add_casing(parser, "default: what the model's tokenizer.json records")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version directory")
+    add_quiet(parser)
     parser.set_defaults(func=run)
 
 
@@ -75,20 +74,26 @@ def run(args):
 
     from albert_keras.export.exporter import export_model
 
+    from albert_keras.errors import AlbertInputError
+
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise AlbertInputError(f"--output {args.output}: is a file; export writes a base path directory "
+                               "(VERSION/ goes inside it)")
     logging.basicConfig(level=logging.WARNING, format="albert-keras export: warning: %(message)s")
     export_model(
         args.model,
         args.output,
-        version=args.version,
+        version=args.model_version,
         format=args.format,
         quantize=args.quantize,
         with_tokenizer=args.with_tokenizer,
         signature=args.signature,
         precision=args.precision,
-        sequence_length=args.sequence_length,
-        spm_model=args.spm_model,
+        sequence_length=args.max_seq_length,
+        spm_model=args.vocab,
         lowercase=args.lowercase,
         overwrite=args.overwrite,
         tflite_metadata=args.metadata,
+        verbose=not args.quiet,
     )
     return 0

@@ -10,11 +10,19 @@ import sys
 import tempfile
 import time
 
+from albert_keras.cli_args import add_casing
+from albert_keras.cli_args import add_command
+from albert_keras.cli_args import add_output
+from albert_keras.cli_args import add_quiet
+
+# `--type wordpiece` will join when WordPiece training lands; the flag is here so scripts can say it.
+TOKENIZER_TYPES = ("sentencepiece",)
+
 
 def register(subparsers):
     """Add the `train-tokenizer` subcommand to an `argparse` subparsers object."""
-    parser = subparsers.add_parser(
-        "train-tokenizer",
+    parser = add_command(
+        subparsers, "train-tokenizer",
         help="train a SentencePiece vocabulary with ALBERT's special ids",
         description=(
             "Train a unigram SentencePiece model with <pad>=0, <unk>=1, [CLS]=2, [SEP]=3, [MASK]=4, "
@@ -31,27 +39,26 @@ def register(subparsers):
         "--embedded-corpus", action="store_true",
         help="train on the embedded corpus (also used when --input is not given)",
     )
-    parser.add_argument("--output", required=True, metavar="PATH.model", help="the .model file to write")
-    parser.add_argument("--vocab-size", type=int, default=30000, help="pieces, special ones included (default 30000)")
-    parser.add_argument(
-        "--no-lowercase", dest="lowercase", action="store_false",
-        help="keep case (the English ALBERT models are uncased)",
-    )
-    parser.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram", help="default unigram, as ALBERT")
+    add_output(parser, "the .model file to write")
+    parser.add_argument("--type", choices=TOKENIZER_TYPES, default="sentencepiece", help="vocabulary kind")
+    parser.add_argument("--vocab-size", type=int, default=30000, help="pieces, special ones included")
+    add_casing(parser, "default: lowercase; the English ALBERT models are uncased", default=True)
+    parser.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram",
+                        help="SentencePiece algorithm (unigram, as ALBERT)")
     parser.add_argument(
         "--character-coverage", type=float, default=0.99995,
-        help="fraction of characters the vocabulary covers (default 0.99995, as ALBERT)",
+        help="fraction of characters the vocabulary covers (0.99995, as ALBERT)",
     )
     parser.add_argument(
         "--input-sentence-size", type=int, default=10_000_000,
-        help="sample at most this many sentences (default 10M, as ALBERT)",
+        help="sample at most this many sentences (10M, as ALBERT)",
     )
     parser.add_argument(
         "--threads", type=int, default=1,
-        help="training threads; the result depends on it, so keep it fixed to reproduce a model (default 1)",
+        help="training threads; the result depends on it, so keep it fixed to reproduce a model",
     )
-    parser.add_argument("--seed", type=int, default=12345, help="sampling seed (default 12345)")
-    parser.add_argument("--quiet", action="store_true", help="hide SentencePiece's log")
+    parser.add_argument("--seed", type=int, default=12345, help="sampling seed")
+    add_quiet(parser)
     parser.set_defaults(func=run_train_tokenizer)
     return parser
 

@@ -3,24 +3,18 @@
 TensorFlow is imported inside the run function only, so `albert-keras --help` stays fast.
 """
 
-import argparse
-
-
-class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except None/False ones (their help text says what happens).
-
-    Shared by the training commands (`pretrain`, `finetune`, `evaluate`, `predict`).
-
-    Example:
-    ```python
-    parser = argparse.ArgumentParser(formatter_class=DefaultsFormatter)
-    ```
-    """
-
-    def _get_help_string(self, action):
-        if action.default in (None, False):
-            return action.help
-        return super()._get_help_string(action)
+from albert_keras.cli_args import AUTO_PRECISION_HELP
+from albert_keras.cli_args import TRAINING_PRECISIONS
+from albert_keras.cli_args import DefaultsFormatter  # noqa: F401 (its home before cli_args)
+from albert_keras.cli_args import add_batch_size
+from albert_keras.cli_args import add_command
+from albert_keras.cli_args import add_max_seq_length
+from albert_keras.cli_args import add_output
+from albert_keras.cli_args import add_precision
+from albert_keras.cli_args import add_quiet
+from albert_keras.cli_args import add_vocab
+from albert_keras.cli_args import add_alias
+from albert_keras.cli_args import keras_verbose
 
 
 def add_precision_flags(parser, intervals):
@@ -35,13 +29,11 @@ def add_precision_flags(parser, intervals):
     ```python
     parser = argparse.ArgumentParser()
     add_precision_flags(parser, "log and checkpoint")
-    parser.parse_args(["--precision", "float32"]).steps_per_execution  # None
+    parser.parse_args(["--precision", "bfloat16"]).precision  # "bfloat16" (training_precision: mixed_bfloat16)
     ```
     """
-    parser.add_argument(
-        "--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
-        help="auto: mixed_bfloat16 on TPU and NVIDIA GPUs of compute capability >= 8.0, else float32",
-    )
+    add_precision(parser, help=AUTO_PRECISION_HELP + "; training computes bfloat16/float16 as Keras mixed precision "
+                  "(float32 weights)")
     parser.add_argument(
         "--steps-per-execution", type=int, default=None,
         help="batches per call into the compiled step (default: 1 on CPU; on GPU/TPU the largest divisor of the "
@@ -69,25 +61,39 @@ def add_strategy_flags(parser, tpu_help):
     parser.add_argument("--tpu", default=None, help=tpu_help)
 
 
+def training_precision(precision):
+    """The Keras dtype policy name of a `--precision` value (`bfloat16` -> `mixed_bfloat16`).
+
+    Example:
+    ```python
+    training_precision("float16")  # "mixed_float16"
+    ```
+    """
+    return TRAINING_PRECISIONS[precision]
+
+
 def register(subparsers):
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "pretrain",
         help="pretrain ALBERT (MLM + SOP) on TFRecords; rerun the same command to resume after a crash",
         description=(
             "Pretrain ALBERT with the official LAMB (or AdamW), warmup + linear decay and clipping, "
             "on one device, several GPUs, several workers (TF_CONFIG) or a TPU. Checkpoints every "
             "--checkpoint-every steps; rerunning the same command resumes at the exact step. Writes "
-            "OUTPUT_DIR/pretrained (a pretrained directory), OUTPUT_DIR/logs (TensorBoard) and "
-            "OUTPUT_DIR/summary.json."
+            "OUTPUT/pretrained (a pretrained directory), OUTPUT/logs (TensorBoard) and "
+            "OUTPUT/summary.json."
         ),
-        formatter_class=DefaultsFormatter,
     )
     parser.add_argument("--config", required=True, help="preset name, albert_config.json, or a pretrained directory to continue from")
     parser.add_argument("--train-files", required=True, help="TFRecord glob(s), comma-separated, or a create-data output directory")
-    parser.add_argument("--output-dir", required=True, help="checkpoints, logs and the final pretrained directory go here")
-    parser.add_argument("--global-batch-size", type=int, default=64, help="examples per optimizer step, all replicas together")
+    add_output(parser, "run directory: checkpoints, logs and the final pretrained directory go here",
+               old=("--output-dir",))
+    add_batch_size(parser, 64, help="examples per optimizer step, all replicas together (global)")
     parser.add_argument("--num-train-steps", type=int, default=10000, help="optimizer steps")
-    parser.add_argument("--num-warmup-steps", type=int, default=None, help="linear warmup steps (default 2.5%% of the steps)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="linear warmup: a fraction of the steps (< 1) or a number of steps (default 0.025)")
+    add_alias(parser, "--num-warmup-steps", "--warmup", "warmup", type=int)
     parser.add_argument("--learning-rate", type=float, default=0.00176, help="peak learning rate")
     parser.add_argument("--optimizer", choices=("lamb", "adamw"), default="lamb")
     add_precision_flags(parser, "log, checkpoint and eval")
@@ -98,13 +104,14 @@ def register(subparsers):
     parser.add_argument("--keep-checkpoints", type=int, default=3, help="complete checkpoints kept")
     parser.add_argument("--eval-files", default=None, help="TFRecord glob for evaluation")
     parser.add_argument("--eval-every", type=int, default=None, help="evaluation interval in steps (default: --checkpoint-every)")
+    add_alias(parser, "--validation-every", "--eval-every", "eval_every", type=int)
     parser.add_argument("--eval-steps", type=int, default=100, help="evaluation batches per evaluation")
     parser.add_argument("--gradient-accumulation-steps", type=int, default=1, help="micro-batches per optimizer step")
     add_strategy_flags(parser, "TPU name or grpc:// address (implies --strategy tpu under auto)")
-    parser.add_argument("--max-seq-length", type=int, default=None, help="expected record length (default: the records')")
+    add_max_seq_length(parser, None, "expected record length (default: the records')")
     parser.add_argument("--seed", type=int, default=12345, help="initialization and data-order seed")
     parser.add_argument("--log-every", type=int, default=100, help="TensorBoard interval in steps")
-    parser.add_argument("--spm-model", default=None, help="SentencePiece model to copy into the pretrained directory")
+    add_vocab(parser, "vocabulary to copy into the pretrained directory")
     parser.add_argument(
         "--dynamic-masking", action="store_true",
         help="draw new n-gram masks for every example each time it is read (default: the masks stored in the records)",
@@ -112,8 +119,21 @@ def register(subparsers):
     parser.add_argument(
         "--deterministic", action="store_true", help="enable TensorFlow's deterministic ops (bit-exact reruns, slower)"
     )
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="Keras progress output (default: auto)")
+    add_quiet(parser, old_verbose=True)
     parser.set_defaults(func=run)
+
+
+def warmup_steps(warmup, num_train_steps):
+    """`--warmup` as steps: a fraction (< 1) of `num_train_steps`, else a number of steps; None passes.
+
+    Example:
+    ```python
+    warmup_steps(0.1, 1000), warmup_steps(300, 1000)  # (100, 300)
+    ```
+    """
+    if warmup is None:
+        return None
+    return int(round(warmup * num_train_steps)) if warmup < 1 else int(warmup)
 
 
 def run(args):
@@ -128,13 +148,13 @@ def run(args):
         pretrain(
             config=args.config,
             train_files=args.train_files,
-            settings=args.output_dir,
-            global_batch_size=args.global_batch_size,
+            settings=args.output,
+            global_batch_size=args.batch_size,
             num_train_steps=args.num_train_steps,
-            num_warmup_steps=args.num_warmup_steps,
+            num_warmup_steps=warmup_steps(args.warmup, args.num_train_steps),
             learning_rate=args.learning_rate,
             optimizer=args.optimizer,
-            precision=args.precision,
+            precision=training_precision(args.precision),
             xla=args.xla,
             checkpoint_every=args.checkpoint_every,
             keep_checkpoints=args.keep_checkpoints,
@@ -147,9 +167,9 @@ def run(args):
             max_seq_length=args.max_seq_length,
             seed=args.seed,
             log_every=args.log_every,
-            spm_model=args.spm_model,
+            spm_model=args.vocab,
             dynamic_masking=args.dynamic_masking,
-            verbose="auto" if args.verbose is None else args.verbose,
+            verbose=keras_verbose(args),
             steps_per_execution=args.steps_per_execution,
         )
     except TrainingDivergedError as error:

@@ -59,13 +59,30 @@ def _one_class_advice(step, label, num_classes):
     )
 
 
+def task_option_names(task):
+    """The options a task's own flags set (`FinetuneTask.add_arguments`), saved with the model so
+    `evaluate` / `predict` read its files the same way (e.g. token classification's `tag_column`).
+
+    Example:
+    ```python
+    task_option_names(get_task("token-classification"))  # ("tag_column", "scheme")
+    ```
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    task.add_arguments(parser)
+    return tuple(vars(parser.parse_args([])))
+
+
 def save_finetuned(model, directory, task, options, metadata):
     """Write `model` as a pretrained directory with its `finetune.json`, atomically."""
     from albert_keras.io_utils import atomic_directory
 
     record = {
         "task": task.name,
-        "options": {key: options.get(key) for key in READ_OPTIONS if options.get(key) is not None},
+        "options": {key: options.get(key) for key in READ_OPTIONS + task_option_names(task)
+                    if options.get(key) is not None},
         "metadata": metadata,
     }
     with atomic_directory(directory, overwrite=True) as tmp:

@@ -2,20 +2,31 @@
 `albert_keras.training.finetune.finetune` and the task's `evaluate` / `predict`.
 
 The `--task` choices come from `albert_keras.tasks.registry.TASKS`; a task may add its own flags
-with `FinetuneTask.add_arguments(parser)` (its options arrive by dest name). `evaluate` and
-`predict` read the task, its label list and its column flags from the fine-tuned directory's
-`finetune.json`, so `--model DIR --data FILE` is enough; column flags given override them.
-TensorFlow is imported inside the run functions only.
+with `FinetuneTask.add_arguments(parser)` (its options arrive by dest name); they are listed in one
+group per task, on `finetune`, `evaluate` and `predict`. `evaluate` and `predict` read the task, its
+label list, its column flags and its task flags from the fine-tuned directory's `finetune.json`, so
+`--model DIR --data FILE` is enough; flags given override them. Input files go through
+`albert_keras.text_files` first (bad bytes, header-only files: one line). TensorFlow is imported
+inside the run functions only.
 """
 
 import json
 import os
 import sys
 
+from albert_keras.cli_args import add_alias
+from albert_keras.cli_args import add_batch_size
+from albert_keras.cli_args import add_command
+from albert_keras.cli_args import add_max_seq_length
+from albert_keras.cli_args import add_model
+from albert_keras.cli_args import add_output
+from albert_keras.cli_args import add_quiet
+from albert_keras.cli_args import deprecation
+from albert_keras.cli_args import keras_verbose
 from albert_keras.errors import AlbertInputError
-from albert_keras.training.commands import DefaultsFormatter
 from albert_keras.training.commands import add_precision_flags
 from albert_keras.training.commands import add_strategy_flags
+from albert_keras.training.commands import training_precision
 
 TASK_FILE = "finetune.json"  # albert_keras.training.finetune.TASK_FILE (not imported: no TensorFlow here)
 
@@ -40,15 +51,34 @@ def _add_reading_flags(parser):
 
 def _add_scoring_flags(parser):
     # evaluate and predict read a fine-tuned directory the same way.
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_batch_size(parser, 32, help="examples per model call")
+    add_max_seq_length(parser, None, "packed sequence length (default: the fine-tuned model's)")
     _add_reading_flags(parser)
     parser.add_argument("--glue-task", default=None, help="override the stored GLUE task")
+    _add_task_arguments(parser)
 
 
 def _task_names():
     from albert_keras.tasks.registry import task_names
 
     return task_names()
+
+
+class _TaskGroup:
+    """What a task's `add_arguments` sees: one argument group titled with the task, so `--help`
+    lists task flags by task (a group the task makes itself folds into it)."""
+
+    def __init__(self, parser, name):
+        self._group = parser.add_argument_group(f"--task {name}")
+
+    def add_argument(self, *args, **kwargs):
+        return self._group.add_argument(*args, **kwargs)
+
+    def add_argument_group(self, *args, **kwargs):
+        return self
+
+    def add_mutually_exclusive_group(self, **kwargs):
+        return self._group.add_mutually_exclusive_group(**kwargs)
 
 
 def _add_task_arguments(parser):
@@ -58,80 +88,116 @@ def _add_task_arguments(parser):
 
     for name in sorted(TASKS):
         module_name, attribute = TASKS[name].split(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError):
-            continue
+        # A task that does not import must fail loudly, not lose its flags (the CLI's rule too).
+        cls = getattr(importlib.import_module(module_name), attribute)
         hook = getattr(cls, "add_arguments", None)
         if hook is not None:
-            hook(parser)
+            hook(_TaskGroup(parser, name))
 
 
 def register(subparsers):
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "finetune",
         help="fine-tune a pretrained directory on labelled text (classification, regression, multiple choice, ...)",
         description=(
             "Fine-tune from a pretrained directory on a CSV/TSV/JSONL file (or a GLUE task directory), evaluating "
-            "the validation file with the task's official metric every --validation-every steps, keeping the best "
+            "the validation file with the task's official metric every --eval-every steps, keeping the best "
             "model. Writes OUTPUT/pretrained (head, labels, spiece.model, tokenizer.json: ready for "
             "`albert-keras export`), OUTPUT/evaluations.jsonl and OUTPUT/summary.json. Rerun the same command to "
             "resume after a crash."
         ),
-        formatter_class=DefaultsFormatter,
     )
     parser.add_argument("--task", required=True, choices=_task_names())
     parser.add_argument("--glue-task", default=None, help="read a GLUE task's layout, labels and metric (e.g. sst-2, mrpc, sts-b)")
-    parser.add_argument("--init", required=True, help="the pretrained directory to start from")
+    add_model(parser, "the model to start from", aliases=("--init",))
     parser.add_argument("--train", required=True, help="training file (or GLUE task directory)")
     parser.add_argument("--validation", default=None, help="validation file (or GLUE task directory)")
-    parser.add_argument("--output", required=True, help="output directory")
+    add_output(parser, "run directory: OUTPUT/pretrained is the fine-tuned model", old=("--output-dir",))
     _add_reading_flags(parser)
     parser.add_argument("--labels", default=None, help="comma-separated label list (default: the training file's labels, sorted)")
     parser.add_argument("--epochs", type=int, default=3, help="passes over the training file")
     parser.add_argument("--num-train-steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
-    parser.add_argument("--batch-size", type=int, default=32, help="examples per step, all replicas together")
+    add_batch_size(parser, 32)
     parser.add_argument("--learning-rate", type=float, default=2e-5, help="peak learning rate (official 1e-5..5e-5)")
     parser.add_argument("--warmup", type=float, default=0.1, help="warmup: a fraction of the steps (< 1) or a number of steps")
     parser.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw")
     parser.add_argument("--weight-decay", type=float, default=0.01, help="decoupled weight decay (not on LayerNorm/bias)")
-    parser.add_argument("--max-seq-length", type=int, default=128, help="packed sequence length")
-    parser.add_argument("--validation-every", type=int, default=None, help="evaluation interval in steps (default: one epoch)")
+    add_max_seq_length(parser, 128, "packed sequence length")
+    parser.add_argument("--eval-every", type=int, default=None, help="validation interval in steps (default: one epoch)")
+    add_alias(parser, "--validation-every", "--eval-every", "eval_every", type=int)
     parser.add_argument("--patience", type=int, default=None, help="stop after this many evaluations without improvement")
     parser.add_argument("--seed", type=int, default=12345)
     add_precision_flags(parser, "validation and checkpoint")
     add_strategy_flags(parser, "TPU name or grpc:// address")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="Keras progress output (default: auto)")
+    add_quiet(parser, old_verbose=True)
     _add_task_arguments(parser)
     parser.set_defaults(func=run_finetune)
 
-    evaluate = subparsers.add_parser(
-        "evaluate", help="score a fine-tuned directory on a labelled file; prints one JSON object of metrics",
-        formatter_class=DefaultsFormatter,
+    evaluate = add_command(
+        subparsers, "evaluate", help="score a fine-tuned model on a labelled file; prints one JSON object of metrics",
     )
-    evaluate.add_argument("--model", required=True, help="a fine-tuned directory (`finetune` OUTPUT/pretrained)")
+    add_model(evaluate, "the fine-tuned model")
     evaluate.add_argument("--data", required=True, help="labelled file (same layout as the training file by default)")
     _add_scoring_flags(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
-    predict = subparsers.add_parser(
-        "predict", help="label a file with a fine-tuned directory; writes JSONL (label, probabilities per label)",
-        formatter_class=DefaultsFormatter,
+    predict = add_command(
+        subparsers, "predict", help="label a file with a fine-tuned model; writes JSONL (label, probabilities per label)",
+        description="A .txt input is one text a line; CSV/TSV/JSONL inputs are read with the model's column flags "
+        "(a label column is ignored).",
     )
-    predict.add_argument("--model", required=True, help="a fine-tuned directory")
-    predict.add_argument("--input", required=True, help="file of texts (a label column is ignored)")
-    predict.add_argument("--output", required=True, help="JSONL output, one record per input example")
+    add_model(predict, "the fine-tuned model")
+    predict.add_argument("--input", required=True, help="file of texts: .txt one text a line, or CSV/TSV/JSONL")
+    add_output(predict, "JSONL file, one record per input example")
     _add_scoring_flags(predict)
     predict.set_defaults(func=run_predict)
 
 
 def _options(args, exclude=()):
-    return {key: value for key, value in vars(args).items() if key not in ("func", "command", *exclude)}
+    # `_required_*` and the like are the parser's bookkeeping, not task options.
+    return {key: value for key, value in vars(args).items()
+            if key not in ("func", "command", *exclude) and not key.startswith("_")}
+
+
+# Tasks whose files are read by column (tasks.readers): the header-only and .txt rules apply.
+COLUMN_TASKS = ("classification", "regression", "multiple-choice")
+
+
+def _header(args, stored=None):
+    """Whether CSV/TSV inputs have a header: the flag, the stored option, else "unless every column is an index"."""
+    if args.header is not None:
+        return args.header
+    if stored is not None:
+        return stored
+    given = [c for c in (args.text_column, args.pair_column, args.label_column) if c is not None]
+    return False if given and all(isinstance(c, int) for c in given) else None
+
+
+def _check_input(path, task, args, stored_options=None):
+    """Refuse, in one line, an input file no task reader should see; warn about a .txt read as TSV."""
+    from albert_keras.text_files import check_table
+    from albert_keras.text_files import check_utf8
+
+    if path is None:
+        return
+    stored_options = stored_options or {}
+    if task not in COLUMN_TASKS:
+        check_utf8(path)  # the task reads its own layout (CoNLL, SQuAD JSON, ...)
+        return
+    fmt = args.format or stored_options.get("format")
+    if fmt is None and os.path.splitext(path)[1].lower() == ".txt" and os.path.isfile(path):
+        # The one rule is "a .txt file is one text a line"; labelled .txt files were read as TSV.
+        deprecation(f"{path}: a labelled .txt file read as TSV", "a .tsv name or --format tsv")
+        fmt = "tsv"
+    check_table(path, format=fmt, header=_header(args, stored_options.get("header")))
 
 
 def run_finetune(args):
     from albert_keras.training.finetune import finetune
 
+    _check_input(args.train, args.task, args)
+    _check_input(args.validation, args.task, args)
     options = _options(args)
     overrides = {}
     if args.warmup is not None:
@@ -142,12 +208,12 @@ def run_finetune(args):
     if args.num_train_steps is not None:
         overrides["num_train_steps"] = args.num_train_steps
     finetune(
-        args.task, args.init, args.train, args.validation, args.output, options=options,
+        args.task, args.model, args.train, args.validation, args.output, options=options,
         epochs=None if args.num_train_steps else args.epochs, patience=args.patience,
         global_batch_size=args.batch_size, learning_rate=args.learning_rate, optimizer=args.optimizer,
-        weight_decay_rate=args.weight_decay, eval_every=args.validation_every, seed=args.seed,
-        precision=args.precision, strategy=args.strategy, tpu=args.tpu, steps_per_execution=args.steps_per_execution,
-        verbose="auto" if args.verbose is None else args.verbose, **overrides,
+        weight_decay_rate=args.weight_decay, eval_every=args.eval_every, seed=args.seed,
+        precision=training_precision(args.precision), strategy=args.strategy, tpu=args.tpu,
+        steps_per_execution=args.steps_per_execution, verbose=keras_verbose(args), **overrides,
     )
     return 0
 
@@ -237,12 +303,43 @@ def predict_directory(directory, input_path, output_path, args=None, batch_size=
 
 
 def run_evaluate(args):
+    record = read_task_file(args.model)
+    _check_input(args.data, record["task"], args, record.get("options"))
     metrics = evaluate_directory(args.model, args.data, args, batch_size=args.batch_size)
     print(json.dumps(metrics, sort_keys=True))
     return 0
 
 
+def _lines_as_jsonl(path, args, stored_options, directory):
+    """A one-text-a-line `.txt` input as a JSONL file the task reads (its `text` field)."""
+    from albert_keras.text_files import read_lines
+
+    pair = args.pair_column if args.pair_column is not None else stored_options.get("pair_column")
+    if pair is not None:
+        raise AlbertInputError(f"{path}: a .txt file holds one text a line, but the model reads sentence pairs; "
+                               "give a CSV/TSV/JSONL file with both columns")
+    converted = os.path.join(directory, "input.jsonl")
+    with open(converted, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"text": text}, ensure_ascii=False) + "\n" for text in read_lines(path))
+    args.format, args.text_column, args.label_column = "jsonl", "text", None
+    return converted
+
+
 def run_predict(args):
-    count = predict_directory(args.model, args.input, args.output, args, batch_size=args.batch_size)
+    import tempfile
+
+    from albert_keras.text_files import LINES
+    from albert_keras.text_files import text_format
+
+    record = read_task_file(args.model)
+    stored = record.get("options") or {}
+    with tempfile.TemporaryDirectory() as scratch:
+        path = args.input
+        # Only single-text tasks can take a text a line (multiple choice needs its choice columns).
+        if record["task"] in ("classification", "regression") and text_format(path, args.format) == LINES:
+            path = _lines_as_jsonl(path, args, stored, scratch)
+        else:
+            _check_input(path, record["task"], args, stored)
+        count = predict_directory(args.model, path, args.output, args, batch_size=args.batch_size)
     print(f"albert-keras predict: wrote {count} predictions to {args.output}", file=sys.stderr)
     return 0

@@ -17,8 +17,8 @@ def _cli(*args, cwd):
 
 def test_parser_maps_flags_to_the_python_function():
     args = build_parser().parse_args([
-        "create-data", "--input", "a.txt", "b.txt", "--spm-model", "m.model", "--output", "tfrecords/x",
-        "--max-seq-length", "64", "--max-predictions", "8", "--dupe-factor", "3", "--ngram", "2",
+        "create-data", "--input", "a.txt", "b.txt", "--vocab", "m.model", "--output", "tfrecords/x",
+        "--max-seq-length", "64", "--max-predictions-per-seq", "8", "--dupe-factor", "3", "--ngram", "2",
         "--workers", "2", "--seed", "9", "--gzip", "--official-random-negatives",
     ])
     assert args.input == ["a.txt", "b.txt"] and args.max_seq_length == 64 and args.max_predictions == 8
@@ -28,8 +28,8 @@ def test_parser_maps_flags_to_the_python_function():
 
 
 def test_create_data_end_to_end_and_one_line_errors(tmp_path, spm_model_path):
-    result = _cli("create-data", "--embedded-corpus", "--spm-model", spm_model_path, "--output", "tfrecords/demo",
-                  "--max-seq-length", "32", "--max-predictions", "5", "--workers", "2", "--num-shards", "2",
+    result = _cli("create-data", "--embedded-corpus", "--vocab", spm_model_path, "--output", "tfrecords/demo",
+                  "--max-seq-length", "32", "--max-predictions-per-seq", "5", "--workers", "2", "--num-shards", "2",
                   "--seed", "3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -42,11 +42,20 @@ def test_create_data_end_to_end_and_one_line_errors(tmp_path, spm_model_path):
     assert np.all(parsed["input_ids"][:, 0] == 2)
 
     # Same command again: up to date, nothing rewritten.
-    again = _cli("create-data", "--embedded-corpus", "--spm-model", spm_model_path, "--output", "tfrecords/demo",
-                 "--max-seq-length", "32", "--max-predictions", "5", "--num-shards", "2", "--seed", "3", cwd=tmp_path)
+    again = _cli("create-data", "--embedded-corpus", "--vocab", spm_model_path, "--output", "tfrecords/demo",
+                 "--max-seq-length", "32", "--max-predictions-per-seq", "5", "--num-shards", "2", "--seed", "3", cwd=tmp_path)
     assert again.returncode == 0 and "up to date" in again.stderr
 
-    bad = _cli("create-data", "--input", "nope.txt", "--spm-model", spm_model_path, "--output", "tfrecords/x",
+    bad = _cli("create-data", "--input", "nope.txt", "--vocab", spm_model_path, "--output", "tfrecords/x",
                cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == "albert-keras create-data: error: nope.txt: input file not found"
+
+
+def test_create_data_quiet_hides_the_progress_bar(tmp_path, spm_model_path):
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n\n".join("A first sentence here.\nAnd a second one.\nThen a third." for _ in range(40)) + "\n")
+    result = _cli("create-data", "--input", text, "--vocab", spm_model_path, "--output", "quiet", "--max-seq-length",
+                  "32", "--num-shards", "1", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "MB/s" not in result.stderr and json.loads(result.stdout.strip().splitlines()[-1])["instances"] > 0

@@ -22,7 +22,7 @@ def pretrained_dirs(tiny_models, spm_model_path, tmp_path_factory):
 def test_saved_model_export_is_versioned_and_loads(pretrained_dirs, tmp_path, tiny_models, capsys):
     model_dir, _ = pretrained_dirs
     output = tmp_path / "saved_models" / "sentiment"
-    assert main(["export", "--model", model_dir, "--output", str(output), "--version", "3",
+    assert main(["export", "--model", model_dir, "--output", str(output), "--model-version", "3",
                  "--precision", "float32"]) == 0
     assert sorted(os.listdir(output)) == ["3"]  # no temporary directory left behind
     assert os.path.isfile(output / "3" / "assets.extra" / "tf_serving_warmup_requests")
@@ -30,7 +30,7 @@ def test_saved_model_export_is_versioned_and_loads(pretrained_dirs, tmp_path, ti
     out = served.signatures["serving_default"](text=tf.constant(["a sentence"]))
     assert out["probabilities"].shape == (1, 3)
     # The same version again is refused (exit 2, one line).
-    assert main(["export", "--model", model_dir, "--output", str(output), "--version", "3"]) == 2
+    assert main(["export", "--model", model_dir, "--output", str(output), "--model-version", "3"]) == 2
     assert "already exists" in capsys.readouterr().err
 
 

@@ -31,7 +31,7 @@ def test_input_files_and_no_lowercase(tmp_path, embedded_corpus_path):
     extra.write_text("Zebras Quietly Jump Over Xylophones.\n" * 50, encoding="utf-8")
     output = tmp_path / "cased.model"
     args = parse(["--input", str(embedded_corpus_path), str(extra), "--output", str(output),
-                  "--vocab-size", "600", "--no-lowercase", "--quiet"])
+                  "--vocab-size", "600", "--cased", "--quiet"])
     assert tokenizer_commands.run_train_tokenizer(args) == 0
     sp = load_sentencepiece(output)
     assert sp.get_piece_size() == 600

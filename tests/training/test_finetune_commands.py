@@ -17,7 +17,7 @@ from tests.finetune_data import write_csv
 from tests.finetune_data import write_jsonl
 from tests.training.conftest import subprocess_env
 
-FAST = ["--batch-size", "8", "--learning-rate", "1e-3", "--max-seq-length", "16", "--verbose", "0"]
+FAST = ["--batch-size", "8", "--learning-rate", "1e-3", "--max-seq-length", "16", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def finetuned(finetune_init_dir, tmp_path_factory):
     train = write_csv(directory / "train.csv", ["sentence", "label"], sentiment_rows(96, seed=11))
     dev = write_csv(directory / "dev.csv", ["sentence", "label"], sentiment_rows(32, seed=12))
     output = directory / "run"
-    code = main(["finetune", "--task", "classification", "--init", finetune_init_dir, "--train", train,
+    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", train,
                  "--validation", dev, "--output", str(output), "--text-column", "sentence", "--epochs", "3", *FAST])
     assert code == 0
     return {"dir": str(output / "pretrained"), "train": train, "dev": dev, "tmp": directory}
@@ -47,10 +47,10 @@ def test_finetune_learns_sentence_pairs_through_the_cli(finetune_init_dir, tmp_p
     train = write_csv(tmp_path / "train.csv", ["q", "a", "label"], pair_rows(96, seed=5))
     dev = write_csv(tmp_path / "dev.csv", ["q", "a", "label"], pair_rows(32, seed=6))
     output = tmp_path / "pairs"
-    code = main(["finetune", "--task", "classification", "--init", finetune_init_dir, "--train", train,
+    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", train,
                  "--validation", dev, "--output", str(output), "--text-column", "q", "--pair-column", "a",
                  "--epochs", "6", "--batch-size", "16", "--learning-rate", "3e-3", "--max-seq-length", "16",
-                 "--seed", "3", "--verbose", "0"])
+                 "--seed", "3", "--quiet"])
     assert code == 0
     with open(output / "summary.json") as f:
         assert json.load(f)["best"]["metrics"]["accuracy"] >= 0.85  # chance 0.5
@@ -74,6 +74,46 @@ def test_predict_writes_labels_and_probabilities(finetuned, tmp_path):
         assert abs(sum(record["probabilities"].values()) - 1) < 1e-4
 
 
+def test_evaluate_and_predict_take_the_run_directory_finetune_wrote(finetuned, tmp_path, capsys):
+    run_dir = os.path.dirname(finetuned["dir"])  # what `finetune --output` was given
+    capsys.readouterr()
+    assert main(["evaluate", "--model", run_dir, "--data", finetuned["dev"]]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["accuracy"] >= 0.85
+    texts = tmp_path / "texts.txt"  # one text a line, as for embed and index
+    texts.write_text("a normal value\nan empty module\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", "--model", run_dir, "--input", str(texts), "--output", str(out)]) == 0
+    assert [json.loads(line)["label"] for line in out.read_text().splitlines()] == ["positive", "negative"]
+
+
+def test_predict_reads_a_field_larger_than_the_csv_module_limit(finetuned, tmp_path):
+    huge = "a normal value " * 140_000  # 2.1 MB in one field; Python's csv stops at 131072 by default
+    source = tmp_path / "huge.tsv"
+    source.write_text(f"sentence\n{huge}\nan empty module\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", "--model", finetuned["dir"], "--input", str(source), "--output", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 2 and records[1]["label"] == "negative"  # the huge text is cut to 16 pieces
+    assert set(records[0]["probabilities"]) == {"negative", "positive"}
+
+
+def test_task_flags_are_grouped_saved_and_accepted_by_evaluate_and_predict():
+    from albert_keras.cli import build_parser
+    from albert_keras.tasks.registry import get_task
+    from albert_keras.training.finetune import task_option_names
+
+    assert task_option_names(get_task("token-classification")) == ("tag_column", "scheme")
+    assert task_option_names(get_task("classification")) == ()
+    parser = build_parser()
+    for command in ("finetune", "evaluate", "predict"):
+        argv = {"finetune": ["--task", "token-classification", "--train", "t.txt", "--output", "o"],
+                "evaluate": ["--data", "d.txt"], "predict": ["--input", "i.txt", "--output", "o.jsonl"]}[command]
+        args = parser.parse_args([command, "--model", "m", *argv, "--tag-column", "2", "--scheme", "BIOES"])
+        assert (args.tag_column, args.scheme) == (2, "BIOES")
+    help_text = parser._subparsers._group_actions[0].choices["evaluate"].format_help()
+    assert "--task token-classification:" in help_text and "--task question-answering:" in help_text
+
+
 def test_export_answers_with_label_names_in_a_fresh_process(finetuned, tmp_path):
     assert main(["export", "--model", finetuned["dir"], "--output", str(tmp_path / "sm")]) == 0
     script = (
@@ -93,7 +133,7 @@ def test_export_answers_with_label_names_in_a_fresh_process(finetuned, tmp_path)
 def test_multiple_choice_through_the_cli(finetune_init_dir, tmp_path, capsys):
     train = write_jsonl(tmp_path / "train.jsonl", choice_records(96, seed=13))
     dev = write_jsonl(tmp_path / "dev.jsonl", choice_records(30, seed=14))
-    assert main(["finetune", "--task", "multiple-choice", "--init", finetune_init_dir, "--train", train,
+    assert main(["finetune", "--task", "multiple-choice", "--model", finetune_init_dir, "--train", train,
                  "--validation", dev, "--output", str(tmp_path / "run"), "--epochs", "4", *FAST]) == 0
     capsys.readouterr()
     assert main(["evaluate", "--model", str(tmp_path / "run" / "pretrained"), "--data", dev]) == 0
@@ -132,7 +172,7 @@ def test_bad_input_exits_2_with_one_line_naming_the_file(case, finetune_init_dir
                                                           num_hidden_layers=1, num_attention_heads=2,
                                                           intermediate_size=16)), tmp_path / "bare")
         extra, expected = ["--text-column", "sentence"], "bare: no vocabulary"
-    argv = ["finetune", "--task", task, "--init", init, "--train", train, "--output", str(tmp_path / "out"), *extra]
+    argv = ["finetune", "--task", task, "--model", init, "--train", train, "--output", str(tmp_path / "out"), *extra]
     if dev:
         argv += ["--validation", dev]
     capsys.readouterr()
