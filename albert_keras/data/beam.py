@@ -126,8 +126,7 @@ class _MakeRecords:
         from apache_beam import pvalue
 
         if create_lib._WORKER.get("beam_key") != self.key:  # once per worker process
-            keys = ("lowercase", "input_format", "seed", "official_random_replacement")
-            worker_settings = {k: self.settings[k] for k in keys}
+            worker_settings = {k: self.settings[k] for k in create_lib.WORKER_SETTINGS if k in self.settings}
             create_lib._init_worker(self.spm_proto, self.options, worker_settings)
             create_lib._WORKER["beam_key"] = self.key
         path, size, start, end, base, dupe_pass = element
@@ -333,6 +332,7 @@ def create_pretraining_data_beam(
     official_random_negatives=False,
     official_random_replacement=False,
     overwrite=False,
+    whole_word_segmenter=None,
 ):
     """`create_pretraining_data` as an Apache Beam pipeline: the same multiset of records.
 
@@ -404,8 +404,11 @@ def create_pretraining_data_beam(
     sizes = [f[1] for f in files]
     spm_path, spm_proto = _read_spm(spm_model)
     # A clear error here for a file that is neither vocabulary kind (not in every worker).
+    if whole_word_segmenter:
+        settings["whole_word_segmenter"] = whole_word_segmenter  # as the local run records it
     masking_vocab = MaskingVocab(load_vocabulary(spm_proto, lowercase=lowercase),
-                                 official_random_replacement=official_random_replacement)
+                                 official_random_replacement=official_random_replacement,
+                                 whole_word_segmenter=whole_word_segmenter)
     spm_sha256 = masking_vocab.vocabulary.sha256()
     fingerprint = create_lib._fingerprint(settings, spm_sha256, [f[2] for f in files])
 

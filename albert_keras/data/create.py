@@ -29,6 +29,8 @@ from albert_keras.data.instances import Statistics
 from albert_keras.errors import AlbertInputError
 
 MANIFEST_NAME = "manifest.json"
+# The settings a worker process needs (`whole_word_segmenter` only when given).
+WORKER_SETTINGS = ("lowercase", "input_format", "seed", "official_random_replacement", "whole_word_segmenter")
 MANIFEST_VERSION = 1
 INPUT_FORMATS = ("sentences", "paragraphs")
 
@@ -42,7 +44,8 @@ def _init_worker(spm_proto, options, settings):
     from albert_keras.tokenization.vocabulary import load_vocabulary
 
     vocabulary = load_vocabulary(spm_proto, lowercase=settings["lowercase"])
-    vocab = MaskingVocab(vocabulary, official_random_replacement=settings["official_random_replacement"])
+    vocab = MaskingVocab(vocabulary, official_random_replacement=settings["official_random_replacement"],
+                         whole_word_segmenter=settings.get("whole_word_segmenter"))
     _WORKER.update(vocab=vocab, maker=InstanceMaker(vocab, options), options=options, settings=settings)
 
 
@@ -62,8 +65,10 @@ def _process_chunk(task):
                 lines.append(sentence)
                 count += 1
         sizes.append(count)
+    segmented_before = vocab.segmented_words
     encoded = vocab.encode_lines(lines)
     stats = Statistics(options.ngram)
+    stats.counts["whole_words_segmented"] += vocab.segmented_words - segmented_before
     documents, keys = [], []
     offset = 0
     for index, size in enumerate(sizes):
@@ -348,6 +353,7 @@ def create_pretraining_data(
     official_random_replacement=False,
     overwrite=False,
     progress=False,
+    whole_word_segmenter=None,
 ):
     """Create ALBERT pretraining TFRecords (MLM + SOP) from text files, streaming.
 
@@ -376,6 +382,12 @@ def create_pretraining_data(
         input_format: `"sentences"` or `"paragraphs"`.
         on_bad_line: `"skip"` (count undecodable / over-long lines in the manifest) or `"error"`.
         max_line_bytes, max_document_bytes, chunk_bytes: memory bounds (see `reader`).
+        whole_word_segmenter: `"jieba"` for Chinese whole-word masking with a WordPiece vocabulary
+            (the `zh` extra): each line is segmented, the continuation characters of a word are
+            marked so the n-gram masking picks whole words, and the records store the unmarked ids
+            (inputs and labels) with the word boundaries in `token_boundary`. Characters without a
+            `##` twin in the vocabulary fall back to per-character words. None: the official rule
+            (every WordPiece piece not starting with `##` starts a word: per Chinese character).
         official_nondeterministic, official_random_negatives, official_random_replacement:
             restore the official behaviour in place of deviations (a), (b), (c).
         overwrite: replace an existing output made with other inputs or settings.
@@ -421,7 +433,11 @@ def create_pretraining_data(
     spm_path = vocabulary.source
     spm_proto = vocabulary.data
     spm_sha256 = vocabulary.sha256()
-    masking_vocab = MaskingVocab(vocabulary, official_random_replacement=official_random_replacement)
+    if whole_word_segmenter:
+        settings["whole_word_segmenter"] = whole_word_segmenter  # absent otherwise: fingerprints stay as they were
+    # Built here too, so a bad vocabulary or segmenter is an error before anything is written.
+    masking_vocab = MaskingVocab(vocabulary, official_random_replacement=official_random_replacement,
+                                 whole_word_segmenter=whole_word_segmenter)
     fingerprint = _fingerprint(settings, spm_sha256, inputs)
 
     output_dir = io_utils.absolute(output_dir)  # local or a URL (gs://...): I/O through io_utils
@@ -471,7 +487,7 @@ def _run(input_files, spm_proto, masking_vocab, options, settings, workers, dire
     from albert_keras.data.writer import ShardedWriter
     from albert_keras.data.writer import ShuffleBuffer
 
-    worker_settings = {k: settings[k] for k in ("lowercase", "input_format", "seed", "official_random_replacement")}
+    worker_settings = {k: settings[k] for k in WORKER_SETTINGS if k in settings}
     total_bytes = sum(io_utils.getsize(p) for p in input_files) * settings["dupe_factor"]
     started = time.monotonic()
     stats = Statistics(options.ngram)

@@ -78,7 +78,7 @@ class Statistics:
         "documents", "sentences", "input_tokens", "instances", "tokens", "masked_tokens",
         "mask_token", "kept_token", "random_token", "sop_label_0", "sop_label_1",
         "random_document_segments", "single_sentence_splits", "single_token_chunks_skipped",
-        "truncated_instances", "truncated_tokens", "instances_short_of_target",
+        "truncated_instances", "truncated_tokens", "instances_short_of_target", "whole_words_segmented",
     )
 
     def __init__(self, ngram=3):
@@ -288,6 +288,10 @@ class InstanceMaker:
         segment_ids[len_a + 2 :] = 1
         boundary = self._is_start[tokens]
         boundary[[0, len_a + 1, length - 1]] = True
+        if getattr(vocab, "unmark", None) is not None:
+            # Whole-word masking marked continuation characters to group words; the records (inputs
+            # and labels alike) store the plain ids.
+            tokens = vocab.unmark[tokens]
         positions, original_ids = self._mask(tokens, boundary, len_a, rng, stats)
         counts = stats.counts
         counts["instances"] += 1

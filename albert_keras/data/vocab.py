@@ -54,7 +54,7 @@ class MaskingVocab:
     ```
     """
 
-    def __init__(self, vocabulary, official_random_replacement=False, name=None):
+    def __init__(self, vocabulary, official_random_replacement=False, name=None, whole_word_segmenter=None):
         from albert_keras.tokenization.vocabulary import load_vocabulary
 
         self.vocabulary = load_vocabulary(vocabulary)
@@ -74,6 +74,62 @@ class MaskingVocab:
         self._digit_comma = tokenization.digit_comma_expansions(self.sp) if self.sp is not None else {}
         self._has_digit_comma = np.zeros(self.vocab_size, bool)
         self._has_digit_comma[list(self._digit_comma)] = True
+        self.segmenter = None
+        self.unmark = None
+        self.segmented_words = 0  # multi-character words found by the segmenter (a running count)
+        if whole_word_segmenter is not None:
+            self._set_up_segmenter(whole_word_segmenter)
+
+    def _set_up_segmenter(self, name):
+        """Chinese whole-word masking: continuation characters of a segmented word carry the `##`
+        mark while instances are made (so the official word-start rule groups the word), and
+        `unmark` maps every id back to the unmarked one the records store."""
+        from albert_keras.errors import AlbertInputError
+
+        if name != "jieba":
+            raise AlbertInputError(f"--whole-word-segmenter: {name!r} is not supported (use jieba)")
+        if self.kind != "wordpiece":
+            raise AlbertInputError(
+                "--whole-word-segmenter: needs a WordPiece vocabulary (vocab.txt, as the Chinese models have); "
+                f"{self.vocabulary.name} is {self.kind}"
+            )
+        try:
+            import jieba
+        except ImportError:
+            raise AlbertInputError(
+                "--whole-word-segmenter jieba: jieba is not installed (pip install 'albert-keras[zh]')"
+            ) from None
+        import logging
+
+        jieba.setLogLevel(logging.WARNING)
+        self.segmenter = jieba
+        tokens = self.vocabulary.tokens()
+        ids = {token: i for i, token in enumerate(tokens)}
+        self.mark = np.arange(self.vocab_size, dtype=np.int32)
+        self.unmark = np.arange(self.vocab_size, dtype=np.int32)
+        for i, token in enumerate(tokens):
+            # Only single characters with a "##" twin can be marked; others fall back to per character.
+            if len(token) == 1 and not self.is_special[i] and "##" + token in ids:
+                self.mark[i] = ids["##" + token]
+                self.unmark[ids["##" + token]] = i
+        self._markable = self.mark != np.arange(self.vocab_size)
+
+    def _segmented_ids(self, line):
+        """WordPiece ids of a line with the continuation characters of each segmented word marked."""
+        ids, starts, _ = self.vocabulary.encode_with_offsets(line)
+        ids = np.asarray(ids, np.int32)
+        if not len(ids):
+            return ids, 0
+        inside = np.zeros(len(line) + 1, bool)  # character positions that continue a multi-character word
+        words = 0
+        for word, start, end in self.segmenter.tokenize(line):
+            if end - start > 1 and word.strip():
+                inside[start + 1 : end] = True
+                words += 1
+        starts = np.asarray(starts, np.int64)
+        marked = self._markable[ids] & inside[np.clip(starts, 0, len(line))]
+        ids[marked] = self.mark[ids[marked]]
+        return ids, words
 
     def manifest_entry(self):
         """What `manifest.json` records so readers mask with the same ids (`"vocabulary"`)."""
@@ -94,6 +150,10 @@ class MaskingVocab:
         Returns:
             A list of `np.int32` arrays, one per line (possibly empty).
         """
+        if self.segmenter is not None:
+            encoded = [self._segmented_ids(line) for line in lines]
+            self.segmented_words += sum(words for _, words in encoded)
+            return [ids for ids, _ in encoded]
         if self.sp is None:
             return [np.asarray(self.vocabulary.encode(line), np.int32) for line in lines]
         lowercase = self.vocabulary.lowercase

@@ -121,6 +121,8 @@ def _tokenizer_assets(model, directory, vocabulary, tokenizer_settings):
         else:
             found = next((d for d in places if os.path.isfile(os.path.join(d, TOKENIZER_FILE))), None)
             tokenizer_settings = read_tokenizer_settings(found) if found else None
+    if vocabulary is not None and tokenizer_settings is None:
+        tokenizer_settings = vocabulary.settings()  # the kind and casing always travel with the file
     if vocabulary is not None and tokenizer_settings is not None:
         vocabulary = vocabulary.with_casing(tokenizer_settings.get("lowercase"))
         tokenizer_settings = {**tokenizer_settings, "kind": vocabulary.kind}

@@ -64,12 +64,12 @@ def _options_spec(options):
 
 
 def _check_tokenizer(init_dir):
-    from albert_keras.modeling.pretrained import spm_model_path
+    from albert_keras.tokenization.vocabulary import vocabulary_path
 
-    if spm_model_path(init_dir) is None:
+    if vocabulary_path(init_dir) is None:
         raise AlbertInputError(
-            f"{init_dir}: no spiece.model; fine-tuning on text needs the directory's SentencePiece model "
-            "(pretrain with --spm-model, or copy it in as spiece.model)"
+            f"{init_dir}: no vocabulary; fine-tuning on text needs the directory's spiece.model or vocab.txt "
+            "(pretrain with --vocab, or copy the vocabulary file in)"
         )
 
 

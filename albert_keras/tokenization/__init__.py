@@ -1,5 +1,11 @@
-"""Tokenization: ALBERT's SentencePiece vocabulary, the official normalization, the in-graph layer.
+"""Tokenization: ALBERT's vocabularies (SentencePiece and WordPiece), the official normalization,
+the in-graph layer.
 
+- `vocabulary`: `load_vocabulary(path)`, THE way a file or directory becomes a vocabulary
+  (`SentencePieceVocabulary` or `WordPieceVocabulary`, with kind, casing and special ids).
+- `wordpiece`: google-research/ALBERT's `FullTokenizer` without an spm model, in Python (no
+  TensorFlow); `wordpiece_graph`: the same ids in-graph and in TFLite;
+  `wordpiece_training`: `train_wordpiece`.
 - `sentencepiece`: special ids, `preprocess_text` (Python) and `preprocess_text_tf` (in-graph),
   loading, checksums and the official tokenization (no TensorFlow import).
 - `layer`: `AlbertTokenizer`, the Keras layer that normalizes, tokenizes and packs in-graph.
@@ -38,7 +44,13 @@ from albert_keras.tokenization.sentencepiece import (  # noqa: F401
     tokenize_for_albert,
 )
 
+from albert_keras.tokenization.vocabulary import SentencePieceVocabulary  # noqa: F401,E402
+from albert_keras.tokenization.vocabulary import Vocabulary  # noqa: F401,E402
+from albert_keras.tokenization.vocabulary import WordPieceVocabulary  # noqa: F401,E402
+from albert_keras.tokenization.vocabulary import load_vocabulary  # noqa: F401,E402
+
 __getattr__, __dir__ = lazy_exports(__name__, {
     "AlbertTokenizer": "albert_keras.tokenization.layer",
+    "train_wordpiece": "albert_keras.tokenization.wordpiece_training",
     "train_sentencepiece": "albert_keras.tokenization.training",
 })

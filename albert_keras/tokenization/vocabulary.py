@@ -339,7 +339,7 @@ class WordPieceVocabulary(Vocabulary):
         from albert_keras.tokenization.wordpiece import read_wordpiece_vocab
 
         self.model = WordPieceModel(read_wordpiece_vocab(self.data, self.name), lowercase=self.lowercase)
-        self._tokens = [self.model.id_to_token(i) for i in range(self.model.vocabulary_size())]
+        self._tokens = [self.model.id_to_token(i) for i in range(self.model.vocabulary_size)]
         found = self.model.special_ids()
         names = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
         self._special_ids = {key: found[token] for key, token in names.items()}

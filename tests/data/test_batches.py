@@ -22,7 +22,7 @@ def files(embedded_records):
 
 @pytest.fixture(scope="module")
 def vocab_size(embedded_records):
-    return embedded_records[1]["spm_model"]["vocab_size"]
+    return embedded_records[1]["vocabulary"]["vocab_size"]
 
 
 def _rows(dataset, count):

@@ -56,7 +56,7 @@ def test_finalize_renames_the_committed_attempt_and_deletes_the_others(tmp_path)
         (partial / beam_lib.COMMIT_NAME).write_text(json.dumps(commit))
         return beam_lib._finalize(
             str(partial), str(partial / beam_lib.COMMIT_NAME), ["in.txt"], [("in.txt", 9, ["in.txt", 9, 0])],
-            {"dupe_factor": 1}, InstanceOptions(max_seq_length=8), 2, None, {}, "m", "sha", 10, [], 0.0)
+            {"dupe_factor": 1}, InstanceOptions(max_seq_length=8), 2, None, {}, "m", "sha", {"vocab_size": 10}, [], 0.0)
 
     with pytest.raises(AlbertInputError, match=r"^in\.txt:3: not UTF-8$"):
         finalize([dict(info, error="in.txt:3: not UTF-8")])
@@ -134,7 +134,7 @@ def test_beam_bad_input_is_a_clear_error_and_writes_nothing(beam_corpus, spm_mod
     output = tmp_path / "out"
     with pytest.raises(AlbertInputError, match=r"nothing\*\.txt: no input file matches this pattern"):
         run([str(tmp_path / "nothing*.txt")], spm_model_path, output)
-    with pytest.raises(AlbertInputError, match=r"missing\.model: SentencePiece model not found"):
+    with pytest.raises(AlbertInputError, match=r"missing\.model: vocabulary not found"):
         run([str(beam_corpus / "a.txt")], tmp_path / "missing.model", output)
     undecodable = tmp_path / "latin1.txt"
     undecodable.write_bytes(b"caf\xe9 cr\xe8me\n\xe0 la carte\n")

@@ -67,7 +67,8 @@ def test_manifest_records_settings_checksum_and_statistics(embedded_records, spm
     directory, manifest = embedded_records
     on_disk = json.load(open(os.path.join(directory, "manifest.json")))
     assert on_disk["statistics"] == manifest["statistics"]
-    assert on_disk["spm_model"]["sha256"] == sentencepiece_checksum(spm_model_path)
+    assert on_disk["vocabulary"]["sha256"] == sentencepiece_checksum(spm_model_path)
+    assert on_disk["vocabulary"]["kind"] == "sentencepiece" and on_disk["vocabulary"]["special_ids"]["cls"] == 2
     assert on_disk["settings"]["max_seq_length"] == SEQ and on_disk["settings"]["dupe_factor"] == 3
     for key in ("documents", "instances", "tokens", "masked_fraction", "sop_label_1_fraction",
                 "ngram_drawn_histogram", "truncated_instances", "skipped_lines"):
@@ -164,7 +165,7 @@ def test_clear_errors(tmp_path, spm_model_path, embedded_corpus_path):
         ([tmp_path / "missing.txt"], spm_model_path, "not found"),
         ([tmp_path / "nothing*.txt"], spm_model_path, "no input file matches"),
         ([empty], spm_model_path, "no training instances"),
-        ([embedded_corpus_path], tmp_path / "missing.model", "SentencePiece model not found"),
+        ([embedded_corpus_path], tmp_path / "missing.model", "missing.model: vocabulary not found"),
         ([embedded_corpus_path], not_a_model, "not a valid SentencePiece model"),
     ]
     for inputs, model, message in cases:

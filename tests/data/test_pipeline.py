@@ -73,7 +73,7 @@ def test_dataset_fn_under_a_strategy(pattern):
 
 
 def test_dynamic_masking_restores_and_redraws_masks(pattern, embedded_records):
-    vocab_size = embedded_records[1]["spm_model"]["vocab_size"]
+    vocab_size = embedded_records[1]["vocabulary"]["vocab_size"]
     static = _all(pretraining_dataset(pattern, 32, SEQ, PREDICTIONS, is_training=False, drop_remainder=False))
     dataset = pretraining_dataset(pattern, 32, SEQ, PREDICTIONS, is_training=False, drop_remainder=False,
                                   dynamic_masking=True, vocab_size=vocab_size, seed=5)
@@ -127,7 +127,7 @@ def test_albert_pretrainer_trains_on_the_pipeline(pattern, embedded_records):
     from albert_keras import AlbertEncoder
     from albert_keras import AlbertPretrainer
 
-    vocab_size = embedded_records[1]["spm_model"]["vocab_size"]
+    vocab_size = embedded_records[1]["vocabulary"]["vocab_size"]
     config = AlbertConfig(vocab_size=vocab_size, embedding_size=8, hidden_size=16, num_hidden_layers=2,
                           num_attention_heads=2, intermediate_size=32, max_position_embeddings=SEQ)
     pretrainer = AlbertPretrainer(AlbertEncoder(config))

@@ -39,7 +39,7 @@ def test_missing_spm_is_a_clear_error_unless_ids_only(pretrained_dirs, tmp_path,
     output = tmp_path / "out"
     assert main(["export", "--model", model_dir, "--output", str(output)]) == 2
     error = capsys.readouterr().err.strip()
-    assert "no spiece.model" in error and "--signature ids" in error and len(error.splitlines()) == 1
+    assert "no vocabulary" in error and "--signature ids" in error and len(error.splitlines()) == 1
     assert not os.path.exists(output / "1")
     assert main(["export", "--model", model_dir, "--output", str(output), "--signature", "ids",
                  "--precision", "float32"]) == 0

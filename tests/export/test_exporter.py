@@ -148,18 +148,19 @@ def test_precision_is_never_auto_and_tflite_stays_float32(classifier_dir, tmp_pa
 
 
 def test_overrides_that_disagree_with_the_directory_warn(classifier_dir, tmp_path, caplog):
-    other_spm = tmp_path / "other.model"
-    other_spm.write_bytes(b"not the same bytes")
+    other_spm = tmp_path / "other.txt"  # another vocabulary (a WordPiece one) than the model's spiece.model
+    other_spm.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="albert_keras"):
         spm, settings = exporter.resolve_tokenizer(classifier_dir, spm_model=str(other_spm), lowercase=False)
     text = caplog.text
-    assert spm == str(other_spm) and settings == {"lowercase": False, "sequence_length": 24}
+    assert spm.source == str(other_spm)
+    assert settings == {"kind": "wordpiece", "lowercase": False, "sequence_length": 24}
     assert "differs from" in text and "records lowercase; serving cased as asked" in text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="albert_keras"):
         _, settings = exporter.resolve_tokenizer(classifier_dir, lowercase=True)
     assert not caplog.records and settings["lowercase"] is True
-    with pytest.raises(AlbertInputError, match="--spm-model: .*not found"):
+    with pytest.raises(AlbertInputError, match="--vocab: .*not found"):
         exporter.resolve_tokenizer(classifier_dir, spm_model=str(tmp_path / "missing.model"))
 
 
@@ -219,7 +220,7 @@ def test_cased_round_trip_convert_finetune_save_export_keeps_tokenizer_casing_an
     texts = ["Hello World.", "hello world.", "The Sun.", "the sun."] * 4
     model.fit(texts, ["Capital", "plain"] * 8, batch_size=8, epochs=1, steps_per_epoch=2, verbose=0)
     finetuned = model.save_pretrained(tmp_path / "finetuned")
-    assert read_tokenizer_settings(finetuned) == {"lowercase": False, "sequence_length": 16}
+    assert read_tokenizer_settings(finetuned) == {"kind": "sentencepiece", "lowercase": False, "sequence_length": 16}
     with open(os.path.join(cased_hf_dir, "spiece.model"), "rb") as a, open(os.path.join(finetuned, "spiece.model"), "rb") as b:
         assert a.read() == b.read()
 

@@ -62,5 +62,5 @@ def test_predictor_from_a_directory_tokenizes_as_it_records(tiny_models, spm_mod
     cased_ids = predictor.packer(tf.constant(texts))["token_ids"].numpy()
     assert cased_ids.tolist() != lowered.packer(tf.constant(texts))["token_ids"].numpy().tolist()
     bare = save_pretrained(tiny_models["classifier"], str(tmp_path / "bare"))
-    with pytest.raises(AlbertInputError, match="no spiece.model"):
+    with pytest.raises(AlbertInputError, match="no vocabulary"):
         Predictor.from_pretrained(bare)

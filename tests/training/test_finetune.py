@@ -105,7 +105,7 @@ def test_bad_input_fails_before_anything_is_written(finetune_init_dir, spm_model
     bare = save_pretrained(AlbertEncoder(AlbertConfig(vocab_size=1000, embedding_size=8, hidden_size=16,
                                                       num_hidden_layers=1, num_attention_heads=2,
                                                       intermediate_size=16)), tmp_path / "bare")
-    with pytest.raises(AlbertInputError, match=r"bare: no spiece\.model"):
+    with pytest.raises(AlbertInputError, match=r"bare: no vocabulary"):
         finetune("classification", bare, train, None, tmp_path / "out2", options={"text_column": "sentence"})
     assert not os.path.exists(os.path.join(tmp_path, "out2", "pretrained"))
 

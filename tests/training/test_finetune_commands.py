@@ -131,7 +131,7 @@ def test_bad_input_exits_2_with_one_line_naming_the_file(case, finetune_init_dir
         init = save_pretrained(AlbertEncoder(AlbertConfig(vocab_size=1000, embedding_size=8, hidden_size=16,
                                                           num_hidden_layers=1, num_attention_heads=2,
                                                           intermediate_size=16)), tmp_path / "bare")
-        extra, expected = ["--text-column", "sentence"], "bare: no spiece.model"
+        extra, expected = ["--text-column", "sentence"], "bare: no vocabulary"
     argv = ["finetune", "--task", task, "--init", init, "--train", train, "--output", str(tmp_path / "out"), *extra]
     if dev:
         argv += ["--validation", dev]
