@@ -141,7 +141,8 @@ class AlbertConfig:
         # brightmart's `ln_type` picks post-LN (ALBERT's) or pre-LN blocks; only the former is this model.
         if values.get("ln_type") not in (None, "postln"):
             raise AlbertInputError(
-                f"{source}: key 'ln_type' is {values['ln_type']!r}; only 'postln' (ALBERT's layer-norm placement) is supported"
+                f"{source}: key 'ln_type' is {values['ln_type']!r}; only 'postln' (ALBERT's layer-norm placement) "
+                "is supported"
             )
         kwargs = {k: values[k] for k in known}
         # JSON has one number type: accept 1.0 for an int key, but not 1.5.

@@ -22,7 +22,9 @@ def register(subparsers):
     parser.add_argument("--config", default=None,
                         help="albert_config.json (or preset name) overriding the one found with the checkpoint "
                              "(official, model-garden)")
-    parser.add_argument("--spm-model", default=None, help="SentencePiece model to carry over instead of the one found")
+    parser.add_argument("--vocabulary", "--spm-model", dest="spm_model", default=None,
+                        help="vocabulary to carry over instead of the one found: a SentencePiece model or a "
+                             "WordPiece vocab.txt (the Chinese models)")
     parser.add_argument("--num-choices", type=int, default=None,
                         help="choices per example, for Hugging Face AlbertForMultipleChoice checkpoints")
     casing = parser.add_mutually_exclusive_group()
@@ -48,7 +50,9 @@ def run(args):
         if args.config or args.spm_model or args.num_choices or args.lowercase is not None:
             from albert_keras.errors import AlbertInputError
 
-            raise AlbertInputError("--config, --spm-model, --num-choices and --cased/--uncased only apply with --from")
+            raise AlbertInputError(
+                "--config, --vocabulary/--spm-model, --num-choices and --cased/--uncased only apply with --from"
+            )
         output = convert_to(args.to_format, args.source, args.output, overwrite=args.overwrite)
     print(f"wrote {output}")
     return 0

@@ -405,8 +405,8 @@ def to_huggingface(source, output, overwrite=False):
 
     The output has `config.json`, `model.safetensors` and the vocabulary with a
     `tokenizer_config.json`: `spiece.model` for `AlbertTokenizer`, or (a Chinese WordPiece model)
-    `vocab.txt` for `BertTokenizer`. An `AlbertPretrainer` becomes `AlbertForPreTraining`, a bare encoder `AlbertModel`, and
-    each task model the matching `AlbertFor...` class. Tied tensors (`predictions.decoder.*`) are
+    `vocab.txt` for `BertTokenizer`. An `AlbertPretrainer` becomes `AlbertForPreTraining`, a bare
+    encoder `AlbertModel`, and each task model the matching `AlbertFor...` class. Tied tensors (`predictions.decoder.*`) are
     not written; transformers ties them when it loads.
 
     Args:
