@@ -178,6 +178,16 @@ def _find_in_tree(root, predicate):
     return None
 
 
+def _config_in(directory):
+    """`albert_config.json`, else the only `albert_config*.json` (brightmart names theirs
+    `albert_config_base_google_fast.json` and the like)."""
+    found = _file_if_exists(directory, "albert_config.json")
+    if found:
+        return found
+    named = sorted(glob.glob(os.path.join(directory, "albert_config*.json")))
+    return named[0] if len(named) == 1 else None
+
+
 def _vocabulary_in(directory):
     """The vocabulary file in `directory`: a released/canonical name (`30k-clean.model`,
     `vocab_chinese.txt`, ...) via `vocabulary_path`, else any `*.model`."""
@@ -268,7 +278,7 @@ def read_official(source, config=None, spm_model=None):
         raise AlbertInputError(f"{source}: neither a directory, a .tar.gz archive nor a checkpoint prefix")
     root = source if os.path.isdir(source) else directory
     if config is None:
-        config_path = _nearby(directory, root, lambda d: _file_if_exists(d, "albert_config.json"))
+        config_path = _nearby(directory, root, _config_in)
         if config_path is None:
             raise AlbertInputError(f"{source}: albert_config.json not found (pass --config)")
         config = config_path

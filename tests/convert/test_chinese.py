@@ -97,6 +97,13 @@ def test_official_zh_model_runs_on_raw_chinese_text(tmp_path):
     assert np.asarray(features["token_ids"])[0, 0] == 101  # [CLS] of the BERT-Chinese layout
 
 
+def test_a_brightmart_google_config_name_is_found(tmp_path):
+    config, _, _ = _official_zh(tmp_path / "albert_base_zh_google")
+    os.rename(tmp_path / "albert_base_zh_google" / "albert_config.json",
+              tmp_path / "albert_base_zh_google" / "albert_config_base_google_fast.json")
+    assert _load(from_official(tmp_path / "albert_base_zh_google", tmp_path / "out")).encoder.config == config
+
+
 def test_preln_config_is_refused(tmp_path):
     _official_zh(tmp_path / "zh")
     with open(tmp_path / "zh" / "albert_config.json") as f:
