@@ -10,8 +10,11 @@ from albert_keras.io_utils import atomic_write
 # Activations the official code accepts (`modeling.get_activation`); "gelu" is the tanh form there.
 KNOWN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_exact", "relu", "tanh", "linear")
 
-# Keys that released configs carry but `modeling.py` never reads.
-IGNORED_KEYS = ("net_structure_type", "gap_size", "num_memory_blocks", "down_scale_factor", "layers_to_keep")
+# Keys that released configs carry but `modeling.py` never reads: Google's, then those of brightmart's
+# `*_google` configs (BERT's pooler settings and `directionality`; `ln_type` is checked below).
+IGNORED_KEYS = ("net_structure_type", "gap_size", "num_memory_blocks", "down_scale_factor", "layers_to_keep",
+                "directionality", "pooler_fc_size", "pooler_num_attention_heads", "pooler_num_fc_layers",
+                "pooler_size_per_head", "pooler_type", "ln_type")
 
 _INT_KEYS = (
     "vocab_size",
@@ -135,6 +138,12 @@ class AlbertConfig:
         unknown = [k for k in values if k not in known and k not in IGNORED_KEYS]
         if unknown:
             raise AlbertInputError(f"{source}: unknown key '{unknown[0]}' (known keys: {', '.join(REQUIRED_KEYS)})")
+        # brightmart's `ln_type` picks post-LN (ALBERT's) or pre-LN blocks; only the former is this model.
+        if values.get("ln_type") not in (None, "postln"):
+            raise AlbertInputError(
+                f"{source}: key 'ln_type' is {values['ln_type']!r}; only 'postln' (ALBERT's layer-norm placement) "
+                "is supported"
+            )
         kwargs = {k: values[k] for k in known}
         # JSON has one number type: accept 1.0 for an int key, but not 1.5.
         for key in _INT_KEYS:

@@ -13,7 +13,6 @@ maps our `"gelu"`/`"gelu_new"` -> HF `"gelu_new"` and our `"gelu_exact"` -> HF `
 
 import json
 import os
-import shutil
 
 import numpy as np
 
@@ -215,8 +214,17 @@ def _normalize_names(state):
 def read_huggingface(source, num_choices=None):
     """Read a Hugging Face ALBERT directory into canonical weights.
 
+    Args:
+        source: the model directory.
+        num_choices: choices per example, for `AlbertForMultipleChoice`.
+
     Returns:
-        `(config, canonical weights, spm path or None, task or None)`.
+        `(config, canonical weights, vocabulary path or None, task or None, do_lower_case or None)`.
+
+    Example:
+    ```python
+    config, canonical, vocabulary, task, lowercase = read_huggingface("albert_chinese_tiny")
+    ```
     """
     source = os.fspath(source)
     if not os.path.isdir(source):
@@ -273,8 +281,10 @@ def read_huggingface(source, num_choices=None):
         optional_names=("pooled_dense/kernel", "pooled_dense/bias"),
         task_units=task_units,
     )
-    spm = os.path.join(source, "spiece.model")
-    return config, canonical, (spm if os.path.isfile(spm) else None), task, hf_lowercase(source)
+    from albert_keras.tokenization.vocabulary import vocabulary_path
+
+    # `spiece.model` (AlbertTokenizer) or `vocab.txt` (the Chinese models' BertTokenizer).
+    return config, canonical, vocabulary_path(source), task, hf_lowercase(source)
 
 
 # transformers' AlbertTokenizer defaults.
@@ -302,7 +312,43 @@ def hf_lowercase(source):
         common.logger.warning(
             "%s: keep_accents is true, but ALBERT's normalization (ours) always strips accents", path
         )
+    # BertTokenizer (the Chinese models): the official FullTokenizer strips accents exactly when it
+    # lowercases (BertTokenizer's `strip_accents: null`) and always splits CJK characters apart.
+    strip = values.get("strip_accents")
+    if strip is not None and bool(strip) != values["do_lower_case"]:
+        common.logger.warning("%s: strip_accents is %s, but ALBERT's WordPiece path strips accents only when "
+                              "lowercasing (do_lower_case %s)", path, strip, values["do_lower_case"])
+    if values.get("tokenize_chinese_chars") is False:
+        common.logger.warning("%s: tokenize_chinese_chars is false, but ALBERT always splits CJK characters", path)
     return values["do_lower_case"]
+
+
+def hf_tokenizer_config(vocabulary, lowercase, max_length):
+    """`tokenizer_config.json` for a vocabulary, so transformers tokenizes as we do.
+
+    A SentencePiece vocabulary gets `AlbertTokenizer`; a WordPiece one `BertTokenizer` with
+    `strip_accents: null` (accents go exactly when lowercasing, as in the official `FullTokenizer`)
+    and `tokenize_chinese_chars: true`, its special tokens read from the vocabulary.
+
+    Args:
+        vocabulary: a `Vocabulary`.
+        lowercase: the casing (`do_lower_case`).
+        max_length: `model_max_length` (the position table's length).
+
+    Example:
+    ```python
+    hf_tokenizer_config(load_vocabulary("vocab_chinese.txt"), True, 512)["tokenizer_class"]  # "BertTokenizer"
+    ```
+    """
+    from albert_keras.tokenization.vocabulary import SENTENCEPIECE
+
+    if vocabulary.kind == SENTENCEPIECE:
+        return {**HF_TOKENIZER_DEFAULTS, "do_lower_case": lowercase, "remove_space": True,
+                "tokenizer_class": "AlbertTokenizer"}
+    special = {f"{name}_token": vocabulary.id_to_token(token_id) for name, token_id in vocabulary.special_ids.items()}
+    return {"tokenizer_class": "BertTokenizer", "do_lower_case": lowercase, "do_basic_tokenize": True,
+            "tokenize_chinese_chars": True, "strip_accents": None, "never_split": None,
+            "model_max_length": max_length, **special}
 
 
 def hf_labels(hf_config, units):
@@ -326,13 +372,14 @@ def from_huggingface(source, output, spm_model=None, num_choices=None, lowercase
     `AlbertPretrainer` is written when a head is present; a missing SOP head or pooler keeps a fresh
     initialisation, with a warning) and the task classes (`AlbertForSequenceClassification`,
     `...TokenClassification`, `...QuestionAnswering`, `...MultipleChoice`), which become the matching
-    task model with its head. `spiece.model` is carried over.
+    task model with its head. The vocabulary (`spiece.model`, or the Chinese models' `vocab.txt`
+    for `BertTokenizer`) is carried over, with `tokenizer_config.json`'s `do_lower_case`.
 
     Args:
         source: directory with `config.json` and `model.safetensors` (or sharded safetensors, or
             `pytorch_model.bin` when torch is installed).
         output: the pretrained directory to write.
-        spm_model: optional SentencePiece model overriding `spiece.model`.
+        spm_model: optional vocabulary overriding the directory's `spiece.model`/`vocab.txt`.
         num_choices: choices per example, needed for `AlbertForMultipleChoice` only.
         lowercase: the tokenizer's casing; default: `tokenizer_config.json`'s `do_lower_case`,
             else True. Recorded in `tokenizer.json`, so the exported model tokenizes the same way.
@@ -356,9 +403,10 @@ def from_huggingface(source, output, spm_model=None, num_choices=None, lowercase
 def to_huggingface(source, output, overwrite=False):
     """Write one of our pretrained directories in Hugging Face format.
 
-    The output has `config.json`, `model.safetensors` and `spiece.model` (when the source has
-    one). An `AlbertPretrainer` becomes `AlbertForPreTraining`, a bare encoder `AlbertModel`, and
-    each task model the matching `AlbertFor...` class. Tied tensors (`predictions.decoder.*`) are
+    The output has `config.json`, `model.safetensors` and the vocabulary with a
+    `tokenizer_config.json`: `spiece.model` for `AlbertTokenizer`, or (a Chinese WordPiece model)
+    `vocab.txt` for `BertTokenizer`. An `AlbertPretrainer` becomes `AlbertForPreTraining`, a bare
+    encoder `AlbertModel`, and each task model the matching `AlbertFor...` class. Tied tensors (`predictions.decoder.*`) are
     not written; transformers ties them when it loads.
 
     Args:
@@ -398,16 +446,27 @@ def to_huggingface(source, output, overwrite=False):
     if class_name == "AlbertEncoder":  # HF's AlbertModel keeps its names without the prefix.
         tensors = {name[len("albert."):]: value for name, value in tensors.items()}
     with atomic_directory(output, overwrite=overwrite) as tmp:
+        vocabulary = None
+        if spm is not None:
+            from albert_keras.tokenization.vocabulary import load_vocabulary
+
+            vocabulary = load_vocabulary(source)  # the casing comes from the directory's tokenizer.json
+            # transformers reads these ids from config.json; BERT-Chinese's are not AlbertTokenizer's.
+            extra.update(pad_token_id=vocabulary.pad_id, bos_token_id=vocabulary.cls_id,
+                         eos_token_id=vocabulary.sep_id)
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(config_to_hf(config, architecture, **extra), f, indent=2, sort_keys=True)
         save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()},
                   os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
-        if spm is not None:
-            from albert_keras.modeling.pretrained import read_tokenizer_settings
-
-            shutil.copyfile(spm, os.path.join(tmp, "spiece.model"))
-            lowercase = read_tokenizer_settings(source)["lowercase"]
+        if vocabulary is not None:
+            lines = vocabulary.data.rstrip(b"\n").count(b"\n") + 1
+            if vocabulary.kind != "sentencepiece" and lines != vocabulary.vocabulary_size():
+                # BertTokenizer numbers lines; the official reader numbers distinct tokens.
+                common.logger.warning(
+                    "%s: vocab.txt has %d lines but %d distinct tokens; BertTokenizer will number the tokens "
+                    "after a repeated line differently", source, lines, vocabulary.vocabulary_size())
+            vocabulary.save(tmp)  # spiece.model or vocab.txt: the names transformers' tokenizers look for
             with open(os.path.join(tmp, "tokenizer_config.json"), "w") as f:
-                json.dump({**HF_TOKENIZER_DEFAULTS, "do_lower_case": lowercase, "remove_space": True,
-                           "tokenizer_class": "AlbertTokenizer"}, f, indent=2, sort_keys=True)
+                json.dump(hf_tokenizer_config(vocabulary, vocabulary.lowercase, config.max_position_embeddings),
+                          f, indent=2, sort_keys=True)
     return os.fspath(output)

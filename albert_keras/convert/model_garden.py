@@ -106,7 +106,7 @@ def read_model_garden(source, config=None, spm_model=None):
     Returns:
         `(config, canonical weights, spm path or None, None, do_lower_case or None)`.
     """
-    from albert_keras.convert.official import _spm_in
+    from albert_keras.convert.official import _vocabulary_in
     from albert_keras.convert.official import find_checkpoint
 
     source = os.fspath(source)
@@ -136,7 +136,7 @@ def read_model_garden(source, config=None, spm_model=None):
     )
     if optional:
         canonical.update(common.identity_projection(config))
-    return config, canonical, spm_model or _spm_in(directory), None, do_lower_case
+    return config, canonical, spm_model or _vocabulary_in(directory), None, do_lower_case
 
 
 def from_model_garden(source, output, config=None, spm_model=None, lowercase=None, overwrite=False):

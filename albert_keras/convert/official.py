@@ -6,6 +6,10 @@ below covers every variable the official `modeling.py` and `run_pretraining.py` 
 and inner groups, the MLM and SOP heads), plus the fine-tuning heads of `run_classifier.py`
 (`output_weights`, `output_bias`) and `run_squad_v1.py` (`cls/squad/...`). Optimizer slots
 (`adam_m`, `adam_v`, `lamb_m`, `lamb_v`) and `global_step` are skipped.
+
+The Chinese archives (`albert_*_zh`) use the same variable names with `vocab_chinese.txt` (a
+WordPiece vocabulary, carried as `vocab.txt`), `hidden_act: relu` and their own head counts; their
+configs' legacy keys are ignored by `AlbertConfig`. brightmart's native models are refused by name.
 """
 
 import glob
@@ -174,12 +178,57 @@ def _find_in_tree(root, predicate):
     return None
 
 
-def _spm_in(directory):
-    for name in ("30k-clean.model", "spiece.model"):
-        if os.path.isfile(os.path.join(directory, name)):
-            return os.path.join(directory, name)
+def _config_in(directory):
+    """`albert_config.json`, else the only `albert_config*.json` (brightmart names theirs
+    `albert_config_base_google_fast.json` and the like)."""
+    found = _file_if_exists(directory, "albert_config.json")
+    if found:
+        return found
+    named = sorted(glob.glob(os.path.join(directory, "albert_config*.json")))
+    return named[0] if len(named) == 1 else None
+
+
+def _vocabulary_in(directory):
+    """The vocabulary file in `directory`: a released/canonical name (`30k-clean.model`,
+    `vocab_chinese.txt`, ...) via `vocabulary_path`, else any `*.model`."""
+    from albert_keras.tokenization.vocabulary import vocabulary_path
+
+    found = vocabulary_path(directory)
+    if found:
+        return found
     models = sorted(glob.glob(os.path.join(directory, "*.model")))
     return models[0] if models else None
+
+
+# brightmart/albert_zh's own models (albert_tiny_zh ... albert_xlarge_zh, not the `*_google` ones) keep
+# BERT's layer scopes (`layer_shared`, or `layer_N`) and project the factorized word embeddings
+# (`word_embeddings_2`) before adding position embeddings: another architecture, so naming it beats
+# listing a hundred "unexpected variable" lines.
+_BRIGHTMART_NATIVE = re.compile(r"^bert/(embeddings/word_embeddings_2$|encoder/layer_(shared|\d+)/)")
+
+
+def check_not_brightmart_native(names, source):
+    """Refuse a brightmart/albert_zh native checkpoint with one line saying what loads instead.
+
+    Args:
+        names: the checkpoint's variable names.
+        source: named in the error.
+
+    Raises:
+        AlbertInputError: when a name only brightmart's own modeling code creates is present.
+
+    Example:
+    ```python
+    check_not_brightmart_native(["bert/embeddings/word_embeddings"], "ckpt")  # passes
+    ```
+    """
+    hit = next((name for name in sorted(names) if _BRIGHTMART_NATIVE.search(name)), None)
+    if hit is not None:
+        raise AlbertInputError(
+            f"{source}: a brightmart/albert_zh native checkpoint (variable '{hit}'; BERT-style layer scopes and an "
+            "embedding projection before the position embeddings), not the ALBERT architecture; convert "
+            "brightmart's albert_*_zh_google checkpoints or Google's albert_*_zh instead"
+        )
 
 
 def _file_if_exists(directory, name):
@@ -212,7 +261,8 @@ def read_official(source, config=None, spm_model=None):
     Args:
         source: a directory, a checkpoint prefix (`.../model.ckpt-best`), or an extracted archive.
         config: optional `AlbertConfig` or path; defaults to `albert_config.json` next to the checkpoint.
-        spm_model: optional SentencePiece model path; defaults to a `*.model` next to the checkpoint.
+        spm_model: optional vocabulary path (SentencePiece model or WordPiece `vocab.txt`); defaults
+            to `30k-clean.model`/`spiece.model`/`vocab_chinese.txt`/`vocab.txt`/`*.model` near the checkpoint.
 
     Returns:
         `(config, canonical weights, spm path or None, task or None, do_lower_case or None)`; the last
@@ -228,16 +278,17 @@ def read_official(source, config=None, spm_model=None):
         raise AlbertInputError(f"{source}: neither a directory, a .tar.gz archive nor a checkpoint prefix")
     root = source if os.path.isdir(source) else directory
     if config is None:
-        config_path = _nearby(directory, root, lambda d: _file_if_exists(d, "albert_config.json"))
+        config_path = _nearby(directory, root, _config_in)
         if config_path is None:
             raise AlbertInputError(f"{source}: albert_config.json not found (pass --config)")
         config = config_path
     config, do_lower_case = common.read_config_with_casing(config)
     if spm_model is None:
-        spm_model = _nearby(directory, root, _spm_in)
+        spm_model = _nearby(directory, root, _vocabulary_in)
 
     arrays = CheckpointArrays(prefix)
     names = set(arrays.keys())
+    check_not_brightmart_native(names, prefix)
     rules = list(RULES)
     task, task_units = None, None
     for head_rules, class_name in ((CLASSIFIER_RULES, "AlbertClassifier"), (SQUAD_RULES, "AlbertQuestionAnswerer")):
@@ -271,7 +322,8 @@ def from_official(source, output, config=None, spm_model=None, lowercase=None, o
             pretraining checkpoint; an `AlbertClassifier`/`AlbertQuestionAnswerer` for a
             fine-tuned `run_classifier.py`/`run_squad_v1.py` one).
         config: optional config (path, preset or `AlbertConfig`) overriding `albert_config.json`.
-        spm_model: optional SentencePiece model overriding the one found next to the checkpoint.
+        spm_model: optional vocabulary (SentencePiece model or WordPiece `vocab.txt`) overriding the
+            one found next to the checkpoint.
         lowercase: the tokenizer's casing (`run_classifier.py`'s `--do_lower_case`); default: the
             config's `do_lower_case` if it has one, else True (the released models are uncased).
             Recorded in `tokenizer.json`.

@@ -70,3 +70,12 @@ def hf_fixture():
 @pytest.fixture
 def official_fixture():
     return OFFICIAL_FIXTURE
+
+
+@pytest.fixture(scope="session")
+def spm_model_100(embedded_corpus_path, tmp_path_factory):
+    """A SentencePiece model with the committed fixtures' vocab_size (100): a vocabulary whose size
+    differs from the config's is refused, so `spm_model_path` (1000 pieces) does not fit them."""
+    from albert_keras.tokenization import train_sentencepiece
+
+    return train_sentencepiece(embedded_corpus_path, tmp_path_factory.mktemp("spm100") / "spiece.model", vocab_size=100)

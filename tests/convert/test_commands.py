@@ -44,3 +44,27 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, messag
     error_lines = [line for line in stderr.splitlines() if line.startswith("albert-keras convert: error:")]
     assert len(error_lines) == 1 and message in error_lines[0], stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_official_zh_layout_and_a_mismatched_vocabulary(tmp_path, capsys):
+    from albert_keras.cli import main
+    from tests.convert.test_chinese import _official_zh
+    from tests.tokenization.wordpiece_fixtures import make_chinese_style_vocab
+
+    _official_zh(tmp_path / "albert_base_zh")
+    source = str(tmp_path / "albert_base_zh")
+    assert main(["convert", "--from", "official", source, "--output", str(tmp_path / "ours")]) == 0
+    assert "vocab.txt" in os.listdir(tmp_path / "ours")
+    # The same checkpoint with a vocabulary that lacks the `##` pieces: one line, nothing written.
+    short = make_chinese_style_vocab(str(tmp_path / "short.txt"))
+    with open(short, encoding="utf-8") as f:
+        lines = [line for line in f.read().split("\n") if not line.startswith("##")]
+    with open(short, "w", encoding="utf-8", newline="\n") as f:
+        f.write("\n".join(lines))
+    code = main(["convert", "--from", "official", str(tmp_path / "albert_base_zh"), "--vocab", short,
+                 "--output", str(tmp_path / "out")])
+    assert code == 2
+    stderr = capsys.readouterr().err
+    error_lines = [line for line in stderr.splitlines() if line.startswith("albert-keras convert: error:")]
+    assert len(error_lines) == 1 and "short.txt: the vocabulary has" in error_lines[0], stderr
+    assert not (tmp_path / "out").exists()

@@ -12,6 +12,7 @@ from albert_keras.convert import huggingface
 from albert_keras.convert.huggingface import from_huggingface
 from albert_keras.convert.huggingface import to_huggingface
 from albert_keras.errors import AlbertInputError
+from tests.conftest import SPM_VOCAB_SIZE
 from tests.convert.conftest import HF_FIXTURE
 from tests.convert.conftest import assert_matches_expected
 from tests.convert.conftest import random_canonical
@@ -50,7 +51,7 @@ def test_round_trip_ours_to_hf_to_ours_is_exact(tmp_path, spm_model_path):
     from albert_keras.modeling.pretrained import save_pretrained
     from albert_keras.modeling.pretrainer import AlbertPretrainer
 
-    config = tiny_config(hidden_act="gelu_exact")
+    config = tiny_config(hidden_act="gelu_exact", vocab_size=SPM_VOCAB_SIZE)
     model = AlbertPretrainer(AlbertEncoder(config))
     common.assign_weights(model, random_canonical(config, seed=5), "test")
     save_pretrained(model, tmp_path / "ours", spm_model=spm_model_path)

@@ -39,12 +39,12 @@ def _backbone(seed=0):
     return backbone
 
 
-def test_backbone_preset_with_tokenizer(tmp_path, spm_model_path):
+def test_backbone_preset_with_tokenizer(tmp_path, spm_model_100):
     import keras_hub
 
     backbone = _backbone()
     backbone.save_to_preset(tmp_path / "preset")
-    keras_hub.models.AlbertTokenizer(proto=str(spm_model_path)).save_to_preset(tmp_path / "preset")
+    keras_hub.models.AlbertTokenizer(proto=str(spm_model_100)).save_to_preset(tmp_path / "preset")
 
     encoder = _load(from_keras_hub(tmp_path / "preset", tmp_path / "ours"))
     assert type(encoder).__name__ == "AlbertEncoder"
@@ -52,7 +52,7 @@ def test_backbone_preset_with_tokenizer(tmp_path, spm_model_path):
     ours, theirs = encoder(X), backbone(X)
     for key in ("sequence_output", "pooled_output"):
         np.testing.assert_allclose(np.asarray(ours[key])[:, :6], np.asarray(theirs[key])[:, :6], atol=1e-5)
-    with open(spm_model_path, "rb") as a, open(tmp_path / "ours" / "spiece.model", "rb") as b:
+    with open(spm_model_100, "rb") as a, open(tmp_path / "ours" / "spiece.model", "rb") as b:
         assert a.read() == b.read()
     # keras-hub's tokenizer does not lowercase, so the converted directory records it cased.
     from albert_keras.modeling.pretrained import read_tokenizer_settings
@@ -60,7 +60,7 @@ def test_backbone_preset_with_tokenizer(tmp_path, spm_model_path):
     assert read_tokenizer_settings(tmp_path / "ours")["lowercase"] is False
 
 
-def test_ours_to_keras_hub_masked_lm_preset_and_back(tmp_path, spm_model_path, caplog):
+def test_ours_to_keras_hub_masked_lm_preset_and_back(tmp_path, spm_model_100, caplog):
     import keras_hub
 
     from albert_keras.modeling.encoder import AlbertEncoder
@@ -71,7 +71,7 @@ def test_ours_to_keras_hub_masked_lm_preset_and_back(tmp_path, spm_model_path, c
     model = AlbertPretrainer(AlbertEncoder(config))
     weights = random_canonical(config, seed=2)
     common.assign_weights(model, weights, "test")
-    save_pretrained(model, tmp_path / "ours", spm_model=spm_model_path)
+    save_pretrained(model, tmp_path / "ours", spm_model=spm_model_100)
 
     with caplog.at_level("WARNING", logger="albert_keras"):
         backbone = to_keras_hub(tmp_path / "ours", tmp_path / "preset")

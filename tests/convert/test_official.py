@@ -10,6 +10,7 @@ from albert_keras.convert import common
 from albert_keras.convert import official
 from albert_keras.convert.official import from_official
 from albert_keras.errors import AlbertInputError
+from tests.conftest import SPM_VOCAB_SIZE
 from tests.convert.conftest import OFFICIAL_FIXTURE
 from tests.convert.conftest import assert_matches_expected
 from tests.convert.conftest import random_canonical
@@ -47,16 +48,16 @@ def test_matches_hugging_face_loading_the_same_checkpoint(converted_fixture):
     assert_matches_expected(model, os.path.join(OFFICIAL_FIXTURE, "expected.npz"))
 
 
-def test_released_archive_layout(tmp_path, spm_model_path, converted_fixture):
+def test_released_archive_layout(tmp_path, spm_model_100, converted_fixture):
     release = tmp_path / "albert_tiny"
     shutil.copytree(OFFICIAL_FIXTURE, release)
     os.remove(release / "expected.npz")
-    shutil.copyfile(spm_model_path, release / "30k-clean.model")
+    shutil.copyfile(spm_model_100, release / "30k-clean.model")
     archive = tmp_path / "albert_tiny_v2.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(release, arcname="albert_tiny")
     out = from_official(archive, tmp_path / "out")
-    with open(spm_model_path, "rb") as a, open(os.path.join(out, "spiece.model"), "rb") as b:
+    with open(spm_model_100, "rb") as a, open(os.path.join(out, "spiece.model"), "rb") as b:
         assert a.read() == b.read()
     got = common.read_model_weights(_load(out))
     want = common.read_model_weights(_load(converted_fixture))
@@ -163,7 +164,7 @@ def test_existing_output_is_refused_before_any_work(tmp_path):
 def test_tf_hub_module_layout(tmp_path, spm_model_path):
     # TF-Hub ALBERT modules keep `module/`-prefixed variables in variables/ and the SentencePiece
     # model in assets/; they have no albert_config.json, so the config is passed.
-    config = tiny_config(num_hidden_groups=1, inner_group_num=1)
+    config = tiny_config(num_hidden_groups=1, inner_group_num=1, vocab_size=SPM_VOCAB_SIZE)
     canonical = random_canonical(config, parts=("encoder",))
     variables = common.canonical_to_foreign(canonical, official.RULES, config)
     (tmp_path / "hub" / "variables").mkdir(parents=True)
