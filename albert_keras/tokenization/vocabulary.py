@@ -408,6 +408,8 @@ def detect_kind(data, name="vocabulary"):
         lines = set(line.strip() for line in text.split("\n"))
         if {"[UNK]", "[CLS]", "[SEP]"} <= lines:
             return WORDPIECE
+        if str(name).endswith(".model"):
+            raise AlbertInputError(f"{name}: not a valid SentencePiece model (text, not a serialized model proto)")
         raise AlbertInputError(
             f"{name}: text without [UNK], [CLS] and [SEP] lines; neither a WordPiece vocab.txt nor a "
             "SentencePiece model"
@@ -419,7 +421,7 @@ def detect_kind(data, name="vocabulary"):
         processor.LoadFromSerializedProto(bytes(data))
     except Exception:  # sentencepiece raises RuntimeError/OSError with C++ messages
         raise AlbertInputError(
-            f"{name}: neither a SentencePiece model nor a WordPiece vocab.txt (binary, but not a SentencePiece proto)"
+            f"{name}: not a valid SentencePiece model, nor a WordPiece vocab.txt (binary, but not a model proto)"
         ) from None
     return SENTENCEPIECE
 
