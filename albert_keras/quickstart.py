@@ -4,7 +4,7 @@ Vocabulary -> pretraining TFRecords (training and held-out documents) -> MLM + S
 scored on the held-out records -> fine-tuning on a topic task made from the corpus, against the
 same model from random weights -> a versioned SavedModel and an int8 TFLite model, each reloaded
 and asked about one sentence. Everything runs on the English text that ships inside CPython
-(`albert_keras.data.corpus`), so it needs no download; the model is small enough to pretrain on a
+(`albert_keras.corpus`), so it needs no download; the model is small enough to pretrain on a
 laptop CPU in a few minutes. Each stage is one documented Python function, and the run prints the
 equivalent `albert-keras` command for each stage, then a table of what it made.
 """
@@ -80,7 +80,7 @@ def topic_task(documents, directory, topics=4, dev_every=4, per_topic=None):
 
     Example:
     ```python
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
     train, dev, labels = topic_task(embedded_corpus(), "/tmp/topics", topics=4)
     ```
     """
@@ -274,7 +274,7 @@ def quickstart(
     ```
     """
     from albert_keras.config import AlbertConfig
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
     from albert_keras.data.create import create_pretraining_data
     from albert_keras.tokenization import train_sentencepiece
     from albert_keras.training.pretrain import pretrain

@@ -49,8 +49,15 @@ def text_format(path, given=None):
     return _EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower(), LINES)
 
 
-def _open_lines(path):
-    """Yield `(line number, decoded line)`; bad bytes name their line instead of raising a traceback."""
+def iter_lines(path):
+    """Yield `(line number, decoded line)`; bad bytes name their line instead of raising a traceback.
+
+    Example:
+    ```python
+    for number, line in iter_lines("notes.txt"):
+        print(number, line.rstrip("\n"))
+    ```
+    """
     path = os.fspath(path)
     if os.path.isdir(path):
         raise AlbertInputError(f"{path}: is a directory, expected a text file")
@@ -73,6 +80,30 @@ def _open_lines(path):
             yield number, line
 
 
+def read_json_lines(path):
+    """Yield `(line number, object)` for each non-blank line of a JSON-lines file.
+
+    The one JSONL parser behind every reader: bad bytes, a line that is not JSON and a line that
+    is not an object each end in one line naming the file and line.
+
+    Example:
+    ```python
+    for number, record in read_json_lines("train.jsonl"):
+        text = record["text"]
+    ```
+    """
+    for number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            raise AlbertInputError(f"{os.fspath(path)} line {number}: not valid JSON ({error})") from None
+        if not isinstance(record, dict):
+            raise AlbertInputError(f"{os.fspath(path)} line {number}: expected a JSON object")
+        yield number, record
+
+
 def check_utf8(path):
     """Refuse a local file that is not UTF-8 text, naming the first bad line; returns its line count.
 
@@ -87,7 +118,7 @@ def check_utf8(path):
     if "://" in path or os.path.isdir(path) or not os.path.exists(path):
         return None
     count = 0
-    for count, _ in _open_lines(path):
+    for count, _ in iter_lines(path):
         pass
     return count
 
@@ -107,7 +138,7 @@ def read_lines(path, skip_blank=False):
     texts = read_lines("sentences.txt")
     ```
     """
-    lines = [line.rstrip("\r\n") for _, line in _open_lines(path)]
+    lines = [line.rstrip("\r\n") for _, line in iter_lines(path)]
     while lines and not lines[-1].strip():
         lines.pop()  # trailing blank lines are the end of the file
     if skip_blank:
@@ -124,7 +155,7 @@ def read_lines(path, skip_blank=False):
 def _rows(path, fmt, header):
     """Yield `(line number, row)` of a CSV/TSV file; `row` is a list of fields."""
     allow_large_fields()
-    reader = csv.reader((line for _, line in _open_lines(path)), **_dialect(fmt))
+    reader = csv.reader((line for _, line in iter_lines(path)), **_dialect(fmt))
     for row in reader:
         if row and not (len(row) == 1 and not row[0].strip()):
             yield reader.line_num, row
@@ -159,16 +190,9 @@ def read_column(path, column="text", format=None, header=True, skip_blank=False)
     column = "text" if column is None else column
     texts = []
     if fmt == "jsonl":
-        for number, line in _open_lines(path):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                raise AlbertInputError(f"{path} line {number}: not valid JSON ({error})") from None
-            if not isinstance(record, dict) or column not in record:
-                fields = ", ".join(sorted(record)) if isinstance(record, dict) else "not an object"
-                raise AlbertInputError(f"{path} line {number}: no field {column!r} ({fields})")
+        for number, record in read_json_lines(path):
+            if column not in record:
+                raise AlbertInputError(f"{path} line {number}: no field {column!r} ({', '.join(sorted(record))})")
             texts.append((number, str(record[column])))
     else:
         index = None
@@ -234,5 +258,5 @@ def check_table(path, format=None, header=None):
             raise AlbertInputError(f"{path}: no examples (empty file)")
         if header is not False:
             raise AlbertInputError(f"{path}: no examples (only a header row)")
-    elif fmt == "jsonl" and not any(line.strip() for _, line in _open_lines(path)):
+    elif fmt == "jsonl" and not any(line.strip() for _, line in iter_lines(path)):
         raise AlbertInputError(f"{path}: no examples (empty file)")

@@ -8,7 +8,7 @@ distorted when other work shares the machine. With `--official-checkout PATH` (a
 checkout of google-research/ALBERT; never vendored) it runs the official
 `create_pretraining_data.py` on the same corpus, model and settings and prints the ratio.
 
-Corpus: the embedded corpus (`albert_keras.data.corpus`, CPython's pydoc topics, ~0.34 MB) written
+Corpus: the embedded corpus (`albert_keras.corpus`, CPython's pydoc topics, ~0.34 MB) written
 as one sentence per line and concatenated with itself until each size is reached (documents stay
 separated by blank lines). Model: a unigram SentencePiece model with the official flags trained
 on that corpus; `--vocab-size 8000` asks for 8k pieces, but this small corpus supports only
@@ -49,7 +49,7 @@ print(json.dumps(dict(instances=manifest["statistics"]["instances"], main_mb=run
 
 
 def make_corpus(path, size_bytes):
-    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.corpus import write_embedded_corpus
 
     with tempfile.TemporaryDirectory() as tmp:
         base = open(write_embedded_corpus(os.path.join(tmp, "c.txt")), "rb").read().rstrip(b"\n") + b"\n\n"

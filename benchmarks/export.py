@@ -100,8 +100,8 @@ def main():
     import tensorflow as tf
 
     from albert_keras.config import AlbertConfig
-    from albert_keras.data.corpus import embedded_corpus
-    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.corpus import embedded_corpus
+    from albert_keras.corpus import write_embedded_corpus
     from albert_keras.export import tflite as tfl
     from albert_keras.export.inference import choose_precision
     from albert_keras.export.inference import cpu_flags

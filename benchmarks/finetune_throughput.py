@@ -31,7 +31,7 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "f
 
 
 def _texts(count, words):
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     sentences = [s for document in embedded_corpus() for s in document]
     texts, i = [], 0
@@ -157,7 +157,7 @@ def main(argv=None):
     import keras
 
     from albert_keras.config import AlbertConfig
-    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.corpus import write_embedded_corpus
     from albert_keras.tokenization import train_sentencepiece
 
     work = tempfile.mkdtemp(prefix="finetune_bench_")

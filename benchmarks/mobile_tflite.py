@@ -58,8 +58,8 @@ def main():
     from mediapipe.tasks.python.text import text_embedder
 
     from albert_keras.config import AlbertConfig
-    from albert_keras.data.corpus import embedded_corpus
-    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.corpus import embedded_corpus
+    from albert_keras.corpus import write_embedded_corpus
     from albert_keras.export import signatures as sigs
     from albert_keras.export import tflite_metadata as tm
     from albert_keras.export.albert_spm import folded_spm_model

@@ -78,7 +78,7 @@ def corpus_sentences(count, seed=0):
     corpus_sentences(8)[0]  # a sentence string
     ```
     """
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     sentences = [s for document in embedded_corpus() for s in document if s.strip()]
     order = np.random.default_rng(seed).permutation(len(sentences))
@@ -90,7 +90,7 @@ def build_pretrained(work, preset, seed=0):
     import keras
 
     from albert_keras.config import AlbertConfig
-    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.corpus import write_embedded_corpus
     from albert_keras.modeling import AlbertEncoder
     from albert_keras.modeling import save_pretrained
     from albert_keras.tokenization import train_sentencepiece

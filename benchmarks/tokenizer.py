@@ -27,7 +27,7 @@ def main():
 
     import tensorflow as tf
 
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
     from albert_keras.tokenization import (
         AlbertTokenizer,
         encode_for_albert,

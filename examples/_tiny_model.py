@@ -33,7 +33,7 @@ def new_small_model(out, vocab_size=1000, embedding_size=16, hidden_size=32, int
     ```
     """
     from albert_keras import AlbertConfig, AlbertEncoder, save_pretrained
-    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.corpus import write_embedded_corpus
     from albert_keras.tokenization import train_sentencepiece
 
     os.makedirs(out, exist_ok=True)

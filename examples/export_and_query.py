@@ -36,7 +36,7 @@ print(json.dumps(answer, default=lambda b: b.decode() if isinstance(b, bytes) el
 def tiny_model(directory):
     """A tiny random-weights encoder with a SentencePiece vocabulary trained on the embedded corpus."""
     from albert_keras import AlbertConfig, AlbertEncoder
-    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.corpus import write_embedded_corpus
     from albert_keras.tokenization import train_sentencepiece
 
     os.makedirs(directory, exist_ok=True)

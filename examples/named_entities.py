@@ -23,7 +23,7 @@ PLACES = ["Memory", "Symbol", "Interface", "Header"]
 
 
 def made_up_conll(path, count, seed):
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     rng = random.Random(seed)
     names = {w.lower() for w in PEOPLE + PLACES}

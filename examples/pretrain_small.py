@@ -52,7 +52,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from albert_keras import AlbertConfig
-    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.corpus import write_embedded_corpus
     from albert_keras.data.create import create_pretraining_data
     from albert_keras.modeling.pretrained import load_pretrained
     from albert_keras.tokenization import load_sentencepiece, train_sentencepiece

@@ -23,7 +23,7 @@ WORDS = ["Capital", "Bytecode", "Docstring", "Brace", "Memory", "Symbol", "Inter
 
 def made_up_squad(count, seed):
     """SQuAD 2.0 JSON with one question per context."""
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     rng = random.Random(seed)
     filler = [s for d in embedded_corpus() for s in d

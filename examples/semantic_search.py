@@ -25,7 +25,7 @@ def main(argv=None):
     parser.add_argument("-k", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
     from albert_keras.representations.search import build_index, search
     from albert_keras.tasks.embedding import train_sentence_embeddings
 

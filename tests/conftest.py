@@ -9,7 +9,7 @@ SPM_VOCAB_SIZE = 1000
 @pytest.fixture(scope="session")
 def embedded_corpus_path(tmp_path_factory):
     """The embedded corpus as a text file: one sentence per line, blank lines between documents."""
-    from albert_keras.data.corpus import write_embedded_corpus
+    from albert_keras.corpus import write_embedded_corpus
 
     return write_embedded_corpus(tmp_path_factory.mktemp("corpus") / "embedded_corpus.txt")
 

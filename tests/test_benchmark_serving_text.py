@@ -89,7 +89,7 @@ def test_hugging_face_reported_not_installed_without_torch():
 
 def test_hugging_face_tokenizer_gives_our_ids_but_for_the_digit_comma_split(bench, embedded_corpus_path, tmp_path):
     pytest.importorskip("transformers")
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
     from albert_keras.export.text import AlbertTextPacker
     from albert_keras.tokenization import train_sentencepiece
 

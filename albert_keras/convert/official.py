@@ -30,7 +30,7 @@ from albert_keras.errors import AlbertInputError
 _BLOCK = "bert/encoder/transformer/group_{g}/inner_group_{i}/"
 _OURS = "group_{g}_inner_layer_{i}/"
 
-# One row per variable of google-research/albert, in the order of reference/peers.md §3.
+# One row per variable of google-research/albert (modeling.py), in the order its checkpoints list them.
 RULES = (
     Rule("token_embedding/embeddings", "bert/embeddings/word_embeddings"),
     Rule("position_embedding/embeddings", "bert/embeddings/position_embeddings"),

@@ -79,7 +79,7 @@ def run(args):
 
     inputs = args.input
     if args.embedded_corpus:
-        from albert_keras.data.corpus import write_embedded_corpus
+        from albert_keras.corpus import write_embedded_corpus
 
         import filecmp
         import shutil

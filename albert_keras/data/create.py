@@ -51,7 +51,7 @@ def _init_worker(spm_proto, options, settings):
 
 def _process_chunk(task):
     """Worker: one chunk of raw documents -> serialized records + statistics, for one dupe pass."""
-    from albert_keras.data.corpus import split_sentences
+    from albert_keras.corpus import split_sentences
     from albert_keras.data.instances import document_rng
     from albert_keras.data.schema import serialize_instances
     dupe_pass, first_document_index, raw_documents = task

@@ -184,7 +184,7 @@ def _long_line_sentences(f, first, max_line_bytes, digest):
     without a sentence boundary, or the `UnicodeDecodeError` when the line is not UTF-8 (both
     after draining the rest of the line). Memory stays within a few blocks.
     """
-    from albert_keras.data.corpus import split_sentences
+    from albert_keras.corpus import split_sentences
 
     decoder = codecs.getincrementaldecoder("utf-8")()
     carry = ""  # the last, possibly unfinished, sentence

@@ -54,54 +54,6 @@ def _warn_without_native_units(precision):
         )
 
 
-def resolve_tokenizer(model_dir, spm_model=None, lowercase=None):
-    """The vocabulary and casing to export: the directory's, unless overridden.
-
-    Args:
-        model_dir: a pretrained directory.
-        spm_model: optional vocabulary file (SentencePiece `.model` or WordPiece `vocab.txt`)
-            overriding the directory's.
-        lowercase: optional casing overriding the directory's `tokenizer.json`.
-
-    Returns:
-        `(Vocabulary or None, settings)` with settings `{"kind", "lowercase", "sequence_length"}`;
-        a warning is logged when an override disagrees with what the directory records.
-
-    Example:
-    ```python
-    vocabulary, settings = resolve_tokenizer("runs/sentiment", lowercase=False)
-    ```
-    """
-    from albert_keras.modeling.pretrained import TOKENIZER_FILE
-    from albert_keras.tokenization.vocabulary import load_vocabulary
-    from albert_keras.tokenization.vocabulary import read_tokenizer_settings
-    from albert_keras.tokenization.vocabulary import vocabulary_path
-
-    settings = read_tokenizer_settings(model_dir)
-    own = load_vocabulary(model_dir) if vocabulary_path(model_dir) else None
-    if spm_model is not None:
-        if isinstance(spm_model, (str, os.PathLike)) and not os.path.exists(spm_model):
-            raise AlbertInputError(f"--vocab: {os.fspath(spm_model)}: vocabulary not found")
-        vocabulary = load_vocabulary(spm_model, lowercase=settings["lowercase"])
-        if own is not None and own.sha256() != vocabulary.sha256():
-            logger.warning("--vocab %s differs from %s, which the model was saved with", vocabulary.name, own.name)
-    else:
-        vocabulary = own
-    if lowercase is not None:
-        recorded = os.path.isfile(os.path.join(os.fspath(model_dir), TOKENIZER_FILE))
-        if recorded and bool(lowercase) != settings["lowercase"]:
-            logger.warning(
-                "--%s: %s records %s; serving %s as asked", "uncased" if lowercase else "cased",
-                os.path.join(os.fspath(model_dir), TOKENIZER_FILE),
-                "lowercase" if settings["lowercase"] else "cased", "lowercased" if lowercase else "cased",
-            )
-        settings = {**settings, "lowercase": bool(lowercase)}
-    if vocabulary is not None:
-        vocabulary = vocabulary.with_casing(settings["lowercase"])
-        settings = {**settings, "kind": vocabulary.kind}
-    return vocabulary, settings
-
-
 def export_metadata(model_dir, format, precision, spm_model, lowercase, sequence_length, quantize=None):
     """The `albert_keras.json` record of an export (nothing in it depends on the exporting machine).
 
@@ -199,13 +151,14 @@ def export_model(
                  quantize="dynamic-int8", with_tokenizer=True)
     ```
     """
+    from albert_keras.export.text import resolve_tokenizer
     from albert_keras.modeling.pretrained import _check_directory
     from albert_keras.modeling.pretrained import load_pretrained
 
     if format not in FORMATS:
         raise AlbertInputError(f"--format: must be one of {FORMATS}, got {format!r}")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise AlbertInputError(f"--version: must be a positive integer, got {version!r}")
+        raise AlbertInputError(f"--model-version: must be a positive integer, got {version!r}")
     if format == "saved_model" and (quantize != "none" or with_tokenizer):
         raise AlbertInputError("--quantize/--with-tokenizer: only apply to --format tflite")
     _check_precision(precision, format)

@@ -184,7 +184,7 @@ class Predictor:
         ```
         """
         from albert_keras.errors import AlbertInputError
-        from albert_keras.export.exporter import resolve_tokenizer
+        from albert_keras.export.text import resolve_tokenizer
         from albert_keras.modeling.pretrained import load_pretrained
 
         model = load_pretrained(directory)

@@ -9,12 +9,19 @@ padded to the batch's longest row) with what serving adds:
 - a TFLite-compatible mode: LiteRT has no kernels for the regex / ICU ops of the official
   normalization, so the TFLite graph tokenizes with a SentencePiece model whose normalization
   rules are ALBERT's normalization (`albert_spm.folded_spm_model`).
+
+`resolve_tokenizer` picks the vocabulary and casing an export serves: the model directory's, or an override.
 """
+
+import logging
+import os
 
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from albert_keras.errors import AlbertInputError
+
+logger = logging.getLogger("albert_keras.export")
 
 # The Unicode replacement character, put where the input is not valid UTF-8.
 _REPLACEMENT_CHAR = 0xFFFD
@@ -129,3 +136,51 @@ class AlbertTextPacker(tf.Module):
         narrowest = 2 if text_b is None else 3
         missing = tf.maximum(narrowest - tf.shape(features["token_ids"])[1], 0)
         return {key: tf.pad(value, [[0, 0], [0, missing]]) for key, value in features.items()}
+
+
+def resolve_tokenizer(model_dir, spm_model=None, lowercase=None):
+    """The vocabulary and casing to export: the directory's, unless overridden.
+
+    Args:
+        model_dir: a pretrained directory.
+        spm_model: optional vocabulary file (SentencePiece `.model` or WordPiece `vocab.txt`)
+            overriding the directory's.
+        lowercase: optional casing overriding the directory's `tokenizer.json`.
+
+    Returns:
+        `(Vocabulary or None, settings)` with settings `{"kind", "lowercase", "sequence_length"}`;
+        a warning is logged when an override disagrees with what the directory records.
+
+    Example:
+    ```python
+    vocabulary, settings = resolve_tokenizer("runs/sentiment", lowercase=False)
+    ```
+    """
+    from albert_keras.modeling.pretrained import TOKENIZER_FILE
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+    from albert_keras.tokenization.vocabulary import read_tokenizer_settings
+    from albert_keras.tokenization.vocabulary import vocabulary_path
+
+    settings = read_tokenizer_settings(model_dir)
+    own = load_vocabulary(model_dir) if vocabulary_path(model_dir) else None
+    if spm_model is not None:
+        if isinstance(spm_model, (str, os.PathLike)) and not os.path.exists(spm_model):
+            raise AlbertInputError(f"--vocab: {os.fspath(spm_model)}: vocabulary not found")
+        vocabulary = load_vocabulary(spm_model, lowercase=settings["lowercase"])
+        if own is not None and own.sha256() != vocabulary.sha256():
+            logger.warning("--vocab %s differs from %s, which the model was saved with", vocabulary.name, own.name)
+    else:
+        vocabulary = own
+    if lowercase is not None:
+        recorded = os.path.isfile(os.path.join(os.fspath(model_dir), TOKENIZER_FILE))
+        if recorded and bool(lowercase) != settings["lowercase"]:
+            logger.warning(
+                "--%s: %s records %s; serving %s as asked", "uncased" if lowercase else "cased",
+                os.path.join(os.fspath(model_dir), TOKENIZER_FILE),
+                "lowercase" if settings["lowercase"] else "cased", "lowercased" if lowercase else "cased",
+            )
+        settings = {**settings, "lowercase": bool(lowercase)}
+    if vocabulary is not None:
+        vocabulary = vocabulary.with_casing(settings["lowercase"])
+        settings = {**settings, "kind": vocabulary.kind}
+    return vocabulary, settings

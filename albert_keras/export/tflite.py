@@ -62,7 +62,7 @@ def verification_texts(count=VERIFICATION_SENTENCES):
     len(verification_texts(16))  # 16
     ```
     """
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     sentences = [s for document in embedded_corpus() for s in document if s.strip()]
     step = max(len(sentences) // count, 1)

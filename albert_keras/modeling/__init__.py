@@ -3,6 +3,7 @@
 from albert_keras.modeling.encoder import AlbertEncoder
 from albert_keras.modeling.pretrained import load_pretrained, save_pretrained
 from albert_keras.modeling.pretrainer import AlbertPretrainer
+from albert_keras.modeling.sentence_encoder import AlbertSentenceEncoder
 from albert_keras.modeling.task_models import (
     AlbertClassifier,
     AlbertMultipleChoice,

@@ -17,6 +17,7 @@ import numpy as np
 from albert_keras.compat import accept_any_call_arguments
 from albert_keras.errors import AlbertInputError
 from albert_keras.tokenization.vocabulary import DEFAULT_SEQUENCE_LENGTH
+from albert_keras.tokenization.layer import AlbertTokenizer
 
 TEXT = "text"
 MULTIPLE_CHOICE = "multiple_choice"
@@ -112,7 +113,8 @@ def preprocessor_from_directory(directory, mode=TEXT, sequence_length=None, max_
                 f"{max_positions}"
             )
         length = min(length, max_positions)
-    return AlbertTextPreprocessor(vocabulary.tokenizer(length, name="tokenizer"), mode=mode, name="preprocessor")
+    return AlbertTextPreprocessor(AlbertTokenizer(vocabulary, sequence_length=length, name="tokenizer"), mode=mode,
+                                  name="preprocessor")
 
 
 # ---------------------------------------------------------------------------- input detection

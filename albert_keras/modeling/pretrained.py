@@ -29,7 +29,6 @@ import os
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.io_utils import atomic_directory
-from albert_keras.io_utils import read_json_object
 from albert_keras.tokenization.vocabulary import DEFAULT_TOKENIZER_SETTINGS  # noqa: F401 (re-exported)
 from albert_keras.tokenization.vocabulary import SPM_FILE
 from albert_keras.tokenization.vocabulary import TOKENIZER_FILE
@@ -55,22 +54,14 @@ TASK_CLASSES = ("AlbertClassifier", "AlbertTokenClassifier", "AlbertQuestionAnsw
 logger = logging.getLogger("albert_keras.modeling")
 
 
-def _model_classes():
-    from albert_keras.modeling import encoder
-    from albert_keras.modeling import pretrainer
-    from albert_keras.modeling import sentence_encoder
-    from albert_keras.modeling import task_models
+# The model classes a directory may hold, by class name. Each `PretrainedMixin` subclass registers
+# itself when its module is imported (`albert_keras.modeling` imports them all), so this module, which
+# the model modules import, never imports them back.
+_PRETRAINED_CLASSES = {}
 
-    classes = [
-        encoder.AlbertEncoder,
-        pretrainer.AlbertPretrainer,
-        task_models.AlbertClassifier,
-        task_models.AlbertTokenClassifier,
-        task_models.AlbertQuestionAnswerer,
-        task_models.AlbertMultipleChoice,
-        sentence_encoder.AlbertSentenceEncoder,
-    ]
-    return {cls.__name__: cls for cls in classes}
+
+def _model_classes():
+    return dict(_PRETRAINED_CLASSES)
 
 
 def _preprocessor_tokenizer(model):
@@ -249,11 +240,10 @@ def _check_directory(directory):
 def load_encoder(directory, **encoder_kwargs):
     """The `AlbertEncoder` of a pretrained directory, with its weights."""
     from albert_keras.config import AlbertConfig
-    from albert_keras.modeling.encoder import AlbertEncoder
 
     directory = _check_directory(directory)
     config = AlbertConfig.from_json_file(os.path.join(directory, CONFIG_FILE))
-    encoder = AlbertEncoder(config, **encoder_kwargs)
+    encoder = _PRETRAINED_CLASSES["AlbertEncoder"](config, **encoder_kwargs)
     _load_weights(encoder, os.path.join(directory, ENCODER_WEIGHTS_FILE))
     _remember_source(encoder, directory)
     return encoder
@@ -373,7 +363,15 @@ def load_pretrained(directory, dtype=None):
 
 
 class PretrainedMixin:
-    """Adds `save_pretrained(dir)` and `from_pretrained(dir)` to the ALBERT model classes."""
+    """Adds `save_pretrained(dir)` and `from_pretrained(dir)` to the ALBERT model classes.
+
+    A subclass whose name does not start with `_` is a class a pretrained directory may hold.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            _PRETRAINED_CLASSES[cls.__name__] = cls
 
     def save_pretrained(self, directory, vocabulary=None, overwrite=True, tokenizer_settings=None, spm_model=None):
         """Write this model as a pretrained directory; see `albert_keras.save_pretrained`."""

@@ -18,13 +18,13 @@ mismatch names the file and line). Test files have no `label`.
 """
 
 import dataclasses
-import json
 import os
 import sys
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks.entity_metrics import entities
-from albert_keras.tasks.tagging import TaggedSentence
+from albert_keras.text_files import read_json_lines
+from albert_keras.tasks.entity_metrics import TaggedSentence
 
 TYPES = ("address", "book", "company", "game", "government", "movie", "name", "organization", "position", "scene")
 SCHEMES = ("IOB2", "BIOS")
@@ -133,31 +133,20 @@ def read_cluener(path, labelled=True, scheme="IOB2"):
     """
     path = os.fspath(path)
     sentences, dropped = [], 0
-    try:
-        f = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise AlbertInputError(f"{path}: file not found") from None
-    with f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise AlbertInputError(f"{where}: malformed JSON ({error.msg})") from None
-            text = record.get("text") if isinstance(record, dict) else None
-            if not isinstance(text, str) or not text:
-                raise AlbertInputError(f"{where}: expected an object with a non-empty 'text'")
-            identifier = record.get("id", len(sentences))
-            if not labelled:
-                sentences.append(CluenerSentence(list(text), None, where, text, identifier, None))
-                continue
-            if "label" not in record:
-                raise AlbertInputError(f"{where}: no field 'label' (a test file? use predict)")
-            tags, count = tags_for(text, _spans(record["label"], text, where), scheme)
-            dropped += count
-            sentences.append(CluenerSentence(list(text), tags, where, text, identifier, record["label"]))
+    for number, record in read_json_lines(path):
+        where = f"{path}:{number}"
+        text = record.get("text")
+        if not isinstance(text, str) or not text:
+            raise AlbertInputError(f"{where}: expected an object with a non-empty 'text'")
+        identifier = record.get("id", len(sentences))
+        if not labelled:
+            sentences.append(CluenerSentence(list(text), None, where, text, identifier, None))
+            continue
+        if "label" not in record:
+            raise AlbertInputError(f"{where}: no field 'label' (a test file? use predict)")
+        tags, count = tags_for(text, _spans(record["label"], text, where), scheme)
+        dropped += count
+        sentences.append(CluenerSentence(list(text), tags, where, text, identifier, record["label"]))
     if not sentences:
         raise AlbertInputError(f"{path}: no sentences")
     skipped = {OVERLAP: dropped} if dropped else {}

@@ -23,7 +23,6 @@ short Latin runs of answers (numbers, names, English words); docs/finetune.md gi
 agreement with the official script.
 """
 
-import json
 import os
 import re
 import sys
@@ -309,7 +308,7 @@ NO_SPAN = "no answer is a span of the context"
 
 
 def read_cmrc(path, skip_bad_answers=False, training=False):
-    """A CMRC 2018 file through `albert_keras.tasks.squad.read_squad`, answer starts repaired.
+    """A CMRC 2018 file through `albert_keras.tasks.squad_data.read_squad`, answer starts repaired.
 
     Answers that are no span (`repair_answer_starts`) follow the span answers of their question
     with `answer_start` -1: scored, never trained on. In a training file a question with no span
@@ -324,8 +323,8 @@ def read_cmrc(path, skip_bad_answers=False, training=False):
     examples, skipped, repairs = read_cmrc("cmrc2018_train.json", training=True)
     ```
     """
-    from albert_keras.tasks.squad import load_json
-    from albert_keras.tasks.squad import read_squad
+    from albert_keras.tasks.squad_data import load_json
+    from albert_keras.tasks.squad_data import read_squad
 
     path = os.fspath(path)
     document = load_json(path)

@@ -15,10 +15,11 @@ sentences' embeddings and the gold score (Pearson reported too).
 """
 
 import dataclasses
-import json
 import os
 
 from albert_keras.errors import AlbertInputError
+from albert_keras.text_files import iter_lines
+from albert_keras.text_files import read_json_lines
 from albert_keras.tasks.base import FinetuneTask
 from albert_keras.tasks.base import TaskData
 
@@ -45,18 +46,6 @@ class EmbeddingExample:
     line: int = 0
 
 
-def _open_lines(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        raise AlbertInputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise AlbertInputError(f"{path}: is a directory, expected a file") from None
-    except UnicodeDecodeError as error:
-        raise AlbertInputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-
-
 def _float(value, path, line, field="score"):
     try:
         return float(value)
@@ -64,17 +53,9 @@ def _float(value, path, line, field="score"):
         raise AlbertInputError(f"{path} line {line}: {field} {value!r} is not a number") from None
 
 
-def _read_jsonl(path, lines):
+def _read_jsonl(path):
     examples = []
-    for number, text in enumerate(lines, 1):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except ValueError as error:
-            raise AlbertInputError(f"{path} line {number}: invalid JSON ({error})") from None
-        if not isinstance(record, dict):
-            raise AlbertInputError(f"{path} line {number}: expected a JSON object")
+    for number, record in read_json_lines(path):
         if "sentence1" in record or "sentence2" in record:
             texts = tuple(_text(record, key, path, number) for key in STS_COLUMNS[:2])
             examples.append(EmbeddingExample(texts, _float(record.get("score"), path, number), number))
@@ -140,12 +121,12 @@ def read_embedding_file(path):
     ```
     """
     path = os.fspath(path)
-    lines = _open_lines(path)
+    lines = [line.rstrip("\r\n") for _, line in iter_lines(path)]
     first = next((line for line in lines if line.strip()), None)
     if first is None:
         raise AlbertInputError(f"{path}: empty file (no sentences or pairs)")
     if first.lstrip().startswith("{"):
-        examples = _read_jsonl(path, lines)
+        examples = _read_jsonl(path)
     elif "\t" in first:
         examples = _read_tsv(path, lines[lines.index(first):])
     else:

@@ -12,11 +12,24 @@ read it as some chunk), not to change the chunking, exactly as in seqeval's defa
 
 Written here rather than depending on seqeval at run time: it is a small, unmaintained package
 pulling scikit-learn; the tests compare with it on random tag sequences.
+
+`TaggedSentence`, the record every tagging reader returns, lives here with the scores so that the
+readers of tagged dialects (`albert_keras.tasks.cluener`) need not import the tagging task.
 """
 
+import dataclasses
 import re
 
 from albert_keras.errors import AlbertInputError
+
+@dataclasses.dataclass
+class TaggedSentence:
+    """Words with one tag each (`tags` is None for unlabelled input); `where` is `file:line`."""
+
+    words: list
+    tags: list = None
+    where: str = ""
+
 
 SCHEMES = {
     "IOB2": ("B", "I"),

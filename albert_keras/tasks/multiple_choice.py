@@ -14,10 +14,10 @@ Every example must have the same number of choices as the first (the model has o
 """
 
 import dataclasses
-import json
 import os
 
 from albert_keras.errors import AlbertInputError
+from albert_keras.text_files import read_json_lines
 
 
 @dataclasses.dataclass
@@ -131,26 +131,17 @@ def read_choices(path, num_choices=None, require_label=True):
     if not os.path.isfile(path):
         raise AlbertInputError(f"{path}: file not found")
     examples = []
-    with open(path, encoding="utf-8") as f:
-        for line_number, text in enumerate(f, 1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except ValueError as error:
-                raise AlbertInputError(f"{path}:{line_number}: not valid JSON ({error})") from None
-            if not isinstance(record, dict):
-                raise AlbertInputError(f"{path}:{line_number}: expected a JSON object")
-            for example in _parse(path, line_number, record, require_label):
-                if num_choices is None:
-                    num_choices = len(example.choices)
-                if len(example.choices) != num_choices:
-                    raise AlbertInputError(
-                        f"{path}:{line_number}: {len(example.choices)} choices, but the "
-                        f"{'model' if examples == [] else 'file'} has {num_choices}; every example needs the same "
-                        "number of choices"
-                    )
-                examples.append(example)
+    for line_number, record in read_json_lines(path):
+        for example in _parse(path, line_number, record, require_label):
+            if num_choices is None:
+                num_choices = len(example.choices)
+            if len(example.choices) != num_choices:
+                raise AlbertInputError(
+                    f"{path}:{line_number}: {len(example.choices)} choices, but the "
+                    f"{'model' if examples == [] else 'file'} has {num_choices}; every example needs the same "
+                    "number of choices"
+                )
+            examples.append(example)
     if not examples:
         raise AlbertInputError(f"{path}: no examples (empty file)")
     if num_choices < 2:

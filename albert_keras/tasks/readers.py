@@ -13,12 +13,12 @@ streaming pass and returns a function that re-reads them (`TextExample`s, in ord
 
 import csv
 import dataclasses
-import json
 import math
 import os
 import sys
 
 from albert_keras.errors import AlbertInputError
+from albert_keras.text_files import read_json_lines
 
 FORMATS = ("csv", "tsv", "jsonl")
 # Above this size the examples are re-read from disk instead of held in a list.
@@ -106,36 +106,28 @@ def iter_records(path, spec):
         raise AlbertInputError(f"{path}: file not found")
     fmt = file_format(path, spec.format)
     columns = spec.columns()
-    with open(path, newline="", encoding="utf-8") as f:
-        if fmt == "jsonl":
-            skipped = {}
-            for line_number, line in enumerate(f, 1):
-                if not line.strip():
+    if fmt == "jsonl":
+        skipped = {}
+        for line_number, record in read_json_lines(path):
+            if spec.prepare is not None:
+                record = spec.prepare(record, spec.label_column is not None, f"{path}:{line_number}")
+                if isinstance(record, str):
+                    skipped[record] = skipped.get(record, 0) + 1
                     continue
-                try:
-                    record = json.loads(line)
-                except ValueError as error:
-                    raise AlbertInputError(f"{path}:{line_number}: not valid JSON ({error})") from None
-                if not isinstance(record, dict):
-                    raise AlbertInputError(f"{path}:{line_number}: expected a JSON object")
-                if spec.prepare is not None:
-                    record = spec.prepare(record, spec.label_column is not None, f"{path}:{line_number}")
-                    if isinstance(record, str):
-                        skipped[record] = skipped.get(record, 0) + 1
-                        continue
-                values = {}
-                if spec.id_column is not None:
-                    values[spec.id_column] = record.get(spec.id_column)
-                for column in columns:
-                    if column not in record:
-                        raise AlbertInputError(
-                            f"{path}:{line_number}: no field {column!r} (fields: {', '.join(sorted(record))})"
-                        )
-                    values[column] = record[column]
-                yield line_number, values
-            for reason, count in skipped.items():
-                print(f"{path}: skipped {count} records ({reason})", file=sys.stderr)
-            return
+            values = {}
+            if spec.id_column is not None:
+                values[spec.id_column] = record.get(spec.id_column)
+            for column in columns:
+                if column not in record:
+                    raise AlbertInputError(
+                        f"{path}:{line_number}: no field {column!r} (fields: {', '.join(sorted(record))})"
+                    )
+                values[column] = record[column]
+            yield line_number, values
+        for reason, count in skipped.items():
+            print(f"{path}: skipped {count} records ({reason})", file=sys.stderr)
+        return
+    with open(path, newline="", encoding="utf-8") as f:
         # GLUE's TSVs are read with quotechar=None (quotes are text); CSV uses the usual quoting.
         reader = csv.reader(f, delimiter="\t", quotechar=None) if fmt == "tsv" else csv.reader(f)
         positions = None

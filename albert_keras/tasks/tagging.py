@@ -12,7 +12,6 @@
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -20,21 +19,14 @@ import numpy as np
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks.base import FinetuneTask
 from albert_keras.tasks.base import TaskData
+from albert_keras.tasks.entity_metrics import TaggedSentence  # noqa: F401  (re-exported)
 from albert_keras.tasks.entity_metrics import entities
+from albert_keras.text_files import read_json_lines
 from albert_keras.tasks.entity_metrics import entity_scores  # noqa: F401  (re-exported)
 
 DOCSTART = "-DOCSTART-"
 DEFAULT_SCHEME = "IOB2"
 DEFAULT_MAX_SEQ_LENGTH = 128
-
-
-@dataclasses.dataclass
-class TaggedSentence:
-    """Words with one tag each (`tags` is None for unlabelled input); `where` is `file:line`."""
-
-    words: list
-    tags: list = None
-    where: str = ""
 
 
 def _open(path):
@@ -111,28 +103,19 @@ def read_jsonl(path, words_key="words", tags_key="tags", labelled=True):
     """
     path = os.fspath(path)
     sentences = []
-    with _open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise AlbertInputError(f"{where}: malformed JSON ({error.msg})") from None
-            if not isinstance(record, dict):
-                raise AlbertInputError(f"{where}: expected a JSON object")
-            words = record.get(words_key)
-            if not isinstance(words, list) or not all(isinstance(w, str) for w in words) or not words:
-                raise AlbertInputError(f"{where}: {words_key!r} must be a non-empty list of strings")
-            tags = None
-            if labelled:
-                tags = record.get(tags_key)
-                if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-                    raise AlbertInputError(f"{where}: {tags_key!r} must be a list of tag strings")
-                if len(tags) != len(words):
-                    raise AlbertInputError(f"{where}: {len(words)} words but {len(tags)} tags")
-            sentences.append(TaggedSentence(words, tags, where))
+    for number, record in read_json_lines(path):
+        where = f"{path}:{number}"
+        words = record.get(words_key)
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words) or not words:
+            raise AlbertInputError(f"{where}: {words_key!r} must be a non-empty list of strings")
+        tags = None
+        if labelled:
+            tags = record.get(tags_key)
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise AlbertInputError(f"{where}: {tags_key!r} must be a list of tag strings")
+            if len(tags) != len(words):
+                raise AlbertInputError(f"{where}: {len(words)} words but {len(tags)} tags")
+        sentences.append(TaggedSentence(words, tags, where))
     return sentences
 
 

@@ -77,7 +77,7 @@ def run_train_tokenizer(args):
         if args.input and not args.embedded_corpus:
             inputs = [pathlib.Path(path) for path in args.input]  # Paths: always read as files
         else:
-            from albert_keras.data.corpus import write_embedded_corpus
+            from albert_keras.corpus import write_embedded_corpus
 
             inputs = [pathlib.Path(path) for path in args.input or []]
             inputs.append(pathlib.Path(write_embedded_corpus(os.path.join(scratch, "embedded.txt"))))

@@ -72,7 +72,7 @@ def _fit_line(line, max_bytes):
     if len(line) * 4 <= max_bytes or len(line.encode("utf-8")) <= max_bytes:
         yield line
         return
-    from albert_keras.data.corpus import split_sentences
+    from albert_keras.corpus import split_sentences
 
     for sentence in split_sentences(line):
         if len(sentence.encode("utf-8")) <= max_bytes:
@@ -186,7 +186,7 @@ def train_sentencepiece(
             corpus.
 
     Example:
-    >>> from albert_keras.data.corpus import embedded_corpus
+    >>> from albert_keras.corpus import embedded_corpus
     >>> texts = (s for doc in embedded_corpus() for s in doc)
     >>> path = train_sentencepiece(texts, "/tmp/demo.model", vocab_size=500)  # doctest: +SKIP
     """

@@ -112,7 +112,7 @@ class Vocabulary:
     vocabulary = load_vocabulary("albert_base_zh")          # a directory, or a file
     vocabulary.kind, vocabulary.special_ids["cls"]           # ("wordpiece", 101)
     vocabulary.encode("我爱北京")                            # [2769, 4263, 1266, 776]
-    layer = vocabulary.tokenizer(sequence_length=64)         # the in-graph AlbertTokenizer
+    layer = AlbertTokenizer(vocabulary, sequence_length=64)  # the in-graph layer built from it
     ```
     """
 
@@ -179,17 +179,6 @@ class Vocabulary:
         with open(path, "wb") as f:
             f.write(self.data)
         return path
-
-    def tokenizer(self, sequence_length=DEFAULT_SEQUENCE_LENGTH, **kwargs):
-        """The in-graph `AlbertTokenizer` layer for this vocabulary (imports TensorFlow).
-
-        Args:
-            sequence_length: the packed length, special tokens included.
-            **kwargs: further `AlbertTokenizer` arguments (`pad_to_sequence_length`, `name`, ...).
-        """
-        from albert_keras.tokenization.layer import AlbertTokenizer
-
-        return AlbertTokenizer(self, sequence_length=sequence_length, **kwargs)
 
     def is_special(self, token_id):
         """Whether an id is a special or control token (never a replacement or a prediction)."""
@@ -421,7 +410,7 @@ def detect_kind(data, name="vocabulary"):
         processor.LoadFromSerializedProto(bytes(data))
     except Exception:  # sentencepiece raises RuntimeError/OSError with C++ messages
         raise AlbertInputError(
-            f"{name}: not a valid SentencePiece model, nor a WordPiece vocab.txt (binary, but not a model proto)"
+            f"{name}: neither a valid SentencePiece model nor a WordPiece vocab.txt (binary, but not a model proto)"
         ) from None
     return SENTENCEPIECE
 

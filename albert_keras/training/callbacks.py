@@ -150,8 +150,6 @@ class PretrainingLogger(keras.callbacks.Callback):
         self._train_writer.flush()
 
     def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
         eval_logs = {k[len("val_") :]: v for k, v in (logs or {}).items() if k.startswith("val_")}
         if not eval_logs:
             return

@@ -5,7 +5,6 @@ TensorFlow is imported inside the run function only, so `albert-keras --help` st
 
 from albert_keras.cli_args import AUTO_PRECISION_HELP
 from albert_keras.cli_args import TRAINING_PRECISIONS
-from albert_keras.cli_args import DefaultsFormatter  # noqa: F401 (its home before cli_args)
 from albert_keras.cli_args import add_batch_size
 from albert_keras.cli_args import add_command
 from albert_keras.cli_args import add_max_seq_length

@@ -69,16 +69,16 @@ class _TaskGroup:
     lists task flags by task (a group the task makes itself folds into it)."""
 
     def __init__(self, parser, name):
-        self._group = parser.add_argument_group(f"--task {name}")
+        self.group = parser.add_argument_group(f"--task {name}")
 
     def add_argument(self, *args, **kwargs):
-        return self._group.add_argument(*args, **kwargs)
+        return self.group.add_argument(*args, **kwargs)
 
     def add_argument_group(self, *args, **kwargs):
         return self
 
     def add_mutually_exclusive_group(self, **kwargs):
-        return self._group.add_mutually_exclusive_group(**kwargs)
+        return self.group.add_mutually_exclusive_group(**kwargs)
 
 
 def _add_task_arguments(parser):

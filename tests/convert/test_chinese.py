@@ -16,6 +16,7 @@ from albert_keras.convert.huggingface import from_huggingface
 from albert_keras.convert.huggingface import to_huggingface
 from albert_keras.convert.official import from_official
 from albert_keras.errors import AlbertInputError
+from albert_keras.tokenization.layer import AlbertTokenizer
 from albert_keras.tokenization.vocabulary import load_vocabulary
 from albert_keras.tokenization.vocabulary import read_tokenizer_settings
 from tests.convert.conftest import random_canonical
@@ -90,7 +91,7 @@ def test_official_zh_layout_loads_with_every_head(tmp_path):
 def test_official_zh_model_runs_on_raw_chinese_text(tmp_path):
     _official_zh(tmp_path / "zh")
     model = _load(from_official(tmp_path / "zh", tmp_path / "out"))
-    tokenizer = load_vocabulary(tmp_path / "out").tokenizer(sequence_length=24)
+    tokenizer = AlbertTokenizer(load_vocabulary(tmp_path / "out"), sequence_length=24)
     features = tokenizer(np.array(TEXTS[:2]))
     encoded = model.encoder({k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")})
     assert np.asarray(encoded["sequence_output"]).shape == (2, 24, 32)

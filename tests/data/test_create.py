@@ -109,7 +109,7 @@ def test_rerun_is_a_no_op_and_other_settings_need_overwrite(tmp_path, embedded_c
 
 
 def test_gzip_and_paragraph_input(tmp_path, spm_model_path):
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     text = "\n\n".join(" ".join(doc[i:i + 4]) for doc in embedded_corpus()[:30] for i in range(0, len(doc), 4))
     source = tmp_path / "paragraphs.txt"

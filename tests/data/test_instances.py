@@ -3,7 +3,7 @@ import collections
 import numpy as np
 import pytest
 
-from albert_keras.data.corpus import embedded_corpus
+from albert_keras.corpus import embedded_corpus
 from albert_keras.data.instances import InstanceMaker
 from albert_keras.data.instances import InstanceOptions
 from albert_keras.data.instances import Statistics

@@ -68,7 +68,7 @@ def test_a_long_line_without_sentence_boundaries_is_skipped_with_a_true_message(
 
 def test_create_data_on_a_corpus_written_as_one_line(tmp_path, spm_model_path):
     # The user report: a valid text file written as one line was refused as "binary".
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
     from albert_keras.data.create import create_pretraining_data
 
     sentences = [s for doc in embedded_corpus() for s in doc]

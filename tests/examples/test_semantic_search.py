@@ -9,7 +9,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.
 
 
 def test_semantic_search_example(tmp_path, capsys):
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     example = load_script(os.path.join(EXAMPLES, "semantic_search.py"), "example_semantic_search")
     sentences = [s for document in embedded_corpus() for s in document][:200]

@@ -62,7 +62,7 @@ def tiny_models():
 
 @pytest.fixture(scope="session")
 def corpus_sentences():
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     return [sentence for document in embedded_corpus() for sentence in document]
 

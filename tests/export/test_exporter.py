@@ -12,6 +12,7 @@ import tensorflow as tf
 from albert_keras.errors import AlbertInputError
 from albert_keras.export import exporter
 from albert_keras.export import inference
+from albert_keras.export.text import resolve_tokenizer
 from tests.export.conftest import BAD_TEXTS
 
 AMX_CPU = "processor : 0\nflags : fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
@@ -151,17 +152,17 @@ def test_overrides_that_disagree_with_the_directory_warn(classifier_dir, tmp_pat
     other_spm = tmp_path / "other.txt"  # another vocabulary (a WordPiece one) than the model's spiece.model
     other_spm.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="albert_keras"):
-        spm, settings = exporter.resolve_tokenizer(classifier_dir, spm_model=str(other_spm), lowercase=False)
+        spm, settings = resolve_tokenizer(classifier_dir, spm_model=str(other_spm), lowercase=False)
     text = caplog.text
     assert spm.source == str(other_spm)
     assert settings == {"kind": "wordpiece", "lowercase": False, "sequence_length": 24}
     assert "differs from" in text and "records lowercase; serving cased as asked" in text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="albert_keras"):
-        _, settings = exporter.resolve_tokenizer(classifier_dir, lowercase=True)
+        _, settings = resolve_tokenizer(classifier_dir, lowercase=True)
     assert not caplog.records and settings["lowercase"] is True
     with pytest.raises(AlbertInputError, match="--vocab: .*not found"):
-        exporter.resolve_tokenizer(classifier_dir, spm_model=str(tmp_path / "missing.model"))
+        resolve_tokenizer(classifier_dir, spm_model=str(tmp_path / "missing.model"))
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +171,7 @@ def cased_hf_dir(tmp_path_factory):
     config saying `do_lower_case: false`."""
     import shutil
 
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
     from albert_keras.tokenization import train_sentencepiece
     from tests.convert.conftest import HF_FIXTURE
 

@@ -77,7 +77,7 @@ def test_pretrained_directory_round_trip_and_cross_class_loading(tmp_path, spm_m
     pretrainer = AlbertPretrainer(AlbertEncoder(tiny_config()))
     directory = pretrainer.save_pretrained(tmp_path / "pretrained", spm_model=spm_model_path)
     assert sorted(os.listdir(directory)) == sorted(
-        ["albert_config.json", "encoder.weights.h5", "model.json", "model.weights.h5", "spiece.model"]
+        ["albert_config.json", "encoder.weights.h5", "model.json", "model.weights.h5", "spiece.model", "tokenizer.json"]
     )
     assert json.load(open(os.path.join(directory, "model.json")))["class"] == "AlbertPretrainer"
 
@@ -192,7 +192,7 @@ def test_fingerprint_names_every_defining_file(tmp_path, spm_model_path):
     )
     first = pretrained_fingerprint(directory)
     assert sorted(first["files"]) == sorted(
-        ["albert_config.json", "encoder.weights.h5", "model.json", "model.weights.h5", "spiece.model"]
+        ["albert_config.json", "encoder.weights.h5", "model.json", "model.weights.h5", "spiece.model", "tokenizer.json"]
     )
     import shutil
 

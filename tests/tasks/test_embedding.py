@@ -16,7 +16,7 @@ TINY = dict(
 
 @pytest.fixture(scope="module")
 def sentences():
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     return [sentence for document in embedded_corpus() for sentence in document]
 
@@ -88,7 +88,7 @@ def test_read_every_format(tmp_path):
         ("\n\n", "empty file"),
         ("a\tb\nc\td\te\n", "line 2: a triplets example in a file of pairs examples"),
         ("sentence1\tsentence2\tscore\na\tb\thigh\n", "line 2: score 'high' is not a number"),
-        ('{"anchor": "a", "positive": "b"}\n{"anchor": "a"\n', "line 2: invalid JSON"),
+        ('{"anchor": "a", "positive": "b"}\n{"anchor": "a"\n', "line 2: not valid JSON"),
         ('{"anchor": "a", "negative": "b"}\n', "line 1: needs 'anchor' and 'positive'"),
     ],
 )

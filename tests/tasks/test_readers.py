@@ -57,7 +57,7 @@ def test_jsonl_errors(tmp_path):
     with pytest.raises(AlbertInputError, match=r"t\.jsonl:2: no field 'label'"):
         readers.read_labelled(path, ColumnSpec())
     path.write_text('{"text": "a", "label": 1}\nnot json\n')
-    with pytest.raises(AlbertInputError, match=r"t\.jsonl:2: not valid JSON"):
+    with pytest.raises(AlbertInputError, match=r"t\.jsonl line 2: not valid JSON"):
         readers.read_labelled(path, ColumnSpec())
     headerless = tmp_path / "x.tsv"
     headerless.write_text("a\tb\n")

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from albert_keras.data.corpus import embedded_corpus
+from albert_keras.corpus import embedded_corpus
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks import squad
 from albert_keras.tasks.squad import QuestionAnsweringTask, decode, make_features, read_squad

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from albert_keras.data.corpus import embedded_corpus
+from albert_keras.corpus import embedded_corpus
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks import tagging
 from albert_keras.tasks.tagging import TokenClassificationTask, make_features, read_conll, read_jsonl, read_tagged
@@ -91,7 +91,7 @@ def test_reader_errors(tmp_path):
     with pytest.raises(AlbertInputError, match=r"x\.jsonl:2: 1 words but 2 tags"):
         read_jsonl(lines)
     lines.write_text('{"words": ["a", "b"], "tags": ["O", "B-PER"]}\n{"words": \n')
-    with pytest.raises(AlbertInputError, match=r"x\.jsonl:2: malformed JSON"):
+    with pytest.raises(AlbertInputError, match=r"x\.jsonl line 2: not valid JSON"):
         read_jsonl(lines)
 
 

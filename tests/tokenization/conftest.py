@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from albert_keras.data.corpus import embedded_corpus
+from albert_keras.corpus import embedded_corpus
 from albert_keras.tokenization.training import train_sentencepiece
 
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from albert_keras.data.corpus import embedded_corpus
+from albert_keras.corpus import embedded_corpus
 from albert_keras.errors import AlbertInputError
 from albert_keras.tokenization import (
     AlbertTokenizer,

@@ -5,7 +5,7 @@ import random
 import pytest
 import tensorflow as tf
 
-from albert_keras.data.corpus import embedded_corpus
+from albert_keras.corpus import embedded_corpus
 from albert_keras.tokenization import AlbertTokenizer, UNK_ID, encode_for_albert, load_sentencepiece
 from albert_keras.tokenization.offsets import encode_with_offsets, normalize_with_offsets
 from albert_keras.tokenization.sentencepiece import preprocess_text

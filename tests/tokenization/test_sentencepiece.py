@@ -262,7 +262,7 @@ def _parity_texts_and_models(spm_model_path, tmp_path):
     texts, with the test model and one whose "<digit>," pieces make the official rewrite fire."""
     import random
 
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     rng = random.Random(0)
     digit_texts = [

@@ -3,7 +3,7 @@ import os
 import pytest
 
 from albert_keras import tokenization
-from albert_keras.data.corpus import embedded_corpus
+from albert_keras.corpus import embedded_corpus
 from albert_keras.errors import AlbertInputError
 from albert_keras.tokenization import (
     CLS_ID,
@@ -42,7 +42,7 @@ def test_training_is_deterministic_and_lowercases(tmp_path, embedded_corpus_path
 
 
 def test_training_from_strings_and_cased(tmp_path):
-    from albert_keras.data.corpus import embedded_corpus
+    from albert_keras.corpus import embedded_corpus
 
     texts = [s for doc in embedded_corpus()[:20] for s in doc] + ["Über Große Häuser."] * 20
     path = train_sentencepiece(iter(texts), tmp_path / "cased.model", vocab_size=300, lowercase=False)

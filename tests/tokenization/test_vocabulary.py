@@ -78,8 +78,10 @@ def test_bad_vocabularies_are_one_line_errors(spm_model_path, chinese_vocab_path
 
 
 def test_wordpiece_layer_packs_the_python_ids_with_the_vocabulary_special_ids(chinese_vocab_path):
+    from albert_keras.tokenization import AlbertTokenizer
+
     vocabulary = load_vocabulary(chinese_vocab_path)
-    tokenizer = vocabulary.tokenizer(sequence_length=24)
+    tokenizer = AlbertTokenizer(vocabulary, sequence_length=24)
     texts = [t for t in hard_strings(300, seed=3)]
     got = tokenizer(texts)
     for row, text in enumerate(texts):
@@ -98,7 +100,7 @@ def test_wordpiece_layer_offsets_and_config_round_trip(chinese_vocab_path):
     from albert_keras.tokenization import AlbertTokenizer
 
     vocabulary = load_vocabulary(chinese_vocab_path, lowercase=False)
-    tokenizer = vocabulary.tokenizer(sequence_length=16)
+    tokenizer = AlbertTokenizer(vocabulary, sequence_length=16)
     text = "　Café 北京\u00a0欢迎你！"
     ids, starts, ends = tokenizer.tokenize_with_offsets([text])
     assert (ids[0].numpy().tolist(), starts[0].numpy().tolist(), ends[0].numpy().tolist()) == tuple(

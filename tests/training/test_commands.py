@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from albert_keras.training.commands import DefaultsFormatter
+from albert_keras.cli_args import DefaultsFormatter
 from albert_keras.training.commands import add_precision_flags
 from albert_keras.training.commands import add_strategy_flags
 from albert_keras.training.commands import training_precision

@@ -186,7 +186,7 @@ def test_records_longer_than_the_model(small_records, tmp_path):
 
 
 def test_vocabulary_mismatch_via_manifest(pretraining_records, tmp_path):
-    _expect_error("1000-piece SentencePiece model, but the model config has vocab_size 30000", "albert-base-v2",
+    _expect_error("made with a 1000-token vocabulary, but the model config has vocab_size 30000", "albert-base-v2",
                   pretraining_records, tmp_path)
 
 
@@ -202,7 +202,7 @@ def test_cli_prints_one_line(tiny_config_path, tmp_path, capsys):
     from albert_keras.cli import main
 
     code = main(["pretrain", "--config", tiny_config_path, "--train-files", str(tmp_path / "none-*"),
-                 "--output-dir", str(tmp_path / "out")])
+                 "--output", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no TFRecord files match" in err
 

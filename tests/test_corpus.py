@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from albert_keras.data.corpus import embedded_corpus, split_sentences, write_embedded_corpus
+from albert_keras.corpus import embedded_corpus, split_sentences, write_embedded_corpus
 
 
 @pytest.fixture(scope="module")
