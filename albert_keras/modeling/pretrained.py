@@ -50,13 +50,15 @@ FINGERPRINT_FILES = (
 # Where `load_model_class` records the directory a model came from (outside Keras' tracking).
 SOURCE_ATTRIBUTE = "_pretrained_source"
 # Task classes whose head a directory may hold.
-TASK_CLASSES = ("AlbertClassifier", "AlbertTokenClassifier", "AlbertQuestionAnswerer", "AlbertMultipleChoice")
+TASK_CLASSES = ("AlbertClassifier", "AlbertTokenClassifier", "AlbertQuestionAnswerer", "AlbertMultipleChoice",
+                "AlbertIntentSlotTagger")
 
 logger = logging.getLogger("albert_keras.modeling")
 
 
 def _model_classes():
     from albert_keras.modeling import encoder
+    from albert_keras.modeling import intent_slots
     from albert_keras.modeling import pretrainer
     from albert_keras.modeling import sentence_encoder
     from albert_keras.modeling import task_models
@@ -69,6 +71,7 @@ def _model_classes():
         task_models.AlbertQuestionAnswerer,
         task_models.AlbertMultipleChoice,
         sentence_encoder.AlbertSentenceEncoder,
+        intent_slots.AlbertIntentSlotTagger,
     ]
     return {cls.__name__: cls for cls in classes}
 
