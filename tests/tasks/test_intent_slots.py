@@ -72,16 +72,18 @@ def test_goo_errors_name_file_and_line(tmp_path, seq_in, seq_out, label, message
         isl.read_utterances(_goo(tmp_path, seq_in, seq_out, label))
 
 
+def _slot(start, end, type_="t", **extra):
+    return {"start": start, "end": end, "type": type_, **extra}
+
+
 @pytest.mark.parametrize("record,message", [
-    ({"text": "a b", "intent": "x", "slots": [{"start": 1, "end": 2, "type": "t"}]}, r"slot 0: span 1:2 covers no word"),
-    ({"text": "a b", "intent": "x", "slots": [{"start": 0, "end": 9, "type": "t"}]}, r"slot 0: span 0:9 is not inside the text \(3 characters\)"),
-    ({"text": "a b", "intent": "x", "slots": [{"start": 0, "end": 1, "type": "t", "text": "b"}]},
-     r"slot 0: 'text' 'b' is not the text at 0:1 \('a'\)"),
-    ({"text": "a b", "intent": "x", "slots": [{"start": 0, "end": 3, "type": "t"}, {"start": 2, "end": 3, "type": "u"}]},
-     r"slot 1: word 2:3 is already in another slot"),
+    ({"text": "a b", "intent": "x", "slots": [_slot(1, 2)]}, r"slot 0: span 1:2 covers no word"),
+    ({"text": "a b", "intent": "x", "slots": [_slot(0, 9)]}, r"slot 0: span 0:9 is not inside the text \(3 char"),
+    ({"text": "a b", "intent": "x", "slots": [_slot(0, 1, text="b")]}, r"slot 0: 'text' 'b' is not the text at 0:1"),
+    ({"text": "a b", "intent": "x", "slots": [_slot(0, 3), _slot(2, 3, "u")]}, r"slot 1: word 2:3 is already in"),
     ({"text": "a b", "intent": "x"}, r"no 'slots'"),
     ({"text": "a b", "slots": []}, r"'intent' must be a non-empty string"),
-    ({"text": "a b", "intent": "x", "slots": [{"start": "0", "end": 1, "type": "t"}]}, r"slot 0: 'start' and 'end' must be integers"),
+    ({"text": "a b", "intent": "x", "slots": [_slot("0", 1)]}, r"slot 0: 'start' and 'end' must be integers"),
 ])
 def test_jsonl_errors_name_file_and_line(tmp_path, record, message):
     path = tmp_path / "bad.jsonl"
