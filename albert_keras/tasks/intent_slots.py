@@ -133,10 +133,17 @@ def tags_to_slots(utterance, tags, scheme=DEFAULT_SCHEME):
 
 
 def _lines(path):
-    """The lines of a UTF-8 file without their line ends (a final newline ends the last line)."""
+    """The lines of a UTF-8 file without their line ends (a final newline ends the last line).
+
+    Lines end at "\n" only (and a "\r" before it): `str.splitlines` would also split at U+2028,
+    form feeds and the like inside an utterance, and so misalign `seq.in` with `seq.out`.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
+        with open(path, encoding="utf-8", newline="") as f:
+            lines = f.read().split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
     except FileNotFoundError:
         raise AlbertInputError(f"{path}: file not found") from None
     except UnicodeDecodeError as error:
@@ -249,8 +256,10 @@ def read_utterances(path, format=None, labelled=True, scheme=DEFAULT_SCHEME, int
     else:
         kind = format or ("txt" if path.endswith(".txt") else "jsonl")
         if kind == "txt" and not labelled:
-            utterances = [Utterance(text, where=f"{path}:{i}") for i, text in enumerate(_lines(path), 1)
-                          if text.strip()]
+            from albert_keras.text_files import read_lines
+
+            # The project's one rule for text files: one utterance a line, a blank line is an error.
+            utterances = [Utterance(text, where=f"{path}:{i}") for i, text in enumerate(read_lines(path), 1)]
         elif kind == "jsonl":
             utterances = read_utterances_jsonl(path, labelled=labelled, scheme=scheme)
         else:

@@ -37,6 +37,22 @@ def test_goo_folder_and_jsonl_read_alike(tmp_path):
             {"text": utterance.text[s["start"]:s["end"]], **s} for s in slots]
 
 
+def test_lines_end_at_newlines_only(tmp_path):
+    records = [("set the\u2028key to\x0cone", "set_value", [{"start": 8, "end": 11, "type": "object"}]),
+               ("show the table", "show_item", [{"start": 9, "end": 14, "type": "object"}])]
+    folder = data.write_goo(tmp_path / "goo", records)
+    # A copy with CRLF line ends reads the same.
+    crlf = tmp_path / "crlf"
+    crlf.mkdir()
+    for name in ("seq.in", "seq.out", "label"):
+        (crlf / name).write_bytes((tmp_path / "goo" / name).read_bytes().replace(b"\n", b"\r\n"))
+    for directory in (folder, crlf):
+        utterances, _, _ = isl.read_utterances(directory)
+        assert [u.text for u in utterances] == [t for t, _, _ in records]
+        assert utterances[0].words == ["set", "the", "key", "to", "one"]
+        assert utterances[0].tags == ["O", "O", "B-object", "O", "O"]
+
+
 def test_a_span_tags_every_word_it_overlaps(tmp_path):
     text = "weather in Paris? tomorrow please"
     path = tmp_path / "u.jsonl"
