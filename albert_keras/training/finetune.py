@@ -138,7 +138,8 @@ def describe_init(model, init_dir):
     """
     from albert_keras.modeling.pretrained import HEAD_ATTRIBUTE
 
-    encoder = {id(v) for v in model.encoder.weights}
+    # A task model holds its encoder as `.encoder`; a model without one is all encoder.
+    encoder = {id(v) for v in getattr(model, "encoder", model).weights}
     head = [v for v in model.weights if id(v) not in encoder]
     restored = bool(model.__dict__.get(HEAD_ATTRIBUTE))
     return {"dir": os.fspath(init_dir), "encoder_restored": len(encoder),
