@@ -18,6 +18,8 @@ _EXPORTS = {
     "AlbertTokenClassifier": "albert_keras.modeling.task_models",
     "AlbertQuestionAnswerer": "albert_keras.modeling.task_models",
     "AlbertMultipleChoice": "albert_keras.modeling.task_models",
+    "AlbertIntentSlotTagger": "albert_keras.modeling.intent_slots",
+    "AlbertSentenceEncoder": "albert_keras.modeling.sentence_encoder",
     "load_pretrained": "albert_keras.modeling.pretrained",
     "save_pretrained": "albert_keras.modeling.pretrained",
 }

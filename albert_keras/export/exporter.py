@@ -195,6 +195,9 @@ def export_model(
         model, sequence_length or settings["sequence_length"] or min(DEFAULT_SEQUENCE_LENGTH, limit)
     )
     lowercase = settings["lowercase"]
+    if format == "tflite" and type(model).__name__ == "AlbertIntentSlotTagger":
+        raise AlbertInputError(f"{model_dir}: --format tflite does not serve intent-slot models yet; export a "
+                               "SavedModel (its serving_default returns the intent and the slots)")
     metadata = export_metadata(
         model_dir, format, precision, spm_model, lowercase, sequence_length,
         quantize=quantize if format == "tflite" else None,

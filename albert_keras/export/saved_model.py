@@ -135,6 +135,11 @@ def build_export_archive(
 
             archive.add_endpoint("serve_text_pair", serve_text_pair, input_signature=[string, string_b])
             names.append("serve_text_pair")
+        elif kind == sigs.INTENT_SLOTS:
+            from albert_keras.export import intent_slots
+
+            # An utterance in; intent, probability and slots as spans of the text sent out.
+            intent_slots.add_endpoint(archive, model, packer.vocabulary, packer.sequence_length, lowercase)
         else:
 
             def serve_text(text):

@@ -10,6 +10,7 @@ The same functions back the SavedModel signatures (`saved_model.py`) and the TFL
 | token classifier | `tag_ids` [B,T], `tag_probabilities` [B,T,C], `token_ids`, `padding_mask` |
 | question answerer | `start_index`, `end_index` [B] (token positions), `span_score`, `span_probability`, `no_answer_score` [B] (the text answer, sliced from the context: `question_answering.py`) |
 | multiple choice | `probabilities` [B,C], `label_ids` [B] |
+| intent-slot tagger | `intent_probabilities` [B,I], `intent_ids` [B], `intents` [B], `slot_tag_ids` [B,T] (the text signature: `intent_slots.py`) |
 """
 
 import tensorflow as tf
@@ -21,6 +22,7 @@ CLASSIFIER = "classifier"
 TOKEN_CLASSIFIER = "token_classifier"
 QUESTION_ANSWERER = "question_answerer"
 MULTIPLE_CHOICE = "multiple_choice"
+INTENT_SLOTS = "intent_slots"
 
 _KINDS_BY_CLASS = {
     "AlbertEncoder": ENCODER,
@@ -30,6 +32,7 @@ _KINDS_BY_CLASS = {
     "AlbertTokenClassifier": TOKEN_CLASSIFIER,
     "AlbertQuestionAnswerer": QUESTION_ANSWERER,
     "AlbertMultipleChoice": MULTIPLE_CHOICE,
+    "AlbertIntentSlotTagger": INTENT_SLOTS,
 }
 
 # Tasks whose text input is always a pair (question + context, context + choice).
@@ -181,6 +184,15 @@ def task_outputs(model, features, max_answer_length=DEFAULT_MAX_ANSWER_LENGTH):
             "tag_probabilities": tf.nn.softmax(logits, axis=-1),
             "token_ids": tf.identity(features["token_ids"]),
             "padding_mask": tf.identity(features["padding_mask"]),
+        }
+    if kind == INTENT_SLOTS:
+        probabilities = tf.nn.softmax(tf.cast(raw["intent_logits"], tf.float32), axis=-1)
+        intent_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {
+            "intent_probabilities": probabilities,
+            "intent_ids": intent_ids,
+            "intents": tf.gather(tf.constant([str(intent) for intent in model.intents]), intent_ids),
+            "slot_tag_ids": tf.argmax(raw["slot_logits"], axis=-1, output_type=tf.int32),
         }
     return best_spans(
         tf.cast(raw["start_logits"], tf.float32),

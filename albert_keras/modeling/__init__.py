@@ -1,6 +1,7 @@
 """ALBERT models: the encoder, the pretraining heads, the task models, the pretrained directory."""
 
 from albert_keras.modeling.encoder import AlbertEncoder
+from albert_keras.modeling.intent_slots import AlbertIntentSlotTagger
 from albert_keras.modeling.pretrained import load_pretrained, save_pretrained
 from albert_keras.modeling.pretrainer import AlbertPretrainer
 from albert_keras.modeling.sentence_encoder import AlbertSentenceEncoder

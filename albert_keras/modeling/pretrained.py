@@ -48,8 +48,11 @@ FINGERPRINT_FILES = (
 )
 # Where `load_model_class` records the directory a model came from (outside Keras' tracking).
 SOURCE_ATTRIBUTE = "_pretrained_source"
+# Where `load_model_class` records whether a task model's head came from the directory (True) or is fresh.
+HEAD_ATTRIBUTE = "_pretrained_head_restored"
 # Task classes whose head a directory may hold.
-TASK_CLASSES = ("AlbertClassifier", "AlbertTokenClassifier", "AlbertQuestionAnswerer", "AlbertMultipleChoice")
+TASK_CLASSES = ("AlbertClassifier", "AlbertTokenClassifier", "AlbertQuestionAnswerer", "AlbertMultipleChoice",
+                "AlbertIntentSlotTagger")
 
 logger = logging.getLogger("albert_keras.modeling")
 
@@ -312,6 +315,7 @@ def load_model_class(cls, directory, dtype=None, **arguments):
             )
         model = cls(encoder, **arguments)
         _remember_source(model, directory)
+        object.__setattr__(model, HEAD_ATTRIBUTE, False)
         return model
     if "num_classes" in arguments and "labels" not in arguments and "labels" in saved_arguments:
         if len(saved_arguments["labels"]) != arguments["num_classes"]:
@@ -320,6 +324,7 @@ def load_model_class(cls, directory, dtype=None, **arguments):
                            saved_labels)
     merged = {**saved_arguments, **arguments}
     model = cls(encoder, **merged)
+    restored = True
     if merged == description["arguments"]:
         _load_weights(model, weights)
     else:
@@ -327,6 +332,7 @@ def load_model_class(cls, directory, dtype=None, **arguments):
         saved = cls(encoder, **description["arguments"])
         _load_weights(saved, weights)
         differences = _shape_differences(saved, model)
+        restored = not differences
         if differences:
             logger.warning(
                 "%s: the saved %s head does not fit %s (%s); it starts fresh", directory, saved_class,
@@ -337,6 +343,7 @@ def load_model_class(cls, directory, dtype=None, **arguments):
                 if source is not target:
                     target.assign(source)
     _remember_source(model, directory)
+    object.__setattr__(model, HEAD_ATTRIBUTE, restored)
     return model
 
 

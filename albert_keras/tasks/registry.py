@@ -12,6 +12,7 @@ TASKS = {
     "sentence-embedding": "albert_keras.tasks.embedding:SentenceEmbeddingTask",
     "question-answering": "albert_keras.tasks.squad:QuestionAnsweringTask",
     "token-classification": "albert_keras.tasks.tagging:TokenClassificationTask",
+    "intent-slots": "albert_keras.tasks.intent_slots:IntentSlotTask",
 }
 
 

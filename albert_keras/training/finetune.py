@@ -75,6 +75,77 @@ def task_option_names(task):
     return tuple(vars(parser.parse_args([])))
 
 
+def check_init_directory(init_dir, vocabulary=None):
+    """Refuse, in one line, a starting point that is not a usable pretrained directory.
+
+    Checked before any model is built: the path exists and is a directory, it holds
+    `albert_config.json` and `encoder.weights.h5`, and its vocabulary (or `vocabulary`, when given)
+    has exactly the config's `vocab_size` tokens: a config and a vocabulary of different models
+    (google-research/albert #230) would otherwise train on the wrong embeddings without a word.
+    Remote paths (`gs://...`) are checked when they load.
+
+    Args:
+        init_dir: the `--model`/`--init` directory.
+        vocabulary: an explicit vocabulary file overriding the directory's, or None.
+
+    Raises:
+        AlbertInputError: naming the directory and what is wrong.
+
+    Example:
+    ```python
+    check_init_directory("runs/base/pretrained")
+    ```
+    """
+    from albert_keras.config import AlbertConfig
+    from albert_keras.modeling.pretrained import CONFIG_FILE
+    from albert_keras.modeling.pretrained import ENCODER_WEIGHTS_FILE
+    from albert_keras.tokenization.vocabulary import load_vocabulary
+    from albert_keras.tokenization.vocabulary import vocabulary_path
+
+    init_dir = os.fspath(init_dir)
+    if "://" in init_dir:
+        return
+    if not os.path.exists(init_dir):
+        raise AlbertInputError(f"--model {init_dir}: no such directory")
+    if not os.path.isdir(init_dir):
+        raise AlbertInputError(f"--model {init_dir}: a file, not a pretrained directory")
+    missing = [name for name in (CONFIG_FILE, ENCODER_WEIGHTS_FILE) if not os.path.isfile(os.path.join(init_dir, name))]
+    if missing:
+        raise AlbertInputError(f"--model {init_dir}: not a pretrained directory (no {' and no '.join(missing)}); give "
+                               "one written by `albert-keras pretrain`, `finetune` or `convert`")
+    config = AlbertConfig.from_json_file(os.path.join(init_dir, CONFIG_FILE))
+    source = vocabulary or vocabulary_path(init_dir)
+    if source is None:
+        return
+    size = load_vocabulary(source).vocabulary_size()
+    if size != config.vocab_size:
+        raise AlbertInputError(
+            f"--model {init_dir}: the vocabulary {os.path.basename(os.fspath(source))} has {size} tokens but "
+            f"{CONFIG_FILE} says vocab_size {config.vocab_size}; they come from different models (a config and a "
+            "vocabulary must be the same model's)"
+        )
+
+
+def describe_init(model, init_dir):
+    """What a task model took from its starting directory: `{"dir", "encoder_restored", "head_restored",
+    "head_fresh"}` (variable counts; the encoder always loads whole, the head when it fits).
+
+    Example:
+    ```python
+    describe_init(task.build_model("runs/base/pretrained", metadata, {}), "runs/base/pretrained")
+    # {"dir": ..., "encoder_restored": 25, "head_restored": 0, "head_fresh": 2}
+    ```
+    """
+    from albert_keras.modeling.pretrained import HEAD_ATTRIBUTE
+
+    # A task model holds its encoder as `.encoder`; a model without one is all encoder.
+    encoder = {id(v) for v in getattr(model, "encoder", model).weights}
+    head = [v for v in model.weights if id(v) not in encoder]
+    restored = bool(model.__dict__.get(HEAD_ATTRIBUTE))
+    return {"dir": os.fspath(init_dir), "encoder_restored": len(encoder),
+            "head_restored": len(head) if restored else 0, "head_fresh": 0 if restored else len(head)}
+
+
 def save_finetuned(model, directory, task, options, metadata):
     """Write `model` as a pretrained directory with its `finetune.json`, atomically."""
     from albert_keras.io_utils import atomic_directory
@@ -231,6 +302,8 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
     metadata = train_data.metadata
     primary = (metadata.get("metrics") or [task.primary_metric])[0]
 
+    check_init_directory(init_dir, options.get("vocab") or options.get("spm_model"))
+
     loop = TrainingLoop(
         settings,
         {"task": task.name, "init_dir": os.path.abspath(init_dir), "train": os.path.abspath(train_data.path),
@@ -241,6 +314,13 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
     model = loop.build(
         lambda: task.build_model(init_dir, metadata, options, dtype=settings.dtype_policy),
         compile_kwargs=task.compile_kwargs(metadata),
+    )
+    init = describe_init(model, init_dir)
+    print(
+        f"finetune: from {init_dir}: {init['encoder_restored']} encoder variables restored; "
+        + (f"{init['head_restored']} head variables restored" if init["head_restored"] else
+           f"{init['head_fresh']} head variables initialized fresh"),
+        file=sys.stderr,
     )
     output_dir = settings.output_dir
     callbacks = []
@@ -290,6 +370,7 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
         "best": best,
         "primary_metric": primary,
         "early_stopped": bool(evaluator is not None and evaluator.stopped),
+        "init": init,
         "pretrained_dir": result_dir,
     }
     if loop.chief:
