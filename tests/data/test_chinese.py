@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -291,3 +292,48 @@ def test_dynamic_masking_never_splits_a_wordpiece_word(tmp_path):
         continues = np.array([tokens[i].startswith("##") for i in ids[:length]])
         assert (records["token_boundary"][r][:length] == ~continues).all()
     _assert_dynamic_masks_keep_words_whole(tmp_path / "records", 32, 6, manifest["vocabulary"]["vocab_size"])
+
+
+def _main(capsys, *argv):
+    """`albert-keras ARGV` in this process: (exit status, stdout, the stderr lines the CLI wrote)."""
+    from albert_keras.cli import main
+
+    status = main([os.fspath(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, [line for line in captured.err.splitlines() if line.startswith("albert-keras")]
+
+
+def test_create_data_command_masks_whole_chinese_words(zh_setup, tmp_path, capsys):
+    pytest.importorskip("jieba")
+    corpus, vocab_path, root = zh_setup
+    reference = jieba_reference(corpus, vocab_path, tmp_path / "ref.txt")
+    common = ("--input", corpus, "--max-seq-length", "32", "--max-predictions-per-seq", "6", "--dupe-factor", "2",
+              "--seed", "3", "--num-shards", "2", "--quiet")
+    # --vocab takes the vocab.txt itself or the directory holding it.
+    status, out, _ = _main(capsys, "create-data", *common, "--vocab", root, "--output", tmp_path / "jieba",
+                           "--whole-word-segmenter", "jieba")
+    assert status == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["whole_words_segmented"] > 100
+    status, out, _ = _main(capsys, "create-data", *common, "--vocab", vocab_path, "--output", tmp_path / "ref",
+                           "--chinese-ref", reference)
+    assert status == 0 and json.loads(out.strip().splitlines()[-1]) == {**summary, "output": str(tmp_path / "ref")}
+    assert _shards(tmp_path / "ref") == _shards(tmp_path / "jieba")
+    with pytest.raises(SystemExit):  # argparse: one or the other
+        _main(capsys, "create-data", *common, "--vocab", vocab_path, "--output", tmp_path / "x",
+              "--chinese-ref", reference, "--whole-word-segmenter", "jieba")
+
+
+def test_create_data_without_jieba_is_one_line_and_writes_nothing(zh_setup, tmp_path, capsys, monkeypatch):
+    corpus, vocab_path, _ = zh_setup
+    monkeypatch.setitem(sys.modules, "jieba", None)  # `import jieba` now raises ImportError
+    status, out, errors = _main(capsys, "create-data", "--input", corpus, "--vocab", vocab_path,
+                                "--output", tmp_path / "out", "--whole-word-segmenter", "jieba", "--quiet")
+    assert status == 2 and out == ""
+    assert errors == ["albert-keras create-data: error: --whole-word-segmenter jieba: jieba is not installed "
+                      "(pip install 'albert-keras[zh]')"]
+    assert os.listdir(tmp_path) == []
+    status, _, errors = _main(capsys, "create-data", "--input", corpus, "--vocab", vocab_path, "--output",
+                              tmp_path / "beam", "--runner", "beam", "--chinese-ref", corpus, "--quiet")
+    assert status == 2 and len(errors) == 1 and "use the local runner" in errors[0]
+    assert os.listdir(tmp_path) == []
