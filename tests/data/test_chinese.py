@@ -337,3 +337,27 @@ def test_create_data_without_jieba_is_one_line_and_writes_nothing(zh_setup, tmp_
                               tmp_path / "beam", "--runner", "beam", "--chinese-ref", corpus, "--quiet")
     assert status == 2 and len(errors) == 1 and "use the local runner" in errors[0]
     assert os.listdir(tmp_path) == []
+
+
+def test_beam_runner_segments_with_jieba_too(zh_setup, tmp_path):
+    pytest.importorskip("jieba")
+    pytest.importorskip("apache_beam")
+    import collections
+
+    import tensorflow as tf
+
+    from albert_keras.data.beam import create_pretraining_data_beam
+
+    corpus, vocab_path, _ = zh_setup
+    local = _create(corpus, vocab_path, tmp_path / "local", whole_word_segmenter="jieba")
+    beam = create_pretraining_data_beam([str(corpus)], str(vocab_path), str(tmp_path / "beam"), max_seq_length=32,
+                                        max_predictions_per_seq=6, dupe_factor=2, seed=3, split_bytes=2000,
+                                        whole_word_segmenter="jieba")
+
+    def records(directory):
+        files = sorted(str(p) for p in directory.glob("part-*"))
+        return collections.Counter(r.numpy() for r in tf.data.TFRecordDataset(files))
+
+    assert beam["settings"]["whole_word_segmenter"] == "jieba"
+    assert beam["statistics"]["whole_words_segmented"] == local["statistics"]["whole_words_segmented"] > 100
+    assert records(tmp_path / "beam") == records(tmp_path / "local")  # the same multiset of records
