@@ -64,7 +64,8 @@ def register(subparsers):
     parser.add_argument("--seed", type=int, default=12345, help="sampling seed")
     wordpiece = parser.add_argument_group("--type wordpiece")
     wordpiece.add_argument("--min-cjk-count", type=int, default=1,
-                           help="keep a CJK character (whole and with ##) seen at least this often; rarer ones are [UNK]")
+                           help="keep a CJK character (whole and with ##) seen at least this often; "
+                           "rarer ones are [UNK]")
     wordpiece.add_argument("--num-unused", type=int, default=99,
                            help="[unused*] slots between [PAD] and [UNK] (99: BERT-Chinese's ids)")
     add_quiet(parser)
