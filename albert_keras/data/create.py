@@ -117,7 +117,6 @@ def _noop():
     return None
 
 
-
 class _Progress:
     """A one-line stderr progress bar: documents, instances, MB read, MB/s."""
 
