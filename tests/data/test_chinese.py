@@ -168,6 +168,15 @@ def test_chinese_ref_made_from_jieba_gives_the_jieba_records_for_any_worker_coun
     assert one["statistics"]["chinese_ref_rejected_positions"] == 0
     # The same segmentation from a file or from jieba: the same records; and for 1 or 2 workers.
     assert _shards(tmp_path / "ref1") == _shards(tmp_path / "jieba") == _shards(tmp_path / "ref2")
+    # Paragraph input: a line's positions run over all its sentences' tokens (every character here
+    # is in the vocabulary, so no position falls back).
+    paragraphs = tmp_path / "paragraphs.txt"
+    paragraphs.write_text("我们今天去北京. It was GREAT. 朋友很喜欢上海。\n\n今天天气非常好。\n", encoding="utf-8")
+    paragraph_ref = jieba_reference(paragraphs, vocab_path, tmp_path / "paragraphs_ref.txt")
+    for name, extra in (("p_jieba", {"whole_word_segmenter": "jieba"}), ("p_ref", {"chinese_ref": paragraph_ref})):
+        made = _create(paragraphs, vocab_path, tmp_path / name, input_format="paragraphs", **extra)
+        assert made["statistics"]["chinese_ref_rejected_positions"] == 0
+    assert _shards(tmp_path / "p_ref") == _shards(tmp_path / "p_jieba")
     again = _create(corpus, vocab_path, tmp_path / "ref1", chinese_ref=[str(reference)])
     assert again == one  # up to date: a rerun does nothing
     reference.write_text(reference.read_text(encoding="utf-8").replace("[", "[1, ", 1), encoding="utf-8")
