@@ -126,8 +126,8 @@ def test_every_documented_command_parses():
     parser = build_parser()
     sub = _subparsers(parser)
     checked = 0
-    for path in ["README.md"] + sorted(glob.glob(os.path.join(REPO, "docs", "*.md"))):
-        with open(os.path.join(REPO, path)) as f:
+    for path in ["README.md"] + sorted(glob.glob(os.path.join(REPO, "docs", "**", "*.md"), recursive=True)):
+        with open(os.path.join(REPO, path), encoding="utf-8") as f:
             text = f.read()
         for number, command, complete in documented_commands(text):
             where = f"{os.path.basename(path)}:{number}: {command}"

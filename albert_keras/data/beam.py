@@ -333,6 +333,7 @@ def create_pretraining_data_beam(
     official_random_replacement=False,
     overwrite=False,
     whole_word_segmenter=None,
+    chinese_ref=None,
 ):
     """`create_pretraining_data` as an Apache Beam pipeline: the same multiset of records.
 
@@ -340,7 +341,9 @@ def create_pretraining_data_beam(
     runner's) and writes the same layout: `output_dir/part-NNNNN-of-MMMMM.tfrecord[.gz]` and
     `manifest.json`. The records equal the local run's as a multiset; which shard holds a record
     and the order inside a shard differ. `official_random_negatives` is not offered: it draws from
-    the local run's work chunks, which span files and are not reproduced here.
+    the local run's work chunks, which span files and are not reproduced here. Nor is
+    `chinese_ref`: its files pair with input lines by their count from the start of the file,
+    which a work unit starting mid-file does not know (`whole_word_segmenter="jieba"` works).
 
     Args:
         input_files: file paths or patterns, local or on any filesystem Beam reads (`gs://...`).
@@ -369,6 +372,10 @@ def create_pretraining_data_beam(
         beam_options="--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing")
     ```
     """
+    if chinese_ref:
+        raise AlbertInputError(
+            "create-data --runner beam: --chinese-ref pairs reference lines with input lines counted from "
+            "the start of each file; use the local runner for it, or --whole-word-segmenter jieba")
     beam = import_beam()
     if official_random_negatives:
         raise AlbertInputError(

@@ -63,6 +63,14 @@ def register(subparsers):
                         help="official behaviour: single-sentence chunks get a random-document segment B, label 1")
     parser.add_argument("--official-random-replacement", action="store_true",
                         help="official behaviour: random replacement tokens may be special pieces")
+    chinese = parser.add_mutually_exclusive_group()
+    chinese.add_argument("--whole-word-segmenter", choices=("jieba",), default=None,
+                         help="Chinese whole-word masking with a WordPiece vocabulary: segment every line with "
+                         "jieba (pip install 'albert-keras[zh]') and mask whole words (default: per character, "
+                         "the official rule)")
+    chinese.add_argument("--chinese-ref", nargs="+", metavar="FILE", default=None,
+                         help="Chinese whole-word masking from Hugging Face run_chinese_ref.py files instead of "
+                         "jieba: one per --input file, in the same order (local runner only)")
     parser.add_argument("--runner", choices=("local", "beam"), default="local",
                         help="local: --workers processes here; beam: an Apache Beam pipeline (same records)")
     parser.add_argument("--beam-options", default="",
@@ -120,6 +128,8 @@ def run(args):
         official_random_negatives=args.official_random_negatives,
         official_random_replacement=args.official_random_replacement,
         overwrite=args.overwrite,
+        whole_word_segmenter=args.whole_word_segmenter,
+        chinese_ref=args.chinese_ref,
         **extra,
     )
     stats = manifest["statistics"]
@@ -131,5 +141,7 @@ def run(args):
         "sop_label_1_fraction": round(stats["sop_label_1_fraction"], 4),
         "skipped_lines": stats["skipped_lines"],
     }
+    if args.whole_word_segmenter or args.chinese_ref:
+        summary["whole_words_segmented"] = stats["whole_words_segmented"]
     print(json.dumps(summary), file=sys.stdout)
     return 0

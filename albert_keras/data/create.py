@@ -30,7 +30,8 @@ from albert_keras.errors import AlbertInputError
 
 MANIFEST_NAME = "manifest.json"
 # The settings a worker process needs (`whole_word_segmenter` only when given).
-WORKER_SETTINGS = ("lowercase", "input_format", "seed", "official_random_replacement", "whole_word_segmenter")
+WORKER_SETTINGS = ("lowercase", "input_format", "seed", "official_random_replacement", "whole_word_segmenter",
+                   "chinese_ref")
 MANIFEST_VERSION = 1
 INPUT_FORMATS = ("sentences", "paragraphs")
 
@@ -45,7 +46,8 @@ def _init_worker(spm_proto, options, settings):
 
     vocabulary = load_vocabulary(spm_proto, lowercase=settings["lowercase"])
     vocab = MaskingVocab(vocabulary, official_random_replacement=settings["official_random_replacement"],
-                         whole_word_segmenter=settings.get("whole_word_segmenter"))
+                         whole_word_segmenter=settings.get("whole_word_segmenter"),
+                         reference_marks=bool(settings.get("chinese_ref")))
     _WORKER.update(vocab=vocab, maker=InstanceMaker(vocab, options), options=options, settings=settings)
 
 
@@ -54,21 +56,26 @@ def _process_chunk(task):
     from albert_keras.corpus import split_sentences
     from albert_keras.data.instances import document_rng
     from albert_keras.data.schema import serialize_instances
-    dupe_pass, first_document_index, raw_documents = task
+    dupe_pass, first_document_index, raw_documents = task[:3]
+    references = task[3] if len(task) > 3 else None  # --chinese-ref: per document, per line
     vocab, maker, options, settings = (_WORKER[k] for k in ("vocab", "maker", "options", "settings"))
     paragraphs = settings["input_format"] == "paragraphs"
-    lines, sizes = [], []
-    for raw_document in raw_documents:
+    lines, sizes, groups = [], [], []
+    for d, raw_document in enumerate(raw_documents):
         count = 0
-        for raw in raw_document:
-            for sentence in split_sentences(raw) if paragraphs else (raw,):
-                lines.append(sentence)
-                count += 1
+        for k, raw in enumerate(raw_document):
+            sentences = split_sentences(raw) if paragraphs else (raw,)
+            lines.extend(sentences)
+            count += len(sentences)
+            if references is not None:
+                groups.append((len(sentences), references[d][k]))
         sizes.append(count)
-    segmented_before = vocab.segmented_words
-    encoded = vocab.encode_lines(lines)
+    before = vocab.segmented_words, vocab.rejected_references, vocab.unreferenced_lines
+    encoded = vocab.encode_lines(lines) if references is None else vocab.encode_referenced(lines, groups)
     stats = Statistics(options.ngram)
-    stats.counts["whole_words_segmented"] += vocab.segmented_words - segmented_before
+    stats.counts["whole_words_segmented"] += vocab.segmented_words - before[0]
+    stats.counts["chinese_ref_rejected_positions"] += vocab.rejected_references - before[1]
+    stats.counts["chinese_ref_unreferenced_lines"] += vocab.unreferenced_lines - before[2]
     documents, keys = [], []
     offset = 0
     for index, size in enumerate(sizes):
@@ -354,6 +361,7 @@ def create_pretraining_data(
     overwrite=False,
     progress=False,
     whole_word_segmenter=None,
+    chinese_ref=None,
 ):
     """Create ALBERT pretraining TFRecords (MLM + SOP) from text files, streaming.
 
@@ -388,6 +396,11 @@ def create_pretraining_data(
             (inputs and labels) with the word boundaries in `token_boundary`. Characters without a
             `##` twin in the vocabulary fall back to per-character words. None: the official rule
             (every WordPiece piece not starting with `##` starts a word: per Chinese character).
+        chinese_ref: instead of `whole_word_segmenter`, Hugging Face `run_chinese_ref.py` output,
+            one file per input file (a path, or a list in the order of `input_files`): one JSON
+            list per non-blank input line of the token positions (`[CLS]` at 0) that continue a
+            word. A position whose token is not a Chinese character following another one falls
+            back to per character (`statistics.chinese_ref_rejected_positions`).
         official_nondeterministic, official_random_negatives, official_random_replacement:
             restore the official behaviour in place of deviations (a), (b), (c).
         overwrite: replace an existing output made with other inputs or settings.
@@ -435,10 +448,18 @@ def create_pretraining_data(
     spm_sha256 = vocabulary.sha256()
     if whole_word_segmenter:
         settings["whole_word_segmenter"] = whole_word_segmenter  # absent otherwise: fingerprints stay as they were
+    references = None
+    if chinese_ref:
+        from albert_keras.data.chinese_ref import check_reference_files
+
+        references = check_reference_files(chinese_ref, input_files)
+        settings["chinese_ref"] = references
     # Built here too, so a bad vocabulary or segmenter is an error before anything is written.
     masking_vocab = MaskingVocab(vocabulary, official_random_replacement=official_random_replacement,
-                                 whole_word_segmenter=whole_word_segmenter)
+                                 whole_word_segmenter=whole_word_segmenter, reference_marks=bool(chinese_ref))
     fingerprint = _fingerprint(settings, spm_sha256, inputs)
+    if references:  # an edited reference file makes other records
+        fingerprint["chinese_ref"] = reader_lib.check_input_files(references)
 
     output_dir = io_utils.absolute(output_dir)  # local or a URL (gs://...): I/O through io_utils
     existing = _existing_manifest(output_dir)
@@ -488,6 +509,7 @@ def _run(input_files, spm_proto, masking_vocab, options, settings, workers, dire
     from albert_keras.data.writer import ShuffleBuffer
 
     worker_settings = {k: settings[k] for k in WORKER_SETTINGS if k in settings}
+    references = settings.get("chinese_ref")
     total_bytes = sum(io_utils.getsize(p) for p in input_files) * settings["dupe_factor"]
     started = time.monotonic()
     stats = Statistics(options.ngram)
@@ -534,9 +556,14 @@ def _run(input_files, spm_proto, masking_vocab, options, settings, workers, dire
                     input_files, pass_skips, max_line_bytes=max_line_bytes,
                     max_document_bytes=max_document_bytes, chunk_bytes=chunk_bytes,
                     on_bad_line=on_bad_line, digests=digests if dupe_pass == 0 else None,
+                    line_keys=references is not None,
                 )
-                for first_document, documents, size in chunks:
-                    task = (dupe_pass, first_document, documents)
+                if references is not None:
+                    from albert_keras.data.chinese_ref import with_references
+
+                    chunks = with_references(chunks, references, input_files, pass_skips)
+                for first_document, documents, size, *refs in chunks:
+                    task = (dupe_pass, first_document, documents, *refs)
                     if pool is None:
                         consume(_process_chunk(task))
                     else:

@@ -79,6 +79,7 @@ class Statistics:
         "mask_token", "kept_token", "random_token", "sop_label_0", "sop_label_1",
         "random_document_segments", "single_sentence_splits", "single_token_chunks_skipped",
         "truncated_instances", "truncated_tokens", "instances_short_of_target", "whole_words_segmented",
+        "chinese_ref_rejected_positions", "chinese_ref_unreferenced_lines",
     )
 
     def __init__(self, ngram=3):

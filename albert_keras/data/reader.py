@@ -109,7 +109,8 @@ def _mtime_ns(path):
 
 
 def _read_lines(path, max_line_bytes, skips, on_bad_line, digest):
-    """Yield (line_number, text) of one file; a blank text means "document break"."""
+    """Yield (line_number, text, whole) of one file; a blank text means "document break"; `whole` is
+    False for the sentences an over-long line was cut into."""
     good = 0
     bad = collections.Counter()
     with io_utils.open_file(path, "rb") as f:
@@ -135,7 +136,7 @@ def _read_lines(path, max_line_bytes, skips, on_bad_line, digest):
                         break
                     sentences += 1
                     good += 1
-                    yield line_number, sentence
+                    yield line_number, sentence, False
                 if sentences:
                     skips.split_lines += 1
                 continue
@@ -150,7 +151,7 @@ def _read_lines(path, max_line_bytes, skips, on_bad_line, digest):
                 bad["nul_byte"] += 1
                 continue
             good += 1
-            yield line_number, text
+            yield line_number, text, True
     if bad and not good:
         raise AlbertInputError(f"{path}: none of its {line_number} lines is usable: {_describe(bad, max_line_bytes)}")
 
@@ -237,6 +238,7 @@ def iter_chunks(
     chunk_bytes=DEFAULT_CHUNK_BYTES,
     on_bad_line="skip",
     digests=None,
+    line_keys=False,
 ):
     """Stream the input as chunks of documents; each document is a list of raw line strings.
 
@@ -251,37 +253,47 @@ def iter_chunks(
         chunk_bytes: target text size of one chunk.
         on_bad_line: `"skip"` (count it) or `"error"` (raise `AlbertInputError` naming file:line).
         digests: optional dict path -> hashlib object, updated with each file's bytes.
+        line_keys: also yield where each line comes from (for per-line side files such as
+            Hugging Face's Chinese whole-word references, which skip blank lines).
 
     Yields:
-        `(first_document_index, documents, chunk_text_bytes)`.
+        `(first_document_index, documents, chunk_text_bytes)`; with `line_keys`, a fourth item
+        parallel to `documents`: per line `(file_index, non_blank_line_index)`, or None for a
+        sentence of an over-long line that was cut.
     """
     document_index = 0
-    chunk, chunk_size = [], 0
-    for path in paths:
+    chunk, chunk_size, chunk_keys = [], 0, []
+    for file_index, path in enumerate(paths):
         path = os.fspath(path)
         if io_utils.getsize(path) == 0:
             skips.empty_files.append(path)
         digest = hashlib.sha256()
         if digests is not None:
             digests[path] = digest
-        document, document_size = [], 0
-        for _, text in _read_lines(path, max_line_bytes, skips, on_bad_line, digest):
+        document, document_size, keys = [], 0, []
+        blank = 0  # blank lines so far: every blank line is read (only non-blank lines are ever skipped)
+        for line_number, text, whole in _read_lines(path, max_line_bytes, skips, on_bad_line, digest):
             if text.strip():
                 document.append(text)
+                keys.append((file_index, line_number - 1 - blank) if whole else None)
                 document_size += len(text)
                 if document_size < max_document_bytes:
                     continue
                 skips.split_documents += 1
+            else:
+                blank += 1
             if document:
                 chunk.append(document)
+                chunk_keys.append(keys)
                 chunk_size += document_size
-                document, document_size = [], 0
+                document, document_size, keys = [], 0, []
                 if chunk_size >= chunk_bytes:
-                    yield document_index, chunk, chunk_size
+                    yield (document_index, chunk, chunk_size) + ((chunk_keys,) if line_keys else ())
                     document_index += len(chunk)
-                    chunk, chunk_size = [], 0
+                    chunk, chunk_size, chunk_keys = [], 0, []
         if document:
             chunk.append(document)
+            chunk_keys.append(keys)
             chunk_size += document_size
     if chunk:
-        yield document_index, chunk, chunk_size
+        yield (document_index, chunk, chunk_size) + ((chunk_keys,) if line_keys else ())

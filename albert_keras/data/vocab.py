@@ -54,7 +54,8 @@ class MaskingVocab:
     ```
     """
 
-    def __init__(self, vocabulary, official_random_replacement=False, name=None, whole_word_segmenter=None):
+    def __init__(self, vocabulary, official_random_replacement=False, name=None, whole_word_segmenter=None,
+                 reference_marks=False):
         from albert_keras.tokenization.vocabulary import load_vocabulary
 
         self.vocabulary = load_vocabulary(vocabulary)
@@ -77,22 +78,49 @@ class MaskingVocab:
         self.segmenter = None
         self.unmark = None
         self.segmented_words = 0  # multi-character words found by the segmenter (a running count)
+        self.rejected_references = 0  # reference positions that fell back to a character (running)
+        self.unreferenced_lines = 0  # lines that had no reference (running)
+        if whole_word_segmenter is not None and reference_marks:
+            from albert_keras.errors import AlbertInputError
+
+            raise AlbertInputError("--whole-word-segmenter and --chinese-ref: give one or the other")
         if whole_word_segmenter is not None:
             self._set_up_segmenter(whole_word_segmenter)
+        elif reference_marks:
+            self._set_up_marks("--chinese-ref")
 
-    def _set_up_segmenter(self, name):
+    def _set_up_marks(self, flag):
         """Chinese whole-word masking: continuation characters of a segmented word carry the `##`
         mark while instances are made (so the official word-start rule groups the word), and
         `unmark` maps every id back to the unmarked one the records store."""
         from albert_keras.errors import AlbertInputError
+        from albert_keras.tokenization.wordpiece import is_chinese_char
+
+        if self.kind != "wordpiece":
+            raise AlbertInputError(
+                f"{flag}: needs a WordPiece vocabulary (vocab.txt, as the Chinese models have); "
+                f"{self.vocabulary.name} is {self.kind}"
+            )
+        tokens = self.vocabulary.tokens()
+        ids = {token: i for i, token in enumerate(tokens)}
+        self.mark = np.arange(self.vocab_size, dtype=np.int32)
+        self.unmark = np.arange(self.vocab_size, dtype=np.int32)
+        self._chinese = np.zeros(self.vocab_size, bool)  # single Chinese characters (unmarked)
+        for i, token in enumerate(tokens):
+            # Only single characters with a "##" twin can be marked; others fall back to per character.
+            if len(token) == 1 and not self.is_special[i] and "##" + token in ids:
+                self.mark[i] = ids["##" + token]
+                self.unmark[ids["##" + token]] = i
+            self._chinese[i] = len(token) == 1 and is_chinese_char(token)
+        self._markable = self.mark != np.arange(self.vocab_size)
+
+    def _set_up_segmenter(self, name):
+        """jieba segments the lines; `_set_up_marks` does the rest."""
+        from albert_keras.errors import AlbertInputError
 
         if name != "jieba":
             raise AlbertInputError(f"--whole-word-segmenter: {name!r} is not supported (use jieba)")
-        if self.kind != "wordpiece":
-            raise AlbertInputError(
-                "--whole-word-segmenter: needs a WordPiece vocabulary (vocab.txt, as the Chinese models have); "
-                f"{self.vocabulary.name} is {self.kind}"
-            )
+        self._set_up_marks("--whole-word-segmenter")
         try:
             import jieba
         except ImportError:
@@ -103,16 +131,6 @@ class MaskingVocab:
 
         jieba.setLogLevel(logging.WARNING)
         self.segmenter = jieba
-        tokens = self.vocabulary.tokens()
-        ids = {token: i for i, token in enumerate(tokens)}
-        self.mark = np.arange(self.vocab_size, dtype=np.int32)
-        self.unmark = np.arange(self.vocab_size, dtype=np.int32)
-        for i, token in enumerate(tokens):
-            # Only single characters with a "##" twin can be marked; others fall back to per character.
-            if len(token) == 1 and not self.is_special[i] and "##" + token in ids:
-                self.mark[i] = ids["##" + token]
-                self.unmark[ids["##" + token]] = i
-        self._markable = self.mark != np.arange(self.vocab_size)
 
     def _segmented_ids(self, line):
         """WordPiece ids of a line with the continuation characters of each segmented word marked."""
@@ -130,6 +148,52 @@ class MaskingVocab:
         marked = self._markable[ids] & inside[np.clip(starts, 0, len(line))]
         ids[marked] = self.mark[ids[marked]]
         return ids, words
+
+    def encode_referenced(self, lines, groups):
+        """Tokenize lines and mark word continuations from Hugging Face reference positions.
+
+        Args:
+            lines: the strings to tokenize, in order.
+            groups: `(count, positions)` per input line, in order: the next `count` strings are
+                that line (its sentences, in paragraph mode) and `positions` its reference (token
+                positions with `[CLS]` at 0 over the line's tokens, as `run_chinese_ref.py` writes
+                them), or None for no reference (per character).
+
+        Returns:
+            A list of `np.int32` arrays, one per string. A position is honoured only where its
+            token is a markable Chinese character right after another Chinese character of the
+            same sentence; every other position falls back to its own word and is counted in
+            `rejected_references`.
+
+        Example:
+        ```python
+        vocab = MaskingVocab(load_vocabulary("vocab.txt"), reference_marks=True)
+        vocab.encode_referenced(["我们喜欢北京。"], [(1, (2, 4, 6))])  # 们, 欢, 京 continue words
+        ```
+        """
+        encoded = [np.asarray(self.vocabulary.encode(line), np.int32) for line in lines]
+        result, start = [], 0
+        for count, positions in groups:
+            parts = encoded[start : start + count]
+            start += count
+            if positions is None:
+                self.unreferenced_lines += 1
+                result += parts
+                continue
+            ids = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+            first = np.zeros(len(ids) + 1, bool)  # the first token of each sentence continues nothing
+            first[np.cumsum([0] + [len(p) for p in parts[:-1]])] = True
+            wanted = np.unique(np.asarray(positions, np.int64)) - 1  # token index without [CLS]
+            inside = (wanted >= 1) & (wanted < len(ids))
+            index = wanted[inside]
+            ok = ~first[index] & self._markable[ids[index]] & self._chinese[ids[index]] & self._chinese[ids[index - 1]]
+            index = index[ok]
+            self.rejected_references += len(wanted) - len(index)
+            # A word is a run of continuations: count its start once.
+            self.segmented_words += int(np.sum(~np.isin(index - 1, index)))
+            ids[index] = self.mark[ids[index]]
+            result += np.split(ids, np.cumsum([len(p) for p in parts[:-1]])) if parts else []
+        return result
 
     def manifest_entry(self):
         """What `manifest.json` records so readers mask with the same ids (`"vocabulary"`)."""

@@ -6,7 +6,9 @@ from the file's TFLite metadata. They expect:
 
 - three int32 inputs `[1, sequence_length]` that the metadata names `ids`, `mask` and
   `segment_ids` (MediaPipe's BERT preprocessor pads every text to the full length);
-- a SentencePiece model as the subgraph's input process unit (`SentencePieceTokenizerOptions`);
+- the tokenizer as the subgraph's input process unit: a SentencePiece model
+  (`SentencePieceTokenizerOptions`) or a WordPiece `vocab.txt` (`BertTokenizerOptions`, the
+  Chinese models' kind);
 - one output: class probabilities with the label names as a `TENSOR_AXIS_LABELS` file
   (classifiers), an embedding (embedders), or `end_logits` and `start_logits` (question answering).
 
@@ -25,7 +27,10 @@ needs only `pip install albert-keras[mobile]` (mediapipe) beside TensorFlow.
 The SentencePiece model written into the metadata is `albert_spm.folded_spm_model`'s: ALBERT's
 normalization folded into the model's own normalization rules, so the apps' tokenizers, which
 only run the SentencePiece model, reproduce ALBERT's normalization (see docs/export.md for the
-measured agreement).
+measured agreement). A WordPiece vocabulary is written as it is: MediaPipe's BERT tokenizer
+splits on whitespace, punctuation and CJK characters and runs the same greedy `##` WordPiece,
+after lowercasing ASCII; it does not strip accents or drop control characters as the official
+`FullTokenizer` does (docs/export.md has the measured agreement).
 """
 
 import io
@@ -51,7 +56,9 @@ METADATA_NAME = "TFLITE_METADATA"
 # 1.1.0 introduced SentencePieceTokenizerOptions and input process units (metadata_schema.fbs).
 MIN_PARSER_VERSION = "1.1.0"
 SPM_FILE = "spiece.model"
+VOCAB_FILE = "vocab.txt"
 LABEL_FILE = "labels.txt"
+TOKENIZER_KINDS = ("sentencepiece", "wordpiece")
 
 
 def _schemas():
@@ -175,7 +182,8 @@ _OUTPUT_DESCRIPTIONS = {
 }
 
 
-def build_metadata(kind, input_order, output_order, name="albert", description=None, version="1"):
+def build_metadata(kind, input_order, output_order, name="albert", description=None, version="1",
+                   tokenizer="sentencepiece"):
     """The packed TFLite metadata flatbuffer (`M001`) for a mobile model.
 
     Args:
@@ -183,6 +191,8 @@ def build_metadata(kind, input_order, output_order, name="albert", description=N
         input_order: the subgraph's input names in tensor order (a permutation of `INPUT_NAMES`).
         output_order: the subgraph's output names in tensor order.
         name, description, version: shown by the apps' model info.
+        tokenizer: `"sentencepiece"` (`SentencePieceTokenizerOptions` naming `spiece.model`) or
+            `"wordpiece"` (`BertTokenizerOptions` naming `vocab.txt`).
 
     Example:
     ```python
@@ -210,12 +220,17 @@ def build_metadata(kind, input_order, output_order, name="albert", description=N
             ]
         outputs.append(_tensor_metadata(metadata_fb, output, _OUTPUT_DESCRIPTIONS[output], stats, files))
     subgraph.outputTensorMetadata = outputs
-    tokenizer = metadata_fb.SentencePieceTokenizerOptionsT()
-    description = "SentencePiece model with ALBERT's normalization."
-    tokenizer.sentencePieceModel = [_associated_file(metadata_fb, SPM_FILE, description, file_type.DESCRIPTIONS)]
     unit = metadata_fb.ProcessUnitT()
-    unit.optionsType = metadata_fb.ProcessUnitOptions.SentencePieceTokenizerOptions
-    unit.options = tokenizer
+    if tokenizer == "wordpiece":
+        unit.options = metadata_fb.BertTokenizerOptionsT()
+        unit.options.vocabFile = [_associated_file(metadata_fb, VOCAB_FILE, "WordPiece vocabulary, one token a line.",
+                                                   file_type.VOCABULARY)]
+        unit.optionsType = metadata_fb.ProcessUnitOptions.BertTokenizerOptions
+    else:
+        unit.options = metadata_fb.SentencePieceTokenizerOptionsT()
+        unit.options.sentencePieceModel = [_associated_file(
+            metadata_fb, SPM_FILE, "SentencePiece model with ALBERT's normalization.", file_type.DESCRIPTIONS)]
+        unit.optionsType = metadata_fb.ProcessUnitOptions.SentencePieceTokenizerOptions
     subgraph.inputProcessUnits = [unit]
     model = metadata_fb.ModelMetadataT()
     model.name = name
@@ -229,14 +244,16 @@ def build_metadata(kind, input_order, output_order, name="albert", description=N
     return bytes(builder.Output())
 
 
-def add_metadata(tflite_bytes, kind, spm_proto, labels=None, name="albert", version="1"):
+def add_metadata(tflite_bytes, kind, spm_proto, labels=None, name="albert", version="1", tokenizer="sentencepiece"):
     """Return `tflite_bytes` with metadata and the associated files (zip appended), as the populator does.
 
     Args:
         tflite_bytes: a model from `convert_mobile_model`.
         kind: its kind (`check_mobile_kind`).
-        spm_proto: bytes of the SentencePiece model the apps tokenize with.
+        spm_proto: bytes of the vocabulary the apps tokenize with: the SentencePiece model, or
+            with `tokenizer="wordpiece"` the `vocab.txt` file.
         labels: label names (classifiers; default `0..C-1`).
+        tokenizer: `"sentencepiece"` or `"wordpiece"` (see `build_metadata`).
 
     Example:
     ```python
@@ -253,7 +270,9 @@ def add_metadata(tflite_bytes, kind, spm_proto, labels=None, name="albert", vers
     output_order = [names[index] for index in subgraph.outputs]
     if sorted(input_order) != sorted(INPUT_NAMES):
         raise AlbertInputError(f"model inputs {input_order}: expected {INPUT_NAMES}")
-    metadata = build_metadata(kind, input_order, output_order, name=name, version=version)
+    if tokenizer not in TOKENIZER_KINDS:
+        raise AlbertInputError(f"tokenizer: must be one of {TOKENIZER_KINDS}, got {tokenizer!r}")
+    metadata = build_metadata(kind, input_order, output_order, name=name, version=version, tokenizer=tokenizer)
     buffer = model_fb.BufferT()
     buffer.data = np.frombuffer(metadata, np.uint8)
     model_t.buffers.append(buffer)
@@ -263,7 +282,7 @@ def add_metadata(tflite_bytes, kind, spm_proto, labels=None, name="albert", vers
     model_t.metadata = [m for m in (model_t.metadata or []) if _text(m.name) != METADATA_NAME] + [entry]
     builder = flatbuffers.Builder(1024)
     builder.Finish(model_t.Pack(builder), file_identifier=b"TFL3")
-    files = {SPM_FILE: spm_proto}
+    files = {VOCAB_FILE if tokenizer == "wordpiece" else SPM_FILE: spm_proto}
     if kind == sigs.CLASSIFIER:
         width = int(subgraph.tensors[subgraph.outputs[0]].shape[-1])
         labels = [str(label) for label in (labels or range(width))]
@@ -308,7 +327,10 @@ def read_metadata(tflite_bytes):
 
 
 def mobile_features(spm_proto, texts, sequence_length, text_b=None):
-    """ids/mask/segment_ids `[N, L]` as the apps pack them: SentencePiece only, padded to `L`.
+    """ids/mask/segment_ids `[N, L]` as the apps pack them: the tokenizer only, padded to `L`.
+
+    `spm_proto` is SentencePiece model bytes, or a WordPiece `Vocabulary` (`load_vocabulary`),
+    whose official ids (and `[CLS]`/`[SEP]`) are used.
 
     This is the reference for what MediaPipe's BERT preprocessor feeds the model. MediaPipe
     ASCII-lowercases the text first, which changes nothing for an uncased folded model (its rules
@@ -319,21 +341,27 @@ def mobile_features(spm_proto, texts, sequence_length, text_b=None):
     features = mobile_features(spm_bytes, ["Hello world."], 64)
     ```
     """
-    import sentencepiece
+    from albert_keras.tokenization.vocabulary import Vocabulary
 
-    from albert_keras.tokenization.sentencepiece import CLS_ID
-    from albert_keras.tokenization.sentencepiece import SEP_ID
+    if isinstance(spm_proto, Vocabulary):  # WordPiece: the vocabulary's own ids and specials
+        encode = spm_proto.encode
+        CLS_ID, SEP_ID = spm_proto.special_ids["cls"], spm_proto.special_ids["sep"]
+    else:
+        import sentencepiece
 
-    processor = sentencepiece.SentencePieceProcessor(model_proto=spm_proto)
+        from albert_keras.tokenization.sentencepiece import CLS_ID
+        from albert_keras.tokenization.sentencepiece import SEP_ID
+
+        encode = sentencepiece.SentencePieceProcessor(model_proto=spm_proto).encode
     count = len(texts)
     ids = np.zeros((count, sequence_length), np.int32)
     segments = np.zeros_like(ids)
     for row, text in enumerate(texts):
-        first = processor.encode(text)
+        first = encode(text)
         if text_b is None:
             row_ids, row_segments = [CLS_ID] + first[: sequence_length - 2] + [SEP_ID], None
         else:
-            second = processor.encode(text_b[row])
+            second = encode(text_b[row])
             first = first[: max(sequence_length - 3 - len(second), 1)]
             second = second[: sequence_length - 3 - len(first)]
             row_ids = [CLS_ID] + first + [SEP_ID] + second + [SEP_ID]
@@ -406,7 +434,8 @@ def export_mobile_tflite(
     Args:
         model: an ALBERT classifier, encoder or question answerer.
         output_path: the `.tflite` file (written atomically, after verification).
-        spm_model: the SentencePiece model (path or bytes).
+        spm_model: the vocabulary (path or bytes): a SentencePiece model, or a WordPiece
+            `vocab.txt` (MediaPipe's BERT tokenizer; see the module docstring).
         sequence_length: the fixed input length the apps pad to.
         quantize: `"none"`, `"float16"` or `"dynamic-int8"`.
         lowercase: the model's casing (folded into the SentencePiece model's normalization).
@@ -432,25 +461,26 @@ def export_mobile_tflite(
         raise AlbertInputError("--metadata: needs the model's vocabulary (spiece.model or --vocab)")
     from albert_keras.tokenization.vocabulary import load_vocabulary
 
-    vocabulary = load_vocabulary(spm_model)
-    if vocabulary.kind != "sentencepiece":
-        raise AlbertInputError(
-            f"--metadata: {vocabulary.name}: MediaPipe metadata is written for SentencePiece vocabularies only so "
-            "far; export a WordPiece model with --with-tokenizer (the tokenizer inside the .tflite file)"
-        )
+    vocabulary = load_vocabulary(spm_model, lowercase=lowercase)
     _schemas()  # fail before converting when mediapipe is missing
     if not lowercase:
         logging.getLogger("albert_keras.export").warning(
             "--metadata: MediaPipe's BERT preprocessor lowercases ASCII letters before tokenizing, so a cased "
             "model sees lowercased ASCII text in MediaPipe apps (non-ASCII letters keep their case)"
         )
-    folded = albert_spm.folded_spm_model(vocabulary.data, lowercase=lowercase)
+    if vocabulary.kind == "wordpiece":
+        # MediaPipe gives each line its number as id; ALBERT's reader gives a repeated token no id
+        # of its own (later lines move up), so the file is rewritten one id a line.
+        written, reference = ("\n".join(vocabulary.tokens()) + "\n").encode("utf-8"), vocabulary
+    else:
+        written = reference = albert_spm.folded_spm_model(vocabulary.data, lowercase=lowercase)
     tflite_bytes = convert_mobile_model(model, sequence_length, quantize=quantize)
     labels = labels or getattr(model, "labels", None)
-    tflite_bytes = add_metadata(tflite_bytes, kind, folded, labels=labels, name=name, version=version)
+    tflite_bytes = add_metadata(tflite_bytes, kind, written, labels=labels, name=name, version=version,
+                                tokenizer=vocabulary.kind)
     texts = list(verify_texts or DEFAULT_SAMPLE_TEXTS)
     text_b = texts[::-1] if kind == sigs.QUESTION_ANSWERER else None
-    features = mobile_features(folded, texts, sequence_length, text_b=text_b)
+    features = mobile_features(reference, texts, sequence_length, text_b=text_b)
     threshold = DEFAULT_THRESHOLDS[quantize] if threshold is None else threshold
     report = verify_mobile_model(tflite_bytes, model, features, threshold)
     with atomic_write(output_path) as f:

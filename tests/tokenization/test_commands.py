@@ -59,3 +59,42 @@ def test_command_line_reports_errors_on_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("albert-keras")]
     assert len(lines) == 1 and "too large for this corpus" in lines[0] and "--vocab-size" in lines[0]
     assert not os.path.exists(tmp_path / "v.model")
+
+
+def _main(capsys, *argv):
+    from albert_keras.cli import main
+
+    status = main([os.fspath(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, [line for line in captured.err.splitlines() if line.startswith("albert-keras")]
+
+
+def test_wordpiece_vocabulary_from_the_command_line(tmp_path, capsys):
+    from albert_keras.tokenization import load_vocabulary
+    from albert_keras.tokenization.wordpiece_training import train_wordpiece
+
+    corpus = tmp_path / "zh.txt"
+    corpus.write_text("我们今天去北京。\n天气很好，我们很喜欢。\nALBERT and BERT are models.\n" * 20, encoding="utf-8")
+    output = tmp_path / "zh" / "vocab.txt"
+    status, errors = _main(capsys, "train-tokenizer", "--type", "wordpiece", "--input", corpus, "--output", output,
+                           "--vocab-size", "200")
+    assert status == 0 and errors == []
+    vocabulary = load_vocabulary(output)
+    assert vocabulary.kind == "wordpiece" and vocabulary.lowercase  # the Chinese models are uncased
+    assert vocabulary.special_ids == {"pad": 0, "unk": 100, "cls": 101, "sep": 102, "mask": 103}
+    tokens = set(vocabulary.tokens())
+    assert {c for c in "我们今天去北京天气很好喜欢"} <= tokens and {"##" + c for c in "我们今天去北京"} <= tokens
+    # The command is train_wordpiece: the same bytes as the library call.
+    assert output.read_bytes() == open(train_wordpiece([corpus], tmp_path / "lib.txt", 200), "rb").read()
+
+
+def test_wordpiece_command_errors_are_one_line_and_write_nothing(tmp_path, capsys):
+    corpus = tmp_path / "zh.txt"
+    corpus.write_text("我们今天去北京。\n" * 5, encoding="utf-8")
+    status, errors = _main(capsys, "train-tokenizer", "--type", "wordpiece", "--input", corpus, "--output",
+                           tmp_path / "out" / "v.model", "--vocab-size", "200")
+    assert status == 2 and len(errors) == 1 and "not a .model" in errors[0]
+    status, errors = _main(capsys, "train-tokenizer", "--type", "wordpiece", "--input", corpus, "--output",
+                           tmp_path / "out" / "vocab.txt", "--vocab-size", "50")
+    assert status == 2 and len(errors) == 1 and "vocab_size 50 is too small" in errors[0]
+    assert sorted(os.listdir(tmp_path)) == ["zh.txt"]
