@@ -238,6 +238,7 @@ def export_model(
     from albert_keras.tokenization.vocabulary import DEFAULT_SEQUENCE_LENGTH
 
     limit = model_sequence_length(model)
+    asked_length = sequence_length
     sequence_length = model_sequence_length(
         model, sequence_length or settings["sequence_length"] or min(DEFAULT_SEQUENCE_LENGTH, limit)
     )
@@ -270,6 +271,8 @@ def export_model(
             )
     else:
         from albert_keras.export.tflite import convert_to_tflite
+        from albert_keras.export.tflite import describe_input_shapes
+        from albert_keras.export.tflite import tflite_input_shapes
 
         from albert_keras.export.tflite_metadata import check_mobile_kind
         from albert_keras.export.tflite_metadata import export_mobile_tflite
@@ -286,15 +289,19 @@ def export_model(
                 quantize=quantize,
                 spm_model=spm_model,
                 with_tokenizer=with_tokenizer,
-                sequence_length=sequence_length,
+                # An ids file keeps a free length (up to the model's maximum) unless one is asked for.
+                sequence_length=sequence_length if with_tokenizer or asked_length else None,
                 lowercase=lowercase,
                 verbose=False,
             )
             tflite_report["path"] = os.path.join(version_dir, TFLITE_FILE)
+            if "input_shapes" not in tflite_report:
+                tflite_report["input_shapes"] = tflite_input_shapes(os.path.join(tmp, TFLITE_FILE))
             report.update(tflite_report)
             with open(os.path.join(tmp, REPORT_FILE), "w") as f:
                 json.dump(report, f, indent=2, sort_keys=True)
             metadata["with_tokenizer"] = bool(with_tokenizer)
+            metadata["tflite_input_shapes"] = report["input_shapes"]
             with open(os.path.join(tmp, METADATA_FILE), "w") as f:
                 json.dump(metadata, f, indent=2, sort_keys=True)
         if verbose:
@@ -302,6 +309,6 @@ def export_model(
                 f"wrote {report['path']}: {report['size_bytes'] / 1e6:.2f} MB, quantize={quantize}, "
                 f"tokenizer={'inside' if with_tokenizer else 'no'}, verified: max|diff| "
                 f"{report['max_diff']:.3g}, label agreement {report['label_agreement']:.3f}, "
-                f"latency {report['latency_ms']:.1f} ms"
+                f"latency {report['latency_ms']:.1f} ms; inputs {describe_input_shapes(report['input_shapes'], limit)}"
             )
     return version_dir
