@@ -211,6 +211,13 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
         width = max(train_x["token_ids"].shape[1], extra["token_ids"].shape[1])
         pad = lambda v: np.pad(v, ((0, 0), (0, width - v.shape[1])))  # noqa: E731
         train_x = {k: np.concatenate([pad(train_x[k]), pad(extra[k])]) for k in train_x}
+    limit = getattr(getattr(model.encoder, "config", None), "max_position_embeddings", None)
+    if limit is not None and max(train_x["token_ids"].shape[1], val_x["token_ids"].shape[1]) > limit:
+        raise AlbertInputError(
+            f"--student {os.fspath(student)}: {limit} positions, but the teacher packs up to "
+            f"{max(train_x['token_ids'].shape[1], val_x['token_ids'].shape[1])} tokens; give the student more "
+            "max_position_embeddings or a shorter --max-seq-length when fine-tuning the teacher"
+        )
     num_classes, labelled_count = len(labels), len(train_y)
     count = len(train_x["token_ids"])
     one_hot = np.zeros((count, num_classes), np.float32)
