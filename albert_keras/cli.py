@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "albert_keras.data.commands",
     "albert_keras.training.commands",
     "albert_keras.training.finetune_commands",
+    "albert_keras.training.distill_commands",
     "albert_keras.export.commands",
     "albert_keras.convert.commands",
     "albert_keras.inspection_commands",

@@ -175,7 +175,8 @@ def replace_layer_class(layer, cls):
 
     Args:
         layer: a Keras layer.
-        cls: a subclass of `type(layer)` that adds no state.
+        cls: a subclass of `type(layer)` that adds no state, or a class the layer had before
+            (to undo an earlier replacement).
 
     Example:
     ```python
@@ -190,7 +191,7 @@ def replace_layer_class(layer, cls):
     """
     import inspect
 
-    if not issubclass(cls, type(layer)):
+    if not (issubclass(cls, type(layer)) or issubclass(type(layer), cls)):
         raise TypeError(f"{cls.__name__} is not a subclass of {type(layer).__name__}")
     layer.__class__ = cls
     layer._call_signature = inspect.signature(layer.call)

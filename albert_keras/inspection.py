@@ -218,6 +218,20 @@ def _shape(spec):
     return "?" if spec["shape"] is None else "[" + ", ".join("None" if d in (None, -1) else str(d) for d in spec["shape"]) + "]"
 
 
+def _tflite_input_line(report):
+    """What a TFLite file takes: a fixed or free sequence length, from its signature or its export record."""
+    from albert_keras.export.tflite import describe_input_shapes
+
+    shapes = (report.get("metadata") or {}).get("tflite_input_shapes")
+    signatures = report.get("signatures") or {}
+    if signatures:
+        inputs = (signatures.get("serving_default") or next(iter(signatures.values())))["inputs"]
+        shapes = {name: [-1 if d is None else d for d in spec["shape"]] for name, spec in inputs.items()}
+    if not shapes:
+        return "unknown (no albert_keras.json; inspect with signatures)"
+    return describe_input_shapes(shapes, (report.get("config") or {}).get("max_position_embeddings"))
+
+
 def format_report(report):
     """The report of `inspect_artifact` as lines of text (what `albert-keras inspect` prints).
 
@@ -260,6 +274,8 @@ def format_report(report):
     else:
         lines.append(f"albert-keras version: {report.get('albert_keras_version') or unknown}")
         lines.append(f"source fingerprint: {report.get('source_fingerprint') or unknown}")
+    if report["kind"] == TFLITE:
+        lines.append("input shape: " + _tflite_input_line(report))
     for name, signature in sorted((report.get("signatures") or {}).items()):
         inputs = ", ".join(f"{key}: {spec['dtype']} {_shape(spec)}" for key, spec in signature["inputs"].items())
         outputs = ", ".join(f"{key}: {spec['dtype']} {_shape(spec)}" for key, spec in signature["outputs"].items())

@@ -25,7 +25,7 @@ from albert_keras.errors import AlbertInputError
 from albert_keras.quickstart import stage_commands
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMANDS = {"train-tokenizer", "create-data", "pretrain", "finetune", "evaluate", "predict", "export", "convert",
+COMMANDS = {"train-tokenizer", "create-data", "pretrain", "finetune", "distill", "evaluate", "predict", "export", "convert",
             "inspect", "fill-mask", "embed", "index", "search", "attention", "quickstart"}
 
 

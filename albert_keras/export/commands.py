@@ -34,9 +34,17 @@ def register(subparsers):
     parser.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model")
     parser.add_argument(
         "--quantize",
-        choices=("none", "float16", "dynamic-int8"),
+        choices=("none", "float16", "dynamic-int8", "full-int8", "int16x8"),
         default="none",
-        help="TFLite weight quantization",
+        help="TFLite quantization: float16 or dynamic-int8 weights; full-int8 (int8 weights and activations, "
+        "calibrated on --calibration; for NPUs/DSPs) or int16x8 (16-bit activations, 8-bit weights), both for "
+        "token-id models (not --with-tokenizer)",
+    )
+    parser.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="TFLite full-int8/int16x8: representative texts, one a line, whose activation ranges the file is "
+        "calibrated on (default: sentences of the embedded corpus)",
     )
     parser.add_argument(
         "--with-tokenizer",
@@ -94,6 +102,7 @@ def run(args):
         lowercase=args.lowercase,
         overwrite=args.overwrite,
         tflite_metadata=args.metadata,
+        calibration=args.calibration,
         verbose=not args.quiet,
     )
     return 0

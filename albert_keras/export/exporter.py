@@ -111,6 +111,7 @@ def export_model(
     overwrite=False,
     verbose=True,
     tflite_metadata=False,
+    calibration=None,
 ):
     """Export the model of a pretrained directory to `output/<version>/`.
 
@@ -140,6 +141,8 @@ def export_model(
         tflite_metadata: TFLite only: fixed-shape `ids`/`mask`/`segment_ids` inputs and TFLite
             metadata (tokenizer, labels) for MediaPipe Tasks / the TFLite Task Library
             (`albert_keras.export.tflite_metadata`).
+        calibration: TFLite `full-int8` / `int16x8` only: a one-text-a-line file of representative
+            texts (default: the embedded corpus; `albert_keras.export.quantization`).
 
     Returns:
         the version directory.
@@ -166,6 +169,14 @@ def export_model(
     spm_model, settings = resolve_tokenizer(model_dir, spm_model=spm_model, lowercase=lowercase)
     if tflite_metadata and (format != "tflite" or with_tokenizer):
         raise AlbertInputError("--metadata: only with --format tflite, without --with-tokenizer (the apps tokenize)")
+    if tflite_metadata and quantize in ("full-int8", "int16x8"):
+        raise AlbertInputError(f"--metadata: not with --quantize {quantize} yet; export the ids model without --metadata")
+    if calibration is not None and quantize not in ("full-int8", "int16x8"):
+        raise AlbertInputError(f"--calibration: only for --quantize full-int8 or int16x8, not {quantize}")
+    if calibration is not None:
+        from albert_keras.export.quantization import calibration_texts
+
+        calibration = calibration_texts(calibration)  # a bad file fails here, before the model loads
     needs_spm = (with_tokenizer or tflite_metadata) if format == "tflite" else signature != "ids"
     if needs_spm and spm_model is None:
         what = "--with-tokenizer" if format == "tflite" else f"--signature {signature}"
@@ -191,6 +202,7 @@ def export_model(
     from albert_keras.tokenization.vocabulary import DEFAULT_SEQUENCE_LENGTH
 
     limit = model_sequence_length(model)
+    asked_length = sequence_length
     sequence_length = model_sequence_length(
         model, sequence_length or settings["sequence_length"] or min(DEFAULT_SEQUENCE_LENGTH, limit)
     )
@@ -226,6 +238,8 @@ def export_model(
             )
     else:
         from albert_keras.export.tflite import convert_to_tflite
+        from albert_keras.export.tflite import describe_input_shapes
+        from albert_keras.export.tflite import tflite_input_shapes
 
         from albert_keras.export.tflite_metadata import check_mobile_kind
         from albert_keras.export.tflite_metadata import export_mobile_tflite
@@ -242,15 +256,20 @@ def export_model(
                 quantize=quantize,
                 spm_model=spm_model,
                 with_tokenizer=with_tokenizer,
-                sequence_length=sequence_length,
+                # An ids file keeps a free length (up to the model's maximum) unless one is asked for.
+                sequence_length=sequence_length if with_tokenizer or asked_length else None,
                 lowercase=lowercase,
                 verbose=False,
+                calibration=calibration,
             )
             tflite_report["path"] = os.path.join(version_dir, TFLITE_FILE)
+            if "input_shapes" not in tflite_report:
+                tflite_report["input_shapes"] = tflite_input_shapes(os.path.join(tmp, TFLITE_FILE))
             report.update(tflite_report)
             with open(os.path.join(tmp, REPORT_FILE), "w") as f:
                 json.dump(report, f, indent=2, sort_keys=True)
             metadata["with_tokenizer"] = bool(with_tokenizer)
+            metadata["tflite_input_shapes"] = report["input_shapes"]
             with open(os.path.join(tmp, METADATA_FILE), "w") as f:
                 json.dump(metadata, f, indent=2, sort_keys=True)
         if verbose:
@@ -258,6 +277,10 @@ def export_model(
                 f"wrote {report['path']}: {report['size_bytes'] / 1e6:.2f} MB, quantize={quantize}, "
                 f"tokenizer={'inside' if with_tokenizer else 'no'}, verified: max|diff| "
                 f"{report['max_diff']:.3g}, label agreement {report['label_agreement']:.3f}, "
-                f"latency {report['latency_ms']:.1f} ms"
+                f"latency {report['latency_ms']:.1f} ms; inputs {describe_input_shapes(report['input_shapes'], limit)}"
             )
+            if "float_ops" in report:
+                from albert_keras.export.quantization import describe_float_ops
+
+                print(f"float ops (kept float32, and why): {describe_float_ops(report['float_ops'])}")
     return version_dir

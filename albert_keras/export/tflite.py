@@ -26,15 +26,18 @@ import numpy as np
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.export import signatures as sigs
+from albert_keras.export.quantization import FULL_INTEGER
 
-QUANTIZE_CHOICES = ("none", "float16", "dynamic-int8")
+QUANTIZE_CHOICES = ("none", "float16", "dynamic-int8") + FULL_INTEGER
 
 # Largest accepted |TFLite - Keras| over the float outputs, per variant. float32 differs only by
 # op ordering; float16 weights carry ~1e-3 relative error; dynamic-range int8 quantizes weights
-# and activations of every matmul (measured: ~3e-2 on ALBERT-base's pooled output).
-DEFAULT_THRESHOLDS = {"none": 1e-4, "float16": 2e-2, "dynamic-int8": 0.2}
+# and activations of every matmul (measured: ~3e-2 on ALBERT-base's pooled output). Full-integer
+# files quantize every activation with calibrated ranges; their gate is the label agreement or
+# embedding cosine, the bound only catches a broken file.
+DEFAULT_THRESHOLDS = {"none": 1e-4, "float16": 2e-2, "dynamic-int8": 0.2, "full-int8": 0.5, "int16x8": 0.5}
 
-# Gates for quantized models (float16, dynamic-int8), on `verification_texts()`.
+# Gates for quantized models (float16, dynamic-int8, full-int8, int16x8), on `verification_texts()`.
 MIN_LABEL_AGREEMENT = 0.98
 MIN_EMBEDDING_COSINE = 0.99
 VERIFICATION_SENTENCES = 64
@@ -120,6 +123,49 @@ def interpreter(tflite_model, num_threads=None):
     )
 
 
+def tflite_input_shapes(tflite_model):
+    """`{input name: shape}` of a `.tflite` file's serving signature; -1 marks a free dimension.
+
+    Read from the file's own signature (`shape_signature`), so it says what the file accepts,
+    whatever the export was asked for.
+
+    Example:
+    ```python
+    tflite_input_shapes("model.tflite")  # {"token_ids": [-1, -1], "segment_ids": [-1, -1], ...}
+    ```
+    """
+    runner = interpreter(tflite_model, num_threads=1).get_signature_runner()
+    return {name: [int(d) for d in details["shape_signature"]] for name, details in runner.get_input_details().items()}
+
+
+def describe_input_shapes(shapes, max_length=None):
+    """One line for the input shapes of `tflite_input_shapes`: fixed or free batch and length.
+
+    Args:
+        shapes: `{name: shape}`, -1 for a free dimension.
+        max_length: the model's longest sequence (`max_position_embeddings`), said for a free length.
+
+    Example:
+    ```python
+    describe_input_shapes({"token_ids": [-1, 24]})  # "token_ids [batch, 24] (fixed: pad every input to 24 tokens)"
+    ```
+    """
+    groups = {}
+    for name, shape in shapes.items():
+        groups.setdefault(tuple(shape), []).append(name)
+    groups = {shape: sorted(names) for shape, names in groups.items()}
+    parts = []
+    for shape, names in groups.items():
+        dims = ["batch" if i == 0 and d == -1 else "any length" if d == -1 else str(d) for i, d in enumerate(shape)]
+        text = f"{', '.join(names)} [{', '.join(dims)}]"
+        if len(shape) >= 2 and shape[-1] == -1 and max_length:
+            text += f" (up to {int(max_length)} tokens)"
+        elif len(shape) >= 2 and shape[-1] > 0:
+            text += f" (fixed: pad every input to {shape[-1]} tokens)"
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def _serving_function(model, spm_model, with_tokenizer, sequence_length, lowercase, max_answer_length):
     """The function to convert, its input signature and the packer (None without tokenizer)."""
     import tensorflow as tf
@@ -181,8 +227,12 @@ def convert_model(
     sequence_length=None,
     lowercase=True,
     max_answer_length=sigs.DEFAULT_MAX_ANSWER_LENGTH,
+    calibration=None,
 ):
     """Convert `model` to TFLite flatbuffer bytes (no verification; see `convert_to_tflite`).
+
+    `calibration` (full-integer modes only) is the packed features of the representative texts
+    (`quantization.packed_features`).
 
     Returns:
         `(tflite_bytes, packer)`; `packer` is the in-model `AlbertTextPacker` (or None).
@@ -195,10 +245,13 @@ def convert_model(
     function, input_signature, packer = _serving_function(
         model, spm_model, with_tokenizer, sequence_length, lowercase, max_answer_length
     )
-    return convert_function(model, function, input_signature, quantize, allow_custom_ops=with_tokenizer), packer
+    bytes_ = convert_function(
+        model, function, input_signature, quantize, allow_custom_ops=with_tokenizer, calibration=calibration
+    )
+    return bytes_, packer
 
 
-def convert_function(model, function, input_signature, quantize="none", allow_custom_ops=False):
+def convert_function(model, function, input_signature, quantize="none", allow_custom_ops=False, calibration=None):
     """TFLite bytes of `function` (a serving function over `model`), builtin ops only.
 
     The one conversion route for every TFLite file: the function is written out as a SavedModel
@@ -210,22 +263,32 @@ def convert_function(model, function, input_signature, quantize="none", allow_cu
         input_signature: its `tf.TensorSpec`s.
         quantize: one of `QUANTIZE_CHOICES`.
         allow_custom_ops: allow tensorflow-text's custom ops (the tokenizer inside).
+        calibration: full-integer modes: packed `{token_ids, segment_ids, padding_mask}` arrays of
+            the representative texts (the graph is traced integer-friendly: `quantization.py`).
 
     Example:
     ```python
     tflite_bytes = convert_function(encoder, serve, [spec], quantize="float16")
     ```
     """
+    import contextlib
+
     import keras
     import tensorflow as tf
 
+    from albert_keras.export import quantization
+
     if quantize not in QUANTIZE_CHOICES:
         raise AlbertInputError(f"quantize: must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
+    full_integer = quantize in FULL_INTEGER
+    if full_integer and calibration is None:
+        raise AlbertInputError(f"quantize: {quantize} needs calibration features (representative texts, packed)")
     from albert_keras.modeling.fusion import without_layer_norm_fusion
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    with without_layer_norm_fusion(), tempfile.TemporaryDirectory(prefix="albert_tflite_") as tmp:
+    tracing = quantization.integer_friendly_tracing(model) if full_integer else contextlib.nullcontext()
+    with without_layer_norm_fusion(), tracing, tempfile.TemporaryDirectory(prefix="albert_tflite_") as tmp:
         # Traced here; TFLite's kernels gain nothing from the oneDNN LayerNorm form.
         archive.add_endpoint("serving_default", function, input_signature=input_signature)
         archive.write_out(tmp, verbose=False)
@@ -233,7 +296,11 @@ def convert_function(model, function, input_signature, quantize="none", allow_cu
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if allow_custom_ops:
             converter.allow_custom_ops = True
-        if quantize != "none":
+        if full_integer:
+            choices = sigs.num_outputs(model) if sigs.model_kind(model) == sigs.MULTIPLE_CHOICE else None
+            dataset = quantization.representative_dataset(calibration, input_signature, num_choices=choices)
+            quantization.configure_converter(converter, quantize, dataset)
+        elif quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
@@ -273,6 +340,12 @@ def sample_inputs(model, packer=None, texts=DEFAULT_SAMPLE_TEXTS, sequence_lengt
     segments[..., sequence_length // 2 :] = 1
     segments *= mask
     return {"token_ids": ids, "segment_ids": segments, "padding_mask": mask}
+
+
+def _max_length(model):
+    from albert_keras.export.saved_model import model_sequence_length
+
+    return model_sequence_length(model)
 
 
 def _vocab_size(model):
@@ -407,6 +480,7 @@ def convert_to_tflite(
     threshold=None,
     verify_texts=None,
     verbose=True,
+    calibration=None,
 ):
     """Convert `model` to a `.tflite` file, then verify it against the Keras model.
 
@@ -416,8 +490,11 @@ def convert_to_tflite(
     Args:
         model: an ALBERT encoder or task model.
         output_path: the `.tflite` file to write.
-        quantize: `"none"` (float32), `"float16"` (float16 weights) or `"dynamic-int8"`
-            (dynamic-range int8: int8 weights, activations quantized on the fly).
+        quantize: `"none"` (float32), `"float16"` (float16 weights), `"dynamic-int8"`
+            (dynamic-range int8: int8 weights, activations quantized on the fly), `"full-int8"`
+            (int8 weights and activations, ranges calibrated on `calibration`) or `"int16x8"`
+            (16-bit activations, 8-bit weights). Full-integer files take token ids (no tokenizer
+            inside: calibration runs the graph without tensorflow-text's ops) and need `spm_model`.
         spm_model: the SentencePiece model (path or bytes), required with `with_tokenizer`.
         with_tokenizer: put normalization, SentencePiece and packing inside the model, so it takes
             raw strings (`text`, plus `text_b` for QA or `choices` for multiple choice).
@@ -429,9 +506,12 @@ def convert_to_tflite(
             for quantized models `verification_texts()`, on which the label agreement or embedding
             cosine gate must hold).
         verbose: print size, latency and max difference.
+        calibration: full-integer modes: a one-text-a-line file of representative texts, or a list
+            of texts (default: sentences of the embedded corpus other than the verification ones).
 
     Returns:
-        the verification report (`max_diff`, `label_agreement`, `latency_ms`, `size_bytes`).
+        the verification report (`max_diff`, `label_agreement`, `latency_ms`, `size_bytes`,
+        `input_shapes`; full-integer files also `float_ops`, the ops left in float32 and why).
 
     Example:
     ```python
@@ -439,8 +519,28 @@ def convert_to_tflite(
                       spm_model="spiece.model", with_tokenizer=True)
     ```
     """
+    from albert_keras.export import quantization
     from albert_keras.io_utils import atomic_write
 
+    full_integer = quantize in FULL_INTEGER
+    features = None
+    if full_integer:
+        if with_tokenizer:
+            raise AlbertInputError(
+                f"--quantize {quantize}: not with --with-tokenizer (calibration runs the graph without "
+                "tensorflow-text's ops); export the ids model, or use dynamic-int8 with the tokenizer inside"
+            )
+        if spm_model is None:
+            raise AlbertInputError(f"--quantize {quantize}: needs the model's vocabulary to tokenize the calibration texts")
+        texts = calibration if isinstance(calibration, (list, tuple)) else quantization.calibration_texts(calibration)
+        if not texts:
+            raise AlbertInputError(f"--calibration: no texts to calibrate {quantize} on")
+        features = quantization.packed_features(
+            texts, spm_model, sequence_length or min(_max_length(model), 128), lowercase=lowercase,
+            pairs=sigs.model_kind(model) in sigs.PAIR_KINDS,
+        )
+    elif calibration is not None:
+        raise AlbertInputError(f"--calibration: only for --quantize full-int8 or int16x8, not {quantize}")
     tflite_bytes, packer = convert_model(
         model,
         quantize=quantize,
@@ -449,18 +549,37 @@ def convert_to_tflite(
         sequence_length=sequence_length,
         lowercase=lowercase,
         max_answer_length=max_answer_length,
+        calibration=features,
     )
     threshold = DEFAULT_THRESHOLDS[quantize] if threshold is None else threshold
     min_label_agreement, min_cosine = _quality_gates(model, quantize)
     if verify_texts is None:
         verify_texts = DEFAULT_SAMPLE_TEXTS if quantize == "none" else DEFAULT_SAMPLE_TEXTS + verification_texts()
-    inputs = sample_inputs(
-        model, packer, texts=verify_texts, **({"sequence_length": int(sequence_length)} if sequence_length else {})
-    )
-    report = verify_tflite(
-        tflite_bytes, model, packer=packer, inputs=inputs, threshold=threshold,
-        min_label_agreement=min_label_agreement, min_cosine=min_cosine,
-    )
+    lengths = [int(sequence_length)] if sequence_length else [32]
+    if packer is None and not sequence_length:
+        # A free-length ids file is checked at two lengths: a length baked into the graph (a
+        # broadcast, a slice) shows only when the input is resized.
+        lengths = [min(32, _max_length(model))]
+        lengths.append(max(lengths[0] // 2 - 1, 3))
+    checks = []
+    for length in lengths:
+        inputs = sample_inputs(model, packer, texts=verify_texts, sequence_length=length)
+        if full_integer:
+            # Real sentences, not random ids: the gate asks whether the answers survive on text.
+            inputs = quantization.packed_inputs(model, verify_texts, spm_model, length, lowercase)
+        checks.append((inputs, verify_tflite(
+            tflite_bytes, model, packer=packer, inputs=inputs, threshold=threshold,
+            min_label_agreement=min_label_agreement, min_cosine=min_cosine, runs=1 if checks else 5,
+        )))
+    inputs, report = checks[0]
+    report["max_diff"] = max(check["max_diff"] for _, check in checks)
+    report["label_agreement"] = min(check["label_agreement"] for _, check in checks)
+    report["input_shapes"] = tflite_input_shapes(tflite_bytes)
+    if full_integer:
+        report["float_ops"] = quantization.float_ops(tflite_bytes)
+        report["calibration_texts"] = len(features["token_ids"])
+    if packer is None:
+        report["verified_lengths"] = lengths
     with atomic_write(output_path) as f:
         f.write(tflite_bytes)
     report.update(path=os.fspath(output_path), quantize=quantize, with_tokenizer=bool(with_tokenizer))
@@ -469,6 +588,8 @@ def convert_to_tflite(
             f"{output_path}: {report['size_bytes'] / 1e6:.2f} MB, quantize={quantize}, "
             f"tokenizer={'inside' if with_tokenizer else 'no'}, latency {report['latency_ms']:.1f} ms "
             f"(batch {len(inputs[next(iter(inputs))])}), max|diff| {report['max_diff']:.3g} "
-            f"(threshold {threshold:.3g}), label agreement {report['label_agreement']:.3f}"
+            f"(threshold {threshold:.3g}), label agreement {report['label_agreement']:.3f}; "
+            f"inputs {describe_input_shapes(report['input_shapes'], _max_length(model))}"
+            + (f"; float ops: {quantization.describe_float_ops(report['float_ops'])}" if full_integer else "")
         )
     return report
