@@ -59,6 +59,7 @@ def _model_classes():
     from albert_keras.modeling import encoder
     from albert_keras.modeling import pretrainer
     from albert_keras.modeling import sentence_encoder
+    from albert_keras.modeling import seq2seq
     from albert_keras.modeling import task_models
 
     classes = [
@@ -69,6 +70,7 @@ def _model_classes():
         task_models.AlbertQuestionAnswerer,
         task_models.AlbertMultipleChoice,
         sentence_encoder.AlbertSentenceEncoder,
+        seq2seq.AlbertSeq2Seq,
     ]
     return {cls.__name__: cls for cls in classes}
 
