@@ -12,6 +12,7 @@ TASKS = {
     "sentence-embedding": "albert_keras.tasks.embedding:SentenceEmbeddingTask",
     "question-answering": "albert_keras.tasks.squad:QuestionAnsweringTask",
     "token-classification": "albert_keras.tasks.tagging:TokenClassificationTask",
+    "translation": "albert_keras.tasks.translation:TranslationTask",
 }
 
 
