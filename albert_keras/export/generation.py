@@ -126,3 +126,40 @@ def export_seq2seq(model, export_dir, sampler="greedy", num_beams=4, length_pena
         archive.write_out(tmp, verbose=False)
         write_metadata(tmp, {**(metadata or {}), "generation": settings, "signatures": list(GENERATION_SIGNATURES)})
     return os.fspath(export_dir)
+
+
+def export_generation_directory(model_dir, version_dir, format, precision, sequence_length, metadata, generation,
+                                overwrite=False, verbose=True):
+    """What `export_model` does for a directory holding an `AlbertSeq2Seq` (a translation run's result).
+
+    Args:
+        model_dir: the pretrained directory.
+        version_dir: `OUTPUT/VERSION`.
+        format: only `"saved_model"`.
+        precision: only `"float32"`.
+        sequence_length: the source length served.
+        metadata: `export_metadata`'s record.
+        generation: `{"num_beams", "length_penalty", "max_length"}` (beam search when `num_beams > 1`).
+        overwrite, verbose: as `export_model`.
+
+    Example:
+    ```python
+    export_model("runs/translation/pretrained", "saved_models/translate", generation={"num_beams": 4})
+    ```
+    """
+    from albert_keras.modeling.seq2seq import AlbertSeq2Seq
+
+    if format != "saved_model":
+        raise AlbertInputError(f"{model_dir}: a translation model exports as a SavedModel only (the decoding loop is "
+                               "not converted to TFLite; see docs/generation.md)")
+    if precision != "float32":
+        raise AlbertInputError(f"--precision {precision}: translation models export in float32 only")
+    beams = int(generation.get("num_beams") or 1)
+    model = AlbertSeq2Seq.from_pretrained(model_dir, source_length=sequence_length)
+    export_seq2seq(model, version_dir, sampler="beam" if beams > 1 else "greedy", num_beams=beams,
+                   length_penalty=generation.get("length_penalty", 0.6), max_length=generation.get("max_length"),
+                   metadata=metadata, overwrite=overwrite)
+    if verbose:
+        print(f"wrote {version_dir} (SavedModel, text to text, {'beam ' + str(beams) if beams > 1 else 'greedy'}, "
+              f"source length {sequence_length})")
+    return version_dir

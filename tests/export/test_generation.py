@@ -87,3 +87,18 @@ def test_random_samplers_are_not_served(tmp_path):
 
     with pytest.raises(AlbertInputError, match="greedy or beam"):
         _saved_model(tmp_path, "wordpiece", sampler="top_k")
+
+
+def test_albert_keras_export_command_fixes_beam_search(tmp_path):
+    from albert_keras.cli import main
+
+    model, _ = _saved_model(tmp_path, "wordpiece")
+    assert main(["export", "--model", str(tmp_path / "model"), "--output", str(tmp_path / "cli"),
+                 "--num-beams", "2", "--length-penalty", "0.0", "--quiet"]) == 0
+    served, _ = _serve(str(tmp_path / "cli" / "1"), SOURCES)
+    assert served == model.generate(SOURCES, sampler="beam", num_beams=2, length_penalty=0.0)
+    with open(tmp_path / "cli" / "1" / "assets.extra" / "albert_keras.json") as f:
+        recorded = json.load(f)
+    assert recorded["generation"]["num_beams"] == 2 and recorded["model_class"] == "AlbertSeq2Seq"
+    assert main(["export", "--model", str(tmp_path / "model"), "--output", str(tmp_path / "lite"),
+                 "--format", "tflite"]) == 2
