@@ -263,13 +263,18 @@ class GenerationMixin:
             return _best_beams(result[0], result[1], end, length_penalty)
         return result
 
-    def _generation_function(self, max_length, sampler, use_cache, length_penalty):
+    def _generation_function(self, max_length, sampler, use_cache, length_penalty, settings):
         import tensorflow as tf
 
         functions = self.__dict__.setdefault("_generation_functions", {})
-        key = (max_length, id(sampler), use_cache, length_penalty)
+        # A sampler named by its settings is made once and its traced loop reused on every call
+        # (new samplers would retrace the loop for each batch); an instance is keyed by identity.
+        named = isinstance(sampler, str)
+        key = (max_length, settings if named else id(sampler), use_cache, length_penalty)
         if key not in functions:
-            # Kept outside Keras' tracking; the sampler is held so that its id stays unique.
+            if named:
+                sampler = make_sampler(sampler, **dict(settings[1:]))
+            # Kept outside Keras' tracking; holding the sampler keeps its id unique.
             functions[key] = (sampler, tf.function(
                 lambda ids, mask: self.generation_tensor(ids, mask, max_length, sampler, use_cache, length_penalty),
                 reduce_retracing=True))
@@ -297,9 +302,11 @@ class GenerationMixin:
         limit = self.encoder.config.max_position_embeddings
         if not 2 <= max_length <= limit:
             raise AlbertInputError(f"max_length: {max_length} is outside [2, max_position_embeddings={limit}]")
-        sampler = make_sampler(sampler, num_beams=num_beams, top_k=top_k, top_p=top_p, temperature=temperature,
-                               seed=seed)
-        function = self._generation_function(max_length, sampler, bool(use_cache), float(length_penalty))
+        if isinstance(sampler, str) and sampler not in SAMPLERS:
+            raise AlbertInputError(f"sampler: unknown {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        settings = (sampler, ("num_beams", int(num_beams)), ("top_k", int(top_k)), ("top_p", float(top_p)),
+                    ("temperature", float(temperature)), ("seed", seed))
+        function = self._generation_function(max_length, sampler, bool(use_cache), float(length_penalty), settings)
         rows = np.asarray(function(np.asarray(encoder_token_ids, "int32"), np.asarray(encoder_padding_mask, "int32")))
         end = self._special_generation_ids()["sep"]
         results = []

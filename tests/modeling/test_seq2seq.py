@@ -121,6 +121,9 @@ def test_random_samplers_are_seeded_and_stop_at_sep():
     assert all(3 not in row and 0 not in row and len(row) <= 8 for row in first)
     top_p = built.generate_ids(ids, mask, max_length=9, sampler="top_p", top_p=0.5, seed=7)
     assert all(len(row) <= 8 for row in top_p)
+    # The same settings reuse one sampler and its traced loop (a batch does not retrace).
+    built.generate_ids(ids[:2], mask[:2], max_length=9, sampler="top_k", top_k=5, seed=7)
+    assert len(built.__dict__["_generation_functions"]) == 2
 
 
 def test_saved_and_loaded_as_a_pretrained_directory(tmp_path):
