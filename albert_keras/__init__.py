@@ -20,6 +20,7 @@ _EXPORTS = {
     "AlbertMultipleChoice": "albert_keras.modeling.task_models",
     "AlbertIntentSlotTagger": "albert_keras.modeling.intent_slots",
     "AlbertSentenceEncoder": "albert_keras.modeling.sentence_encoder",
+    "AlbertSeq2Seq": "albert_keras.modeling.seq2seq",
     "load_pretrained": "albert_keras.modeling.pretrained",
     "save_pretrained": "albert_keras.modeling.pretrained",
 }

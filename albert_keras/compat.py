@@ -498,3 +498,70 @@ class MultiWorkerTrainerMixin:
             return outputs
 
         return function
+
+
+def transformer_decoder_layers(block):
+    """The sub-layers of a built keras-hub `TransformerDecoder` block, by role.
+
+    Returns:
+        A dict: `self_attention` and `cross_attention` (`CachedMultiHeadAttention`, the latter None
+        without cross-attention), their LayerNorms `self_attention_layer_norm` and
+        `cross_attention_layer_norm`, `feedforward_dense` (intermediate, output) and
+        `feedforward_layer_norm`.
+
+    Example:
+    ```python
+    block = keras_hub.layers.TransformerDecoder(64, 2)
+    block.build((None, 8, 32), (None, 9, 32))
+    transformer_decoder_layers(block)["cross_attention"]
+    ```
+    """
+    return {
+        "self_attention": block._self_attention_layer,
+        "self_attention_layer_norm": block._self_attention_layer_norm,
+        "cross_attention": block._cross_attention_layer,
+        "cross_attention_layer_norm": getattr(block, "_cross_attention_layer_norm", None),
+        "feedforward_dense": (block._feedforward_intermediate_dense, block._feedforward_output_dense),
+        "feedforward_layer_norm": block._feedforward_layer_norm,
+    }
+
+
+def attention_projections(attention):
+    """The query, key, value and output `EinsumDense` layers of a built `MultiHeadAttention`."""
+    return (attention._query_dense, attention._key_dense, attention._value_dense, attention._output_dense)
+
+
+def share_decoder_with_encoder(decoder_block, encoder_block):
+    """Make a built `TransformerDecoder`'s self-attention and feed-forward the encoder block's own layers.
+
+    The decoder block then computes its self-attention projections, its two LayerNorms after
+    self-attention and feed-forward, and its feed-forward with the very layer objects (and
+    variables) of a built keras-hub `TransformerEncoder` of the same width; only its
+    cross-attention keeps layers of its own. Keras locks a layer's tracked sub-layers once it is
+    built, so the swap replaces the tracked entries in place (Keras' own
+    `Tracker.replace_tracked_value`): weights lists and weight files then hold each variable once.
+
+    Example:
+    ```python
+    encoder_block = keras_hub.layers.TransformerEncoder(64, 2)
+    encoder_block.build((None, 8, 32))
+    decoder_block = keras_hub.layers.TransformerDecoder(64, 2)
+    decoder_block.build((None, 8, 32), (None, 9, 32))
+    share_decoder_with_encoder(decoder_block, encoder_block)
+    ```
+    """
+
+    def swap(owner, attribute, layer):
+        old = getattr(owner, attribute)
+        if old is layer:
+            return
+        owner._tracker.replace_tracked_value("layers", old, layer)
+        object.__setattr__(owner, attribute, layer)
+
+    attention = decoder_block._self_attention_layer
+    for attribute, layer in zip(("_query_dense", "_key_dense", "_value_dense", "_output_dense"),
+                                attention_projections(encoder_block._self_attention_layer)):
+        swap(attention, attribute, layer)
+    for attribute in ("_self_attention_layer_norm", "_feedforward_intermediate_dense", "_feedforward_output_dense",
+                      "_feedforward_layer_norm"):
+        swap(decoder_block, attribute, getattr(encoder_block, attribute))

@@ -72,6 +72,11 @@ def register(subparsers):
                        "max_position_embeddings)")
     add_vocab(parser, "vocabulary overriding the model's own")
     add_casing(parser, "default: what the model's tokenizer.json records")
+    parser.add_argument("--num-beams", type=int, default=1,
+                        help="translation models: beam width fixed in the SavedModel (1: greedy)")
+    parser.add_argument("--length-penalty", type=float, default=0.6, help="translation models: GNMT length penalty")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="translation models: decoder positions (default: the model's max_target_length)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version directory")
     add_quiet(parser)
     parser.set_defaults(func=run)
@@ -104,5 +109,6 @@ def run(args):
         tflite_metadata=args.metadata,
         calibration=args.calibration,
         verbose=not args.quiet,
+        generation={"num_beams": args.num_beams, "length_penalty": args.length_penalty, "max_length": args.max_length},
     )
     return 0

@@ -112,6 +112,7 @@ def export_model(
     verbose=True,
     tflite_metadata=False,
     calibration=None,
+    generation=None,
 ):
     """Export the model of a pretrained directory to `output/<version>/`.
 
@@ -143,6 +144,8 @@ def export_model(
             (`albert_keras.export.tflite_metadata`).
         calibration: TFLite `full-int8` / `int16x8` only: a one-text-a-line file of representative
             texts (default: the embedded corpus; `albert_keras.export.quantization`).
+        generation: an `AlbertSeq2Seq`'s decoding, fixed in its SavedModel: `{"num_beams": 1,
+            "length_penalty": 0.6, "max_length": None}` (`albert_keras.export.generation`).
 
     Returns:
         the version directory.
@@ -214,6 +217,11 @@ def export_model(
         model_dir, format, precision, spm_model, lowercase, sequence_length,
         quantize=quantize if format == "tflite" else None,
     )
+    if type(model).__name__ == "AlbertSeq2Seq":
+        from albert_keras.export.generation import export_generation_directory
+
+        return export_generation_directory(model_dir, version_dir, format, precision, sequence_length, metadata,
+                                           generation or {}, overwrite=overwrite, verbose=verbose)
     report = {"format": format, "model_dir": os.path.abspath(model_dir), "version": version}
     if format == "saved_model":
         from albert_keras.export.inference import with_precision
