@@ -13,6 +13,7 @@ TASKS = {
     "question-answering": "albert_keras.tasks.squad:QuestionAnsweringTask",
     "token-classification": "albert_keras.tasks.tagging:TokenClassificationTask",
     "intent-slots": "albert_keras.tasks.intent_slots:IntentSlotTask",
+    "response-selection": "albert_keras.tasks.response_selection:ResponseSelectionTask",
 }
 
 
