@@ -339,9 +339,13 @@ def pair_features(vocabulary, dialogues, max_seq_length=DEFAULT_MAX_SEQ_LENGTH, 
     ```
     """
     sep = separator_ids(vocabulary, separator)
-    rows, labels, owners = [], [], []
+    rows, labels, owners, encoded = [], [], [], {}
     for i, dialogue in enumerate(dialogues):
-        turns = [_pieces(vocabulary, turn) for turn in dialogue.turns]
+        # Training files repeat each context once per candidate row: encode its turns once.
+        for turn in dialogue.turns:
+            if turn not in encoded:
+                encoded[turn] = _pieces(vocabulary, turn)
+        turns = [encoded[turn] for turn in dialogue.turns]
         for j, candidate in enumerate(dialogue.candidates):
             rows.append(pack_pair(vocabulary, turns, _pieces(vocabulary, candidate), max_seq_length, sep))
             labels.append(dialogue.labels[j] if dialogue.labels else 0)
@@ -478,6 +482,9 @@ class ResponseSelectionTask(FinetuneTask):
                         "turn_separator": options.get("turn_separator") or DEFAULT_SEPARATOR}
             if architecture == CROSS:
                 metadata["labels"] = list(CLASSIFIER_LABELS)
+                # The cross-encoder trains on pairs: one example each, so an epoch is a pass over them.
+                dialogues = [Dialogue(d.turns, [c], None if d.labels is None else [d.labels[j]], d.where)
+                             for d in dialogues for j, c in enumerate(d.candidates)]
         data = TaskData(path=os.fspath(path), examples=dialogues, metadata=dict(metadata))
         data.__dict__["_options"] = dict(options)  # `dataset` has no options argument
         return data
