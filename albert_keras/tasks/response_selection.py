@@ -74,6 +74,11 @@ class Dialogue:
         candidates: the candidate responses.
         labels: one 0/1 per candidate (1: a true response), or None when unlabelled.
         where: `file:line` of the context, for messages.
+
+    Example:
+    ```python
+    Dialogue(["my wifi drops", "which driver?"], ["iwlwifi", "try rebooting"], [1, 0]).true_index  # 0
+    ```
     """
 
     turns: list
@@ -259,7 +264,13 @@ def _pieces(vocabulary, text):
 
 
 def separator_ids(vocabulary, separator=DEFAULT_SEPARATOR):
-    """The ids between two turns: the vocabulary's `[SEP]` for `"[SEP]"`, else the separator's pieces."""
+    """The ids between two turns: the vocabulary's `[SEP]` for `"[SEP]"`, else the separator's pieces.
+
+    Example:
+    ```python
+    separator_ids(load_vocabulary("pretrained_dir"), "[SEP]")  # [3]
+    ```
+    """
     return [vocabulary.sep_id] if separator == SEP_TOKEN else _pieces(vocabulary, separator)
 
 
@@ -493,7 +504,8 @@ class ResponseSelectionTask(FinetuneTask):
         from albert_keras.tokenization.vocabulary import vocabulary_path
 
         if vocabulary_path(init_dir) is None:
-            raise AlbertInputError(f"{init_dir}: no vocabulary; response selection needs one (spiece.model or vocab.txt)")
+            raise AlbertInputError(f"{init_dir}: no vocabulary; response selection needs one "
+                                   "(spiece.model or vocab.txt)")
         length = options.get("max_seq_length")
         if metadata.get("architecture") == BI:
             from albert_keras.modeling.sentence_encoder import AlbertSentenceEncoder

@@ -231,7 +231,8 @@ def test_predict_writes_the_ranking_and_bad_input_is_one_line(cross, tmp_path, c
     for record, result in zip(records, ranked):
         assert result["context"] == record["context"]
         assert sorted(h["index"] for h in result["ranking"]) == list(range(len(record["candidates"])))
-        assert [h["candidate"] for h in result["ranking"]] == [record["candidates"][h["index"]] for h in result["ranking"]]
+        assert [h["candidate"] for h in result["ranking"]] == [record["candidates"][h["index"]]
+                                                               for h in result["ranking"]]
         scores = [h["score"] for h in result["ranking"]]
         assert scores == sorted(scores, reverse=True)
     # The ranking is the task's own scores, best first.
