@@ -138,7 +138,10 @@ class AlbertSentenceEncoder(AlbertEncoderModel):
             settings = read_tokenizer_settings(directory)
             limit = model.encoder.config.max_position_embeddings
             length = min(sequence_length or settings["sequence_length"] or DEFAULT_SEQUENCE_LENGTH, limit)
-            model.preprocessor = load_vocabulary(directory).tokenizer(length, pad_to_sequence_length=False)
+            from albert_keras.tokenization.layer import AlbertTokenizer
+
+            model.preprocessor = AlbertTokenizer(load_vocabulary(directory), sequence_length=length,
+                                                 pad_to_sequence_length=False)
         return model
 
     def _require_tokenizer(self):

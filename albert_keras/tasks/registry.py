@@ -14,6 +14,7 @@ TASKS = {
     "token-classification": "albert_keras.tasks.tagging:TokenClassificationTask",
     "intent-slots": "albert_keras.tasks.intent_slots:IntentSlotTask",
     "translation": "albert_keras.tasks.translation:TranslationTask",
+    "response-selection": "albert_keras.tasks.response_selection:ResponseSelectionTask",
 }
 
 
