@@ -1,0 +1,143 @@
+"""Runs that cannot fail silently: `finetune --seeds` judges each run against the validation set's
+trivial baseline, retries degenerate ones, keeps the best model; `--recipe` and `--reinit-pooler`."""
+
+import json
+import os
+import statistics
+
+import numpy as np
+import pytest
+
+from albert_keras.cli import main
+from albert_keras.errors import AlbertInputError
+from albert_keras.training.seeds import finetune_seeds
+from tests.finetune_data import regression_rows
+from tests.finetune_data import sentiment_rows
+from tests.finetune_data import write_csv
+
+OPTIONS = {"text_column": "sentence", "max_seq_length": 16}
+FAST = dict(global_batch_size=8, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Balanced training data; a validation set that is 3/4 negative, so the majority baseline is 0.75
+    and a model that has learned nothing cannot reach it by luck."""
+    directory = tmp_path_factory.mktemp("seeds")
+    rows = sentiment_rows(64, seed=8)
+    dev = [r for r in rows if r[1] == "negative"][:24] + [r for r in rows if r[1] == "positive"][:8]
+    return (write_csv(directory / "train.csv", ["sentence", "label"], sentiment_rows(64, seed=7)),
+            write_csv(directory / "dev.csv", ["sentence", "label"], dev))
+
+
+def _evaluations(run_dir):
+    with open(os.path.join(run_dir, "evaluations.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_baselines_come_from_the_data():
+    from albert_keras.tasks.registry import get_task
+    from albert_keras.training.baselines import trivial_baseline
+
+    task = get_task("classification")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dev = write_csv(os.path.join(tmp, "dev.csv"), ["sentence", "label"],
+                        [("a", "x"), ("b", "y"), ("c", "y"), ("d", "y"), ("e", "z")])
+        data = task.read(dev, OPTIONS)
+        baseline = trivial_baseline(task, data, "accuracy")
+        assert baseline["value"] == 0.6 and "'y'" in baseline["prediction"]
+        regression = get_task("regression")
+        scores = write_csv(os.path.join(tmp, "scores.csv"), ["text", "score"], regression_rows(12, seed=1))
+        data = regression.read(scores, {"label_column": "score"})
+        assert trivial_baseline(regression, data, "pearson")["value"] == 0.0
+
+
+def test_a_run_that_cannot_learn_is_degenerate_and_is_retried_with_the_next_seed(finetune_init_dir, files, tmp_path,
+                                                                                capsys):
+    summary = finetune_seeds("classification", finetune_init_dir, *files, tmp_path / "out", seeds=1,
+                             restart_degenerate=1, seed=3, options=OPTIONS, epochs=1, learning_rate=1e-12, **FAST)
+    assert [run["seed"] for run in summary["runs"]] == [3, 4]
+    assert summary["degenerate"] == [3, 4] and summary["counted_seeds"] == [4]
+    first, second = summary["runs"]
+    assert first["replaced"] and not second["replaced"]
+    assert first["degenerate"]["step"] == 8 and "baseline 0.7500" in first["degenerate"]["why"]
+    assert summary["baseline"]["value"] == 0.75
+    err = capsys.readouterr().err
+    assert "DEGENERATE run (seed 3)" in err and "retrying with seed 4" in err
+    with open(tmp_path / "out" / "summary.json") as f:
+        assert json.load(f)["degenerate"] == [3, 4]
+
+
+def test_mean_std_best_from_real_runs_and_the_best_model_is_kept(finetune_init_dir, files, tmp_path):
+    output = tmp_path / "out"
+    # A good run first (seed 1), then the same directory asked for two seeds at a learning rate of 1e-12:
+    # seed 1 is read back finished, seed 2 cannot learn. The good one must be the result.
+    good = finetune_seeds("classification", finetune_init_dir, *files, output, seeds=1, seed=1, options=OPTIONS,
+                          epochs=3, learning_rate=1e-3, **FAST)
+    assert good["degenerate"] == [] and good["best"]["value"] > 0.75
+    summary = finetune_seeds("classification", finetune_init_dir, *files, output, seeds=2, seed=1, options=OPTIONS,
+                             epochs=1, learning_rate=1e-12, **FAST)
+    assert summary["counted_seeds"] == [1, 2] and summary["degenerate"] == [2]
+    values = [max(r["metrics"]["accuracy"] for r in _evaluations(output / "runs" / f"seed-{s}")) for s in (1, 2)]
+    assert summary["mean"] == pytest.approx(statistics.fmean(values), abs=1e-6)
+    assert summary["std"] == pytest.approx(statistics.stdev(values), abs=1e-6)
+    assert summary["best"]["seed"] == 1 and summary["best"]["value"] == pytest.approx(max(values), abs=1e-6)
+    # The kept model is seed 1's: the same weights; seed 2's weights are gone, its scores stay.
+    kept = (output / "pretrained" / "model.weights.h5").read_bytes()
+    assert kept == (output / "runs" / "seed-1" / "pretrained" / "model.weights.h5").read_bytes()
+    assert not (output / "runs" / "seed-2" / "pretrained").exists()
+    assert (output / "runs" / "seed-2" / "evaluations.jsonl").exists()
+
+
+def test_seeds_need_a_validation_file(finetune_init_dir, files, tmp_path):
+    with pytest.raises(AlbertInputError, match="--validation"):
+        finetune_seeds("classification", finetune_init_dir, files[0], None, tmp_path / "x", seeds=2, options=OPTIONS)
+
+
+def test_recipe_values_land_in_the_summary_and_explicit_flags_override_them(finetune_init_dir, files, tmp_path):
+    from albert_keras.training.recipes import RECIPES
+
+    output = tmp_path / "run"
+    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
+                 "--validation", files[1], "--output", str(output), "--text-column", "sentence",
+                 "--max-seq-length", "16", "--recipe", "rte", "--num-train-steps", "4", "--batch-size", "8",
+                 "--reinit-pooler", "--quiet"])
+    assert code == 0
+    with open(output / "summary.json") as f:
+        settings = json.load(f)["settings"]
+    rte = RECIPES["rte"]
+    assert settings["recipe"] == "rte" and settings["learning_rate"] == rte["learning_rate"] == 3e-5
+    assert settings["num_warmup_steps"] == rte["num_warmup_steps"] == 200
+    # Explicit flags win over the recipe's 800 steps of 32.
+    assert settings["num_train_steps"] == 4 and settings["global_batch_size"] == 8
+    assert settings["reinit_pooler"] is True
+
+
+def test_reinit_pooler_draws_fresh_pooler_weights_only(finetune_init_dir):
+    from albert_keras.tasks.registry import get_task
+    from albert_keras.training.finetune import reinit_pooler
+
+    model = get_task("classification").build_model(finetune_init_dir, {"labels": ["a", "b"]}, {"max_seq_length": 16})
+    before = {v.path: np.array(v.numpy()) for v in model.weights}
+    assert reinit_pooler(model) == 2
+    changed = sorted(path for path, value in before.items() if not np.array_equal(value, _value(model, path)))
+    assert changed == sorted(v.path for v in model.encoder.pooled_dense.weights
+                             if np.any(before[v.path] != 0))  # a zero bias stays zero
+
+
+def _value(model, path):
+    return next(np.array(v.numpy()) for v in model.weights if v.path == path)
+
+
+def test_recipe_names_are_listed_and_unknown_ones_refused(capsys):
+    from albert_keras.training.recipes import get_recipe
+
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    out = capsys.readouterr().out
+    assert "--recipe" in out and "sst-2" in out and "run_glue.sh" in out
+    assert get_recipe("SST2")["num_train_steps"] == 20935
+    with pytest.raises(AlbertInputError, match="unknown; the recipes"):
+        get_recipe("squad")
