@@ -141,3 +141,44 @@ def test_recipe_names_are_listed_and_unknown_ones_refused(capsys):
     assert get_recipe("SST2")["num_train_steps"] == 20935
     with pytest.raises(AlbertInputError, match="unknown; the recipes"):
         get_recipe("squad")
+
+
+def _flipping_fit(watch, steps_before=60, steps_after=40):
+    """A real `fit` whose accuracy collapses on purpose: a linear model learns a rule, then the labels flip."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16 * (steps_before + steps_after), 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    y[16 * steps_before:] = 1 - y[16 * steps_before:]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_lm_accuracy")])
+    model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=1, verbose=0, shuffle=False, callbacks=[watch])
+    return model
+
+
+def test_a_collapse_of_masked_lm_accuracy_is_reported_once_with_its_step(capsys):
+    from albert_keras.training.callbacks import DivergenceWatch
+
+    watch = DivergenceWatch(every_steps=10)
+    _flipping_fit(watch)
+    # Interval means, recovered from Keras' running mean: high before the flip at step 60, low after.
+    steps = [step for step, _ in watch.history]
+    assert steps[:7] == [10, 20, 30, 40, 50, 60, 70]
+    assert watch.history[5][1] > 0.8 and watch.history[6][1] < 0.4
+    assert watch.event["step"] == 70 and watch.event["action"] == "warn" and watch.event["best"] > 0.8
+    err = capsys.readouterr().err
+    assert err.count("divergence: step 70: masked_lm_accuracy") == 1
+
+
+def test_on_divergence_stop_ends_training_at_the_collapse():
+    from albert_keras.training.callbacks import DivergenceWatch
+
+    watch = DivergenceWatch(every_steps=10, on_divergence="stop", verbose=False)
+    model = _flipping_fit(watch)
+    assert watch.event["step"] == 70 and int(model.optimizer.iterations.numpy()) == 70
+    with pytest.raises(AlbertInputError, match="--on-divergence"):
+        DivergenceWatch(on_divergence="rollback-nowhere")
