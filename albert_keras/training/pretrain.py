@@ -152,8 +152,10 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         learning_rate=settings.learning_rate, num_warmup_steps=settings.num_warmup_steps,
         batches_per_step=settings.gradient_accumulation_steps, verbose=loop.chief,
     )
-    divergence = DivergenceWatch(every_steps=settings.log_every, on_divergence=on_divergence,
-                                 batches_per_step=settings.gradient_accumulation_steps, verbose=loop.chief)
+    divergence = DivergenceWatch(every_steps=settings.log_every, min_step=settings.num_warmup_steps,
+                                 on_divergence=on_divergence,
+                                 batches_per_step=settings.gradient_accumulation_steps, verbose=loop.chief,
+                                 source=logger)
     started = time.perf_counter()
     history_logs = loop.fit(
         lambda skip: inputs.distributed_batches(distribution, make_train, micro_batch, skip_batches=skip),

@@ -163,15 +163,19 @@ def _flipping_fit(watch, steps_before=60, steps_after=40):
 def test_a_collapse_of_masked_lm_accuracy_is_reported_once_with_its_step(capsys):
     from albert_keras.training.callbacks import DivergenceWatch
 
-    watch = DivergenceWatch(every_steps=10)
+    watch = DivergenceWatch(every_steps=10)  # windows of 3 intervals
     _flipping_fit(watch)
     # Interval means, recovered from Keras' running mean: high before the flip at step 60, low after.
-    steps = [step for step, _ in watch.history]
-    assert steps[:7] == [10, 20, 30, 40, 50, 60, 70]
+    assert [step for step, _ in watch.history] == [10, 20, 30, 40, 50, 60, 70, 80]
     assert watch.history[5][1] > 0.8 and watch.history[6][1] < 0.4
-    assert watch.event["step"] == 70 and watch.event["action"] == "warn" and watch.event["best"] > 0.8
+    # Steps 60-80 average below half of the best window (40-60).
+    assert watch.event["step"] == 80 and watch.event["best_step"] == 60 and watch.event["action"] == "warn"
+    assert watch.event["value"] == pytest.approx(sum(v for _, v in watch.history[5:8]) / 3, abs=1e-5)
     err = capsys.readouterr().err
-    assert err.count("divergence: step 70: masked_lm_accuracy") == 1
+    assert err.count("divergence: step 80: masked_lm_accuracy") == 1
+    steady = DivergenceWatch(every_steps=10)
+    _flipping_fit(steady, steps_before=100, steps_after=0)
+    assert steady.event is None and len(steady.history) == 10
 
 
 def test_on_divergence_stop_ends_training_at_the_collapse():
@@ -179,6 +183,6 @@ def test_on_divergence_stop_ends_training_at_the_collapse():
 
     watch = DivergenceWatch(every_steps=10, on_divergence="stop", verbose=False)
     model = _flipping_fit(watch)
-    assert watch.event["step"] == 70 and int(model.optimizer.iterations.numpy()) == 70
+    assert watch.event["step"] == 80 and int(model.optimizer.iterations.numpy()) == 80
     with pytest.raises(AlbertInputError, match="--on-divergence"):
         DivergenceWatch(on_divergence="rollback-nowhere")
