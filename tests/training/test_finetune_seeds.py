@@ -54,6 +54,28 @@ def test_baselines_come_from_the_data():
         assert trivial_baseline(regression, data, "pearson")["value"] == 0.0
 
 
+def test_tagging_and_intent_slot_baselines_come_from_the_data(tmp_path):
+    from albert_keras.tasks.registry import get_task
+    from albert_keras.training.baselines import trivial_baseline
+
+    folder = tmp_path / "goo"
+    folder.mkdir()
+    # Intents: 3 x weather, 1 x music; frames with the majority intent and no slot: 2 of 4.
+    (folder / "seq.in").write_text("rain today\nsun in paris\nweather please\nplay jazz\n")
+    (folder / "seq.out").write_text("O O\nO O B-city\nO O\nO B-genre\n")
+    (folder / "label").write_text("weather\nweather\nweather\nmusic\n")
+    task = get_task("intent-slots")
+    data = task.read(str(folder), {})
+    assert trivial_baseline(task, data, "frame_accuracy")["value"] == 0.5
+    assert trivial_baseline(task, data, "intent_accuracy")["value"] == 0.75
+    conll = tmp_path / "eng.dev"
+    conll.write_text("paris X B-LOC\nis X O\n\nrain X O\n")
+    tagger = get_task("token-classification")
+    tagged = tagger.read(str(conll), {})
+    baseline = trivial_baseline(tagger, tagged, "f1")
+    assert baseline["value"] == 0.0 and "'O'" in baseline["prediction"]
+
+
 def test_a_run_that_cannot_learn_is_degenerate_and_is_retried_with_the_next_seed(finetune_init_dir, files, tmp_path,
                                                                                 capsys):
     summary = finetune_seeds("classification", finetune_init_dir, *files, tmp_path / "out", seeds=1,
@@ -156,7 +178,8 @@ def _flipping_fit(watch, steps_before=60, steps_after=40):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_lm_accuracy")])
-    model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=1, verbose=0, shuffle=False, callbacks=[watch])
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    model.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=[watch])
     return model
 
 
