@@ -21,8 +21,8 @@ FAST = dict(global_batch_size=8, verbose=0)
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """Balanced training data; a validation set that is 3/4 negative, so the majority baseline is 0.75
-    and a model that has learned nothing cannot reach it by luck."""
+    """Balanced training data; a validation set that is 3/4 negative, so the majority baseline is 0.75,
+    which a model that has learned nothing (an untrained head) seldom beats by luck."""
     directory = tmp_path_factory.mktemp("seeds")
     rows = sentiment_rows(64, seed=8)
     dev = [r for r in rows if r[1] == "negative"][:24] + [r for r in rows if r[1] == "positive"][:8]
@@ -111,6 +111,25 @@ def test_mean_std_best_from_real_runs_and_the_best_model_is_kept(finetune_init_d
     assert kept == (output / "runs" / "seed-1" / "pretrained" / "model.weights.h5").read_bytes()
     assert not (output / "runs" / "seed-2" / "pretrained").exists()
     assert (output / "runs" / "seed-2" / "evaluations.jsonl").exists()
+
+
+def test_the_command_line_runs_seeds_and_retries(finetune_init_dir, files, tmp_path):
+    output = tmp_path / "cli"
+    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
+                 "--validation", files[1], "--output", str(output), "--text-column", "sentence",
+                 "--max-seq-length", "16", "--batch-size", "8", "--learning-rate", "1e-12", "--epochs", "1",
+                 "--seeds", "2", "--restart-degenerate", "1", "--seed", "5", "--quiet"])
+    assert code == 0
+    with open(output / "summary.json") as f:
+        summary = json.load(f)
+    # Seed 5 learns nothing and is replaced by 6; what 6 and 7 score at 1e-12 is their random heads' luck.
+    first = summary["runs"][0]
+    assert first["seed"] == 5 and first["degenerate"] is not None and first["replaced"]
+    assert summary["counted_seeds"] == [6, 7] and [run["seed"] for run in summary["runs"]] == [5, 6, 7]
+    assert summary["degenerate"] == [run["seed"] for run in summary["runs"] if run["degenerate"] is not None]
+    assert (output / "pretrained" / "finetune.json").exists()
+    assert main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
+                 "--output", str(tmp_path / "none"), "--seeds", "2", "--quiet"]) == 2
 
 
 def test_seeds_need_a_validation_file(finetune_init_dir, files, tmp_path):
