@@ -316,12 +316,13 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
         from albert_keras.training.recipes import get_recipe
 
         recipe_settings = get_recipe(recipe)
-        recipe_settings.pop("dropout")  # the classifier head's own default (0.1), recorded in the summary
+        # Dropout is the heads' own default (0.1, as the official classifier): recorded, not a setting.
+        applied = {k: v for k, v in recipe_settings.items() if k != "dropout"}
         if epochs is not None:
-            recipe_settings.pop("num_train_steps")
+            applied.pop("num_train_steps")
         if "warmup_fraction" in overrides:
-            recipe_settings.pop("num_warmup_steps")
-        overrides = {**recipe_settings, **overrides}
+            applied.pop("num_warmup_steps")
+        overrides = {**applied, **overrides}
     explicit_steps = isinstance(settings, TrainingSettings) and epochs is None and "num_train_steps" not in overrides
     if isinstance(settings, TrainingSettings):
         settings = dataclasses.replace(settings, **overrides)
@@ -387,7 +388,8 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
     print(
         f"finetune: {task.name} on {count} examples, {settings.num_train_steps} steps of {batch} "
         f"({settings.optimizer} at {settings.learning_rate:g}, warmup {settings.num_warmup_steps} steps, "
-        f"{settings.precision}, strategy {type(loop.strategy).__name__})",
+        f"{settings.precision}, strategy {type(loop.strategy).__name__}"
+        + (f", recipe {recipe} from google-research/ALBERT run_glue.sh)" if recipe else ")"),
         file=sys.stderr,
     )
     started = time.perf_counter()

@@ -153,7 +153,7 @@ def test_recipe_values_land_in_the_summary_and_explicit_flags_override_them(fine
     assert settings["num_warmup_steps"] == rte["num_warmup_steps"] == 200
     # Explicit flags win over the recipe's 800 steps of 32.
     assert settings["num_train_steps"] == 4 and settings["global_batch_size"] == 8
-    assert settings["reinit_pooler"] is True
+    assert settings["reinit_pooler"] is True and settings["recipe_values"] == rte
 
 
 def test_reinit_pooler_draws_fresh_pooler_weights_only(finetune_init_dir):
