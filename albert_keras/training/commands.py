@@ -116,6 +116,11 @@ def register(subparsers):
         help="draw new n-gram masks for every example each time it is read (default: the masks stored in the records)",
     )
     parser.add_argument(
+        "--on-divergence", choices=("warn", "stop"), default="warn",
+        help="when masked-LM accuracy over --log-every steps falls below half its best: say so once with the "
+        "step (warn) or also stop (stop); recorded in summary.json's divergence",
+    )
+    parser.add_argument(
         "--deterministic", action="store_true", help="enable TensorFlow's deterministic ops (bit-exact reruns, slower)"
     )
     add_quiet(parser, old_verbose=True)
@@ -168,6 +173,7 @@ def run(args):
             log_every=args.log_every,
             spm_model=args.vocab,
             dynamic_masking=args.dynamic_masking,
+            on_divergence=args.on_divergence,
             verbose=keras_verbose(args),
             steps_per_execution=args.steps_per_execution,
         )

@@ -218,6 +218,7 @@ def _make_evaluator(task, validation, options, output_dir, primary, patience, ch
             print(f"finetune: step {step}: validation {shown}" + (" (best)" if improved else ""), file=sys.stderr)
             if predicted is not None and len(predicted) > 1 and len(set(predicted.tolist())) == 1:
                 label = labels[int(predicted[0])] if labels else int(predicted[0])
+                record["one_class"] = label  # for the verdict on the run (training.baselines.judge)
                 message = _one_class_advice(step, label, len(labels) if labels else "?")
                 print(message, file=sys.stderr)
             if chief:
@@ -234,8 +235,35 @@ def _make_evaluator(task, validation, options, output_dir, primary, patience, ch
     return FinetuneEvaluator()
 
 
+def reinit_pooler(model):
+    """Re-initialize the encoder's pooler dense (`pooled_dense`) as a fresh layer: kernel from the
+    config's truncated normal (`initializer_range`), bias zero.
+
+    The pretrained pooler was trained for sentence order only; Mosbach et al. (ICLR 2021) and Zhang
+    et al. ("Revisiting few-sample BERT fine-tuning", ICLR 2021) find a fresh one makes small-data
+    fine-tuning more stable. Returns the number of variables re-initialized.
+
+    Example:
+    ```python
+    reinit_pooler(task.build_model("runs/base/pretrained", metadata, {}))  # 2
+    ```
+    """
+    import keras
+
+    encoder = getattr(model, "encoder", model)
+    pooler = getattr(encoder, "pooled_dense", None)
+    if pooler is None:
+        raise AlbertInputError(f"--reinit-pooler: the {type(model).__name__} has no pooler to re-initialize")
+    # The encoder's own initializer (TruncatedNormal(initializer_range)), drawn anew.
+    initializer = keras.initializers.get(pooler.kernel_initializer)
+    pooler.kernel.assign(initializer(pooler.kernel.shape, dtype=pooler.kernel.dtype))
+    if pooler.bias is not None:
+        pooler.bias.assign(keras.ops.zeros(pooler.bias.shape, dtype=pooler.bias.dtype))
+    return 2 if pooler.bias is not None else 1
+
+
 def finetune(task, init_dir, train, validation=None, settings=None, options=None, epochs=None, patience=None,
-             **overrides):
+             reinit_pooler_weights=False, recipe=None, **overrides):
     """Fine-tune a pretrained directory on a task and write the result as a pretrained directory.
 
     Rerunning the same call after a crash resumes from the newest checkpoint (step-exact, with the
@@ -255,11 +283,17 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
         epochs: passes over the training file (sets `num_train_steps`); default 3 unless
             `settings` is a `TrainingSettings` (whose `num_train_steps` then counts).
         patience: stop after this many evaluations without improvement (None: never).
+        reinit_pooler_weights: re-initialize the pooler dense before training (`reinit_pooler`;
+            not on resume, which restores the trained one).
+        recipe: a GLUE recipe name (`training.recipes`: run_glue.sh's learning rate, batch, steps,
+            warmup); `overrides` and an explicit `epochs` win over its values.
         **overrides: `TrainingSettings` fields.
 
     Returns:
         A summary dict (also `OUTPUT/summary.json`): steps, final and best validation metrics,
-        the result's directory.
+        the result's directory, the validation set's trivial `baseline` and the verdict
+        `degenerate` (None, or `{"step", "why"}` when the best score is not above the baseline;
+        `training.baselines`).
 
     Example:
     ```python
@@ -277,6 +311,18 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
 
     task = get_task(task) if isinstance(task, str) else task
     options = dict(options or {})
+    recipe_settings = {}
+    if recipe is not None:
+        from albert_keras.training.recipes import get_recipe
+
+        recipe_settings = get_recipe(recipe)
+        # Dropout is the heads' own default (0.1, as the official classifier): recorded, not a setting.
+        applied = {k: v for k, v in recipe_settings.items() if k != "dropout"}
+        if epochs is not None:
+            applied.pop("num_train_steps")
+        if "warmup_fraction" in overrides:
+            applied.pop("num_warmup_steps")
+        overrides = {**applied, **overrides}
     explicit_steps = isinstance(settings, TrainingSettings) and epochs is None and "num_train_steps" not in overrides
     if isinstance(settings, TrainingSettings):
         settings = dataclasses.replace(settings, **overrides)
@@ -301,6 +347,10 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
     settings.validate()
     metadata = train_data.metadata
     primary = (metadata.get("metrics") or [task.primary_metric])[0]
+    from albert_keras.training.baselines import judge
+    from albert_keras.training.baselines import trivial_baseline
+
+    baseline = trivial_baseline(task, validation_data, primary) if validation_data is not None else None
 
     check_init_directory(init_dir, options.get("vocab") or options.get("spm_model"))
 
@@ -316,6 +366,9 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
         compile_kwargs=task.compile_kwargs(metadata),
     )
     init = describe_init(model, init_dir)
+    if reinit_pooler_weights and loop.start_step == 0:
+        init["pooler_reinitialized"] = reinit_pooler(model)
+        print(f"finetune: pooler re-initialized ({init['pooler_reinitialized']} variables)", file=sys.stderr)
     print(
         f"finetune: from {init_dir}: {init['encoder_restored']} encoder variables restored; "
         + (f"{init['head_restored']} head variables restored" if init["head_restored"] else
@@ -335,7 +388,8 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
     print(
         f"finetune: {task.name} on {count} examples, {settings.num_train_steps} steps of {batch} "
         f"({settings.optimizer} at {settings.learning_rate:g}, warmup {settings.num_warmup_steps} steps, "
-        f"{settings.precision}, strategy {type(loop.strategy).__name__})",
+        f"{settings.precision}, strategy {type(loop.strategy).__name__}"
+        + (f", recipe {recipe} from google-research/ALBERT run_glue.sh)" if recipe else ")"),
         file=sys.stderr,
     )
     started = time.perf_counter()
@@ -355,6 +409,9 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
     # --- outputs ------------------------------------------------------------------------------
     result_dir = os.path.join(output_dir, PRETRAINED_DIR)
     best = evaluator.best if evaluator is not None else None
+    degenerate = judge(evaluator.records, baseline, primary) if evaluator is not None else None
+    if degenerate is not None:
+        print(f"finetune: DEGENERATE run (seed {settings.seed}): {degenerate['why']}", file=sys.stderr)
     summary = {
         "task": task.name,
         "step": final_step,
@@ -371,6 +428,14 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
         "primary_metric": primary,
         "early_stopped": bool(evaluator is not None and evaluator.stopped),
         "init": init,
+        "seed": int(settings.seed),
+        "settings": {"learning_rate": settings.learning_rate, "global_batch_size": settings.global_batch_size,
+                     "num_train_steps": settings.num_train_steps, "num_warmup_steps": settings.num_warmup_steps,
+                     "optimizer": settings.optimizer, "weight_decay_rate": settings.weight_decay_rate,
+                     "recipe": recipe, "recipe_values": recipe_settings or None,
+                     "reinit_pooler": bool(reinit_pooler_weights)},
+        "baseline": baseline,
+        "degenerate": degenerate,
         "pretrained_dir": result_dir,
     }
     if loop.chief:

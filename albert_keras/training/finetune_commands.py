@@ -58,6 +58,12 @@ def _add_scoring_flags(parser):
     _add_task_arguments(parser)
 
 
+def _recipe_names():
+    from albert_keras.training.recipes import recipe_names
+
+    return recipe_names()
+
+
 def _task_names():
     from albert_keras.tasks.registry import task_names
 
@@ -116,11 +122,27 @@ def register(subparsers):
     add_output(parser, "run directory: OUTPUT/pretrained is the fine-tuned model", old=("--output-dir",))
     _add_reading_flags(parser)
     parser.add_argument("--labels", default=None, help="comma-separated label list (default: the training file's labels, sorted)")
-    parser.add_argument("--epochs", type=int, default=3, help="passes over the training file")
+    # Defaults are None here and filled in `run_finetune`, so a flag given explicitly wins over --recipe.
+    parser.add_argument("--epochs", type=int, default=None, help="passes over the training file (default 3)")
     parser.add_argument("--num-train-steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
-    add_batch_size(parser, 32)
-    parser.add_argument("--learning-rate", type=float, default=2e-5, help="peak learning rate (official 1e-5..5e-5)")
-    parser.add_argument("--warmup", type=float, default=0.1, help="warmup: a fraction of the steps (< 1) or a number of steps")
+    add_batch_size(parser, None, help="examples per step, all replicas together (default 32)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="peak learning rate (default 2e-5; official 1e-5..5e-5)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="warmup: a fraction of the steps (< 1) or a number of steps (default 0.1)")
+    parser.add_argument("--recipe", default=None, choices=_recipe_names(),
+                        help="the ALBERT paper's GLUE settings for a task (google-research/ALBERT run_glue.sh: "
+                             "learning rate, batch, steps, warmup; dropout 0.1); explicit flags override them")
+    parser.add_argument("--reinit-pooler", action="store_true",
+                        help="re-initialize the pooler dense before fine-tuning (Mosbach et al. 2021, Zhang et al. "
+                             "2021: steadier small-data runs)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="N runs with seeds --seed, --seed+1, ...; each judged against the validation set's "
+                             "trivial baseline; mean, std and best reported; the best run's model kept "
+                             "(OUTPUT/runs/seed-S hold the runs)")
+    parser.add_argument("--restart-degenerate", type=int, default=0, metavar="K",
+                        help="replace up to K degenerate runs (not above the trivial baseline) with runs on the next "
+                             "seeds")
     parser.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw")
     parser.add_argument("--weight-decay", type=float, default=0.01, help="decoupled weight decay (not on LayerNorm/bias)")
     add_max_seq_length(parser, 128, "packed sequence length")
@@ -194,11 +216,14 @@ def _check_input(path, task, args, stored_options=None):
 
 
 def run_finetune(args):
+    from albert_keras.training.finetune import DEFAULTS
     from albert_keras.training.finetune import finetune
+    from albert_keras.training.seeds import finetune_seeds
 
     _check_input(args.train, args.task, args)
     _check_input(args.validation, args.task, args)
     options = _options(args)
+    # Only what the command line states goes in: the rest comes from --recipe, else the defaults.
     overrides = {}
     if args.warmup is not None:
         if args.warmup < 1:
@@ -207,14 +232,25 @@ def run_finetune(args):
             overrides["num_warmup_steps"] = int(args.warmup)
     if args.num_train_steps is not None:
         overrides["num_train_steps"] = args.num_train_steps
-    finetune(
-        args.task, args.model, args.train, args.validation, args.output, options=options,
-        epochs=None if args.num_train_steps else args.epochs, patience=args.patience,
-        global_batch_size=args.batch_size, learning_rate=args.learning_rate, optimizer=args.optimizer,
-        weight_decay_rate=args.weight_decay, eval_every=args.eval_every, seed=args.seed,
+    if args.batch_size is not None:
+        overrides["global_batch_size"] = args.batch_size
+    if args.learning_rate is not None:
+        overrides["learning_rate"] = args.learning_rate
+    if args.recipe is None:
+        overrides.setdefault("global_batch_size", DEFAULTS["global_batch_size"])
+        overrides.setdefault("learning_rate", DEFAULTS["learning_rate"])
+    epochs = None if args.num_train_steps else args.epochs
+    common = dict(
+        options=options, epochs=epochs, patience=args.patience, reinit_pooler_weights=args.reinit_pooler,
+        recipe=args.recipe, optimizer=args.optimizer, weight_decay_rate=args.weight_decay, eval_every=args.eval_every,
         precision=training_precision(args.precision), strategy=args.strategy, tpu=args.tpu,
         steps_per_execution=args.steps_per_execution, verbose=keras_verbose(args), **overrides,
     )
+    if args.seeds != 1 or args.restart_degenerate:
+        finetune_seeds(args.task, args.model, args.train, args.validation, args.output, seeds=args.seeds,
+                       restart_degenerate=args.restart_degenerate, seed=args.seed, **common)
+    else:
+        finetune(args.task, args.model, args.train, args.validation, args.output, seed=args.seed, **common)
     return 0
 
 

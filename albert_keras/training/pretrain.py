@@ -28,7 +28,7 @@ def _build_model(config, init_from, precision):
 # gs://); a remote config / initial directory / SentencePiece model is read from a local copy.
 @io_utils.any_filesystem(inputs=("config", "spm_model"))
 def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max_seq_length=None, spm_model=None,
-             dynamic_masking=False, **overrides):
+             dynamic_masking=False, on_divergence="warn", **overrides):
     """Pretrain ALBERT on official-schema TFRecords and write a pretrained directory.
 
     Rerunning the same call after a crash (or preemption) resumes from the newest checkpoint in
@@ -51,6 +51,8 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         dynamic_masking: draw new masks for every example each time it is read (with the data's
             `masked_lm_prob` and `ngram` from `manifest.json`), instead of the masks stored in
             the records (static masking, the official behaviour). Evaluation keeps the stored masks.
+        on_divergence: `"warn"` or `"stop"` when the masked-LM accuracy collapses
+            (`callbacks.DivergenceWatch`); recorded in the summary's `divergence`.
         **overrides: `TrainingSettings` fields, applied over `settings`.
 
     Returns:
@@ -106,6 +108,7 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
 
     # --- strategy, model, optimizer, resume ---------------------------------------------------
     from albert_keras.training.callbacks import CollapseWatch
+    from albert_keras.training.callbacks import DivergenceWatch
     from albert_keras.training.callbacks import PretrainingLogger
 
     fingerprint = {"train_files": files}
@@ -149,12 +152,16 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         learning_rate=settings.learning_rate, num_warmup_steps=settings.num_warmup_steps,
         batches_per_step=settings.gradient_accumulation_steps, verbose=loop.chief,
     )
+    divergence = DivergenceWatch(every_steps=settings.log_every, min_step=settings.num_warmup_steps,
+                                 on_divergence=on_divergence,
+                                 batches_per_step=settings.gradient_accumulation_steps, verbose=loop.chief,
+                                 source=logger)
     started = time.perf_counter()
     history_logs = loop.fit(
         lambda skip: inputs.distributed_batches(distribution, make_train, micro_batch, skip_batches=skip),
         validation_data=validation,
         validation_steps=validation_steps,
-        callbacks=[logger, watch],
+        callbacks=[logger, watch, divergence],
     )
     elapsed = time.perf_counter() - started
     output_dir = settings.output_dir
@@ -185,6 +192,7 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         "pretrained_dir": pretrained_dir,
         "warnings": list(watch.warnings),
         "collapse_watch": [list(check) for check in watch.history],
+        "divergence": divergence.event,
     }
     if chief:
         if io_utils.is_url(pretrained_dir):
