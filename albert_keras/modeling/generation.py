@@ -20,6 +20,7 @@ import numpy as np
 
 from albert_keras.compat import accept_any_call_arguments
 from albert_keras.errors import AlbertInputError
+from albert_keras.tokenization.layer import AlbertTokenizer
 
 SAMPLERS = ("greedy", "beam", "top_k", "top_p")
 DEFAULT_SOURCE_LENGTH = 128
@@ -61,8 +62,8 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
         accept_any_call_arguments(self)
         self.tokenizer = tokenizer
         self.target_length = int(target_length)
-        self.target_tokenizer = tokenizer.vocabulary.tokenizer(
-            self.target_length + 1, lowercase=tokenizer.lowercase, name="target_tokenizer")
+        self.target_tokenizer = AlbertTokenizer(tokenizer.vocabulary, sequence_length=self.target_length + 1,
+                                                lowercase=tokenizer.lowercase, name="target_tokenizer")
         self.built = True
 
     @property

@@ -392,7 +392,7 @@ def intent_slot_scores(gold, predicted, scheme=DEFAULT_SCHEME):
     }
 
 
-def _softmax(logits):
+def _row_softmax(logits):
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
@@ -517,7 +517,7 @@ class IntentSlotTask(FinetuneTask):
             slot_ids = np.argmax(out[SLOT_OUTPUT].numpy(), axis=-1)
             for row, where in zip(slot_ids, features.positions[start:start + batch]):
                 tags.append([slot_labels[int(row[p])] if p >= 0 else "O" for p in where])
-        return _softmax(np.concatenate(intent_logits).astype(np.float64)), tags
+        return _row_softmax(np.concatenate(intent_logits).astype(np.float64)), tags
 
     def evaluation(self, model, data, options):
         if data.examples[0].tags is None:

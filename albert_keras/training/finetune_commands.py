@@ -72,13 +72,23 @@ def _task_names():
 
 class _TaskGroup:
     """What a task's `add_arguments` sees: one argument group titled with the task, so `--help`
-    lists task flags by task (a group the task makes itself folds into it)."""
+    lists task flags by task (a group the task makes itself folds into it).
 
-    def __init__(self, parser, name):
+    A flag two tasks both take (`--turn-separator`: translation and response selection) is added
+    once, by the first task in name order; `shared` holds the option strings already added.
+    """
+
+    def __init__(self, parser, name, shared):
         self.group = parser.add_argument_group(f"--task {name}")
+        self.shared = shared
 
     def add_argument(self, *args, **kwargs):
-        return self.group.add_argument(*args, **kwargs)
+        options = [a for a in args if a.startswith("-")]
+        if options and all(option in self.shared for option in options):
+            return self.shared[options[0]]
+        action = self.group.add_argument(*args, **kwargs)
+        self.shared.update(dict.fromkeys(options, action))
+        return action
 
     def add_argument_group(self, *args, **kwargs):
         return self
@@ -92,13 +102,14 @@ def _add_task_arguments(parser):
 
     from albert_keras.tasks.registry import TASKS
 
+    shared = {}
     for name in sorted(TASKS):
         module_name, attribute = TASKS[name].split(":")
         # A task that does not import must fail loudly, not lose its flags (the CLI's rule too).
         cls = getattr(importlib.import_module(module_name), attribute)
         hook = getattr(cls, "add_arguments", None)
         if hook is not None:
-            hook(_TaskGroup(parser, name))
+            hook(_TaskGroup(parser, name, shared))
 
 
 def register(subparsers):

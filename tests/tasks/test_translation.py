@@ -9,7 +9,7 @@ import pytest
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks.registry import get_task
-from albert_keras.tasks.translation import SmoothedTokenCrossentropy
+from albert_keras.tasks.keras_losses import SmoothedTokenCrossentropy
 from albert_keras.tasks.translation import read_pairs
 
 DET = ["the", "a", "this", "that"]
