@@ -18,15 +18,13 @@ Outputs (padded with "" / -1): `intent` `[B]`, `intent_probability` `[B]`,
 import tensorflow as tf
 
 from albert_keras.export.tagging import _O
+from albert_keras.export import tagging
 from albert_keras.export.tagging import TaggingServer
 from albert_keras.export.tagging import _chunk_end
 from albert_keras.export.tagging import _chunk_start
 from albert_keras.export.tagging import _next
 from albert_keras.export.tagging import _previous
 from albert_keras.export.tagging import label_tables
-from albert_keras.tokenization.sentencepiece import CLS_ID
-from albert_keras.tokenization.sentencepiece import SEP_ID
-from albert_keras.tokenization.sentencepiece import UNK_ID
 
 ENDPOINT = "serving_default"
 
@@ -50,6 +48,9 @@ class IntentSlotServer(TaggingServer):
         tf.Module.__init__(self, name=name)
         self.model = model
         self.tokenizer = tokenizer
+        # The vocabulary's own special ids: [CLS] is 2 in ALBERT's SentencePiece models, 101 in BERT-Chinese's.
+        special = tokenizer.vocabulary.special_ids
+        self.cls_id, self.sep_id, self.unk_id = (int(special[key]) for key in ("cls", "sep", "unk"))
         self.sequence_length = int(sequence_length)
         self.intents = [str(intent) for intent in model.intents]
         self.labels = [str(label) for label in model.slot_labels]
@@ -72,7 +73,7 @@ class IntentSlotServer(TaggingServer):
         # A word without pieces gets one <unk>, so every word has a first piece (as in training).
         empty = count == 0
         extra = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], UNK_ID), tf.cast(empty, pieces.row_splits.dtype)
+            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], self.unk_id), tf.cast(empty, pieces.row_splits.dtype)
         )
         piece_ids = tf.concat([tf.cast(pieces, tf.int32), extra], axis=1)
         count = tf.maximum(count, 1)
@@ -94,8 +95,8 @@ class IntentSlotServer(TaggingServer):
         body = per_row.to_tensor(default_value=0, shape=[None, budget])
         column = tf.expand_dims(tf.range(T), 0)
         token_ids = tf.pad(body, [[0, 0], [1, 1]])
-        token_ids = tf.where(column == 0, CLS_ID, token_ids)
-        token_ids = tf.where(column == tf.expand_dims(lengths, 1) + 1, SEP_ID, token_ids)
+        token_ids = tf.where(column == 0, self.cls_id, token_ids)
+        token_ids = tf.where(column == tf.expand_dims(lengths, 1) + 1, self.sep_id, token_ids)
         padding_mask = tf.cast(column <= tf.expand_dims(lengths, 1) + 1, tf.int32)
         features = {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": padding_mask}
         outputs = self.model(features, training=False)
@@ -154,10 +155,5 @@ def add_endpoint(archive, model, vocabulary, sequence_length, lowercase=True, na
     # served.signatures["serving_default"](text=tf.constant(["play jazz"]))["intent"]
     ```
     """
-    from albert_keras.tokenization import AlbertTokenizer
-
-    tokenizer = AlbertTokenizer(vocabulary, sequence_length=sequence_length, lowercase=lowercase)
-    server = IntentSlotServer(model, tokenizer, sequence_length)
-    archive.track(server)
-    archive.add_endpoint(name, server.__call__, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    return name
+    return tagging.add_endpoint(archive, model, vocabulary, sequence_length, lowercase=lowercase, name=name,
+                                server_class=IntentSlotServer)

@@ -26,8 +26,6 @@ Ragged ops are used, so it is SavedModel-only (TFLite keeps the token positions)
 import tensorflow as tf
 
 from albert_keras.export.signatures import DEFAULT_MAX_ANSWER_LENGTH
-from albert_keras.tokenization.sentencepiece import CLS_ID
-from albert_keras.tokenization.sentencepiece import SEP_ID
 
 DEFAULT_DOC_STRIDE = 128
 DEFAULT_MAX_QUERY_LENGTH = 64
@@ -65,6 +63,9 @@ class QuestionAnsweringServer(tf.Module):
             raise ValueError(f"sequence_length must be at least 5, got {sequence_length}")
         self.model = model
         self.tokenizer = tokenizer
+        # The vocabulary's own special ids: [CLS] is 2 in ALBERT's SentencePiece models, 101 in BERT-Chinese's.
+        special = tokenizer.vocabulary.special_ids
+        self.cls_id, self.sep_id, self.unk_id = (int(special[key]) for key in ("cls", "sep", "unk"))
         self.sequence_length = int(sequence_length)
         self.doc_stride = None if doc_stride is None else int(doc_stride)
         if self.doc_stride is not None and self.doc_stride < 1:  # a stride of 0 never leaves the first window
@@ -120,9 +121,9 @@ class QuestionAnsweringServer(tf.Module):
         token_ids = per_window(dense_ids, 0)
         in_query = (position >= 1) & (position <= tf.expand_dims(w_q, 1))
         token_ids = tf.where(in_query, q_token, token_ids)
-        token_ids = tf.where(position == 0, CLS_ID, token_ids)
+        token_ids = tf.where(position == 0, self.cls_id, token_ids)
         sep = (position == offset - 1) | (position == offset + tf.expand_dims(w_len, 1))
-        token_ids = tf.where(sep, SEP_ID, token_ids)
+        token_ids = tf.where(sep, self.sep_id, token_ids)
         total = offset + tf.expand_dims(w_len, 1) + 1
         padding_mask = tf.cast(position < total, tf.int32)
         segment_ids = tf.cast((position >= offset) & (position < total), tf.int32)

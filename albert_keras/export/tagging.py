@@ -18,9 +18,6 @@ Ragged ops and `tf.scan` are used, so it is SavedModel-only.
 
 import tensorflow as tf
 
-from albert_keras.tokenization.sentencepiece import CLS_ID
-from albert_keras.tokenization.sentencepiece import SEP_ID
-from albert_keras.tokenization.sentencepiece import UNK_ID
 
 # Tag prefixes as small ints for the chunking rules.
 _O, _B, _I, _E, _S = 0, 1, 2, 3, 4
@@ -84,6 +81,9 @@ class TaggingServer(tf.Module):
         super().__init__(name=name)
         self.model = model
         self.tokenizer = tokenizer
+        # The vocabulary's own special ids: [CLS] is 2 in ALBERT's SentencePiece models, 101 in BERT-Chinese's.
+        special = tokenizer.vocabulary.special_ids
+        self.cls_id, self.sep_id, self.unk_id = (int(special[key]) for key in ("cls", "sep", "unk"))
         self.sequence_length = int(sequence_length)
         labels = getattr(model, "labels", None) or [str(i) for i in range(int(model.num_classes))]
         self.labels = [str(label) for label in labels]
@@ -127,7 +127,7 @@ class TaggingServer(tf.Module):
         # A word without pieces gets one <unk>, so every word has a first piece.
         empty = count == 0
         extra = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], UNK_ID), tf.cast(empty, pieces.row_splits.dtype)
+            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], self.unk_id), tf.cast(empty, pieces.row_splits.dtype)
         )
         piece_ids = tf.concat([tf.cast(pieces, tf.int32), extra], axis=1)
         count = tf.maximum(count, 1)
@@ -155,8 +155,8 @@ class TaggingServer(tf.Module):
         body = per_window.to_tensor(default_value=0, shape=[None, budget])
         column = tf.expand_dims(tf.range(T), 0)
         token_ids = tf.pad(body, [[0, 0], [1, 1]])
-        token_ids = tf.where(column == 0, CLS_ID, token_ids)
-        token_ids = tf.where(column == tf.expand_dims(lengths, 1) + 1, SEP_ID, token_ids)
+        token_ids = tf.where(column == 0, self.cls_id, token_ids)
+        token_ids = tf.where(column == tf.expand_dims(lengths, 1) + 1, self.sep_id, token_ids)
         padding_mask = tf.cast(column <= tf.expand_dims(lengths, 1) + 1, tf.int32)
         features = {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": padding_mask}
         logits = tf.cast(self.model(features, training=False), tf.float32)
@@ -205,8 +205,11 @@ class TaggingServer(tf.Module):
         }
 
 
-def add_endpoint(archive, model, spm_model, sequence_length, lowercase=True):
+def add_endpoint(archive, model, vocabulary, sequence_length, lowercase=True, name=ENDPOINT, server_class=None):
     """Add the `tag` signature (`text` `[B]` strings) to an `ExportArchive` tracking `model`.
+
+    Args:
+        server_class: the serving module built on `TaggingServer` (default: it).
 
     Returns:
         The endpoint name.
@@ -219,8 +222,8 @@ def add_endpoint(archive, model, spm_model, sequence_length, lowercase=True):
     """
     from albert_keras.tokenization import AlbertTokenizer
 
-    tokenizer = AlbertTokenizer(spm_model, sequence_length=sequence_length, lowercase=lowercase)
-    server = TaggingServer(model, tokenizer, sequence_length)
+    tokenizer = AlbertTokenizer(vocabulary, sequence_length=sequence_length, lowercase=lowercase)
+    server = (server_class or TaggingServer)(model, tokenizer, sequence_length)
     archive.track(server)
-    archive.add_endpoint(ENDPOINT, server.__call__, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    return ENDPOINT
+    archive.add_endpoint(name, server.__call__, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    return name

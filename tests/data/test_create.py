@@ -74,7 +74,8 @@ def test_manifest_records_settings_checksum_and_statistics(embedded_records, spm
                 "ngram_drawn_histogram", "truncated_instances", "skipped_lines"):
         assert key in on_disk["statistics"], key
     assert len(on_disk["inputs"][0]["sha256"]) == 64
-    assert 0 < on_disk["run"]["peak_rss_mb_main"] < 2000 and on_disk["run"]["seconds"] > 0
+    # The peak is the test worker's whole life (ru_maxrss), so only its presence is checked here.
+    assert on_disk["run"]["peak_rss_mb_main"] > 0 and on_disk["run"]["seconds"] > 0
     names = sorted(os.listdir(directory))
     assert names == ["manifest.json"] + [f"part-{i:05d}-of-00004.tfrecord" for i in range(4)]
 

@@ -104,3 +104,46 @@ def test_tag_signature_in_a_fresh_process(tagger, spm_model_path, tmp_path):
     assert sorted(got.files) == sorted(expected)
     for key, want in expected.items():
         np.testing.assert_array_equal(got[key], want, err_msg=key)
+
+
+def test_server_packs_with_the_vocabulary_special_ids_for_wordpiece(tmp_path):
+    """A Chinese (BERT-layout) vocabulary: [CLS] 101, [SEP] 102, [UNK] 100, never SentencePiece's 2/3/1."""
+    import keras
+
+    from albert_keras import AlbertConfig, AlbertEncoder
+    from albert_keras.export.tagging import TaggingServer
+    from albert_keras.modeling.task_models import AlbertTokenClassifier
+    from albert_keras.tokenization import AlbertTokenizer, load_vocabulary
+    from tests.tokenization.wordpiece_fixtures import make_chinese_style_vocab
+    from tests.training.conftest import TINY_CONFIG
+
+    vocabulary = load_vocabulary(make_chinese_style_vocab(tmp_path / "vocab.txt", duplicate=False))
+    keras.utils.set_random_seed(5)
+    config = AlbertConfig(**{**TINY_CONFIG, "vocab_size": vocabulary.vocabulary_size()})
+    model = AlbertTokenClassifier(AlbertEncoder(config), labels=LABELS)
+    kernel = model.output_dense.kernel
+    kernel.assign(np.random.default_rng(1).normal(0, 1.0, kernel.shape).astype("float32"))
+    # Every token row silent but SentencePiece's [UNK]/[CLS]/[SEP] (1-3): packing with those ids instead
+    # of the vocabulary's would change every tag.
+    embeddings = model.encoder.token_embedding.embeddings
+    loud = np.zeros(embeddings.shape, "float32")
+    loud[1:4] = np.random.default_rng(2).normal(0, 30.0, loud[1:4].shape)
+    embeddings.assign(loud)
+    for variable in model.encoder.weights:  # sharp attention, so [CLS]/[SEP] reach every word
+        if "kernel" in variable.path:
+            variable.assign(variable.numpy() * 25.0)
+    texts = ["张三 在 北京 工作", "Peter 住在 上海", "我 爱 你", "中 国 人 民 大 学 的 学 生"]
+    sentences = [tagging.TaggedSentence(t.split()) for t in texts]
+    features = tagging.make_features(vocabulary, sentences, max_seq_length=T)
+    x, _, _ = tagging.feature_arrays(features)
+    assert x["token_ids"][0][0] == 101 and 102 in x["token_ids"][0]
+    expected = tagging.word_tags(features, model(x).numpy(), LABELS, len(sentences))
+    def served_tags(special_ids=None):
+        server = TaggingServer(model, AlbertTokenizer(vocabulary, sequence_length=T), T)
+        if special_ids:
+            server.cls_id, server.sep_id, server.unk_id = special_ids
+        out = server(tf.constant(texts))["tags"].numpy()
+        return [[t.decode() for t in out[k][: len(text.split())]] for k, text in enumerate(texts)]
+
+    assert served_tags() == expected
+    assert served_tags((2, 3, 1)) != expected  # SentencePiece's ids, the old constants: the check above can fail
