@@ -20,6 +20,7 @@ This module does not import TensorFlow; `Vocabulary.tokenizer()` builds the in-g
 `AlbertTokenizer` layer on demand.
 """
 
+import abc
 import hashlib
 import json
 import os
@@ -95,7 +96,7 @@ def vocabulary_path(directory):
     return found[0] if found else None
 
 
-class Vocabulary:
+class Vocabulary(abc.ABC):
     """A tokenizer vocabulary of either kind, with its casing and its special ids.
 
     Build one with `load_vocabulary`. Subclasses: `SentencePieceVocabulary`, `WordPieceVocabulary`.
@@ -197,38 +198,41 @@ class Vocabulary:
     # ----------------------------------------------------------------- per kind
 
     @property
+    @abc.abstractmethod
     def special_ids(self):
-        raise NotImplementedError
+        """`{"pad", "unk", "cls", "sep", "mask"}` -> id, read from the vocabulary."""
 
+    @abc.abstractmethod
     def vocabulary_size(self):
-        raise NotImplementedError
+        """How many ids the vocabulary has."""
 
+    @abc.abstractmethod
     def tokens(self):
         """Every token, indexed by id."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def id_to_token(self, token_id):
-        raise NotImplementedError
+        """The token of an id."""
 
+    @abc.abstractmethod
     def token_to_id(self, token):
         """The id of a token; unknown tokens give the `[UNK]` id."""
-        raise NotImplementedError
 
     def tokenize(self, text):
         """The tokens of one text (no special tokens), as the official tokenizer cuts them."""
         return [self.id_to_token(i) for i in self.encode(text)]
 
+    @abc.abstractmethod
     def encode(self, text):
         """The ids of one text (no special tokens), exactly the official tokenizer's."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def encode_with_offsets(self, text):
         """`(ids, starts, ends)`: `encode(text)` with each token's character span in `text`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def word_starts(self):
         """A bool per id: does a token with this id start a word (the official masking rule)."""
-        raise NotImplementedError
 
 
 class SentencePieceVocabulary(Vocabulary):
