@@ -77,7 +77,7 @@ class TaggingServer(tf.Module):
     ```
     """
 
-    def __init__(self, model, tokenizer, sequence_length, name=None):
+    def __init__(self, model, tokenizer, sequence_length, name=None, labels=None):
         super().__init__(name=name)
         self.model = model
         self.tokenizer = tokenizer
@@ -85,17 +85,22 @@ class TaggingServer(tf.Module):
         special = tokenizer.vocabulary.special_ids
         self.cls_id, self.sep_id, self.unk_id = (int(special[key]) for key in ("cls", "sep", "unk"))
         self.sequence_length = int(sequence_length)
-        labels = getattr(model, "labels", None) or [str(i) for i in range(int(model.num_classes))]
+        labels = labels or getattr(model, "labels", None) or [str(i) for i in range(int(model.num_classes))]
         self.labels = [str(label) for label in labels]
         self._prefixes, self._type_names, self._types = label_tables(self.labels)
 
+    @staticmethod
+    def repair(text):
+        """`[B]` strings, invalid UTF-8 replaced by U+FFFD: offsets count the characters of this text."""
+        text = tf.reshape(tf.convert_to_tensor(text, tf.string), [-1])
+        return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD,
+                                            replace_control_characters=False)
+
     def words(self, text):
-        """Whitespace-separated words: `(words, starts, ends)` ragged `[B, None]` (characters)."""
+        """Whitespace-separated words of `repair`ed text: `(words, starts, ends)` ragged `[B, None]`."""
         from albert_keras.tokenization.offsets import _member
         from albert_keras.tokenization.offsets import _whitespace_codepoints
 
-        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD,
-                                            replace_control_characters=False)
         chars = tf.strings.unicode_decode(text, "UTF-8")
         rows = chars.value_rowids()
         positions = tf.range(tf.shape(rows, out_type=tf.int64)[0]) - tf.gather(chars.row_splits, rows)
@@ -113,27 +118,65 @@ class TaggingServer(tf.Module):
         make = lambda values: tf.RaggedTensor.from_row_lengths(values, lengths)  # noqa: E731
         return make(words), make(starts), make(stops)
 
-    def __call__(self, text):
-        text = tf.reshape(tf.convert_to_tensor(text, tf.string), [-1])
-        # Offsets count the characters of valid UTF-8: slice the same repaired text.
-        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD,
-                                            replace_control_characters=False)
-        T = self.sequence_length
-        budget = T - 2
-        words, word_starts, word_ends = self.words(text)
-        flat_words = words.flat_values
-        pieces = self.tokenizer.tokenize(flat_words)[:, :budget]
+    def word_pieces(self, words, limit=None):
+        """`(piece_ids, count)`: each word's pieces (at most `limit`), one `[UNK]` for a word with none,
+        so every word has a first piece (as in training)."""
+        pieces = self.tokenizer.tokenize(words.flat_values)
+        if limit is not None:
+            pieces = pieces[:, :limit]
         count = tf.cast(pieces.row_lengths(), tf.int32)
-        # A word without pieces gets one <unk>, so every word has a first piece.
         empty = count == 0
         extra = tf.RaggedTensor.from_row_lengths(
             tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], self.unk_id), tf.cast(empty, pieces.row_splits.dtype)
         )
-        piece_ids = tf.concat([tf.cast(pieces, tf.int32), extra], axis=1)
-        count = tf.maximum(count, 1)
+        return tf.concat([tf.cast(pieces, tf.int32), extra], axis=1), tf.maximum(count, 1)
+
+    def pack(self, rows):
+        """Model features of ragged piece rows (each at most `sequence_length - 2`): `[CLS] row [SEP]`."""
+        T = self.sequence_length
+        lengths = tf.cast(rows.row_lengths(), tf.int32)
+        body = rows.to_tensor(default_value=0, shape=[None, T - 2])
+        column = tf.expand_dims(tf.range(T), 0)
+        token_ids = tf.pad(body, [[0, 0], [1, 1]])
+        token_ids = tf.where(column == 0, self.cls_id, token_ids)
+        token_ids = tf.where(column == tf.expand_dims(lengths, 1) + 1, self.sep_id, token_ids)
+        padding_mask = tf.cast(column <= tf.expand_dims(lengths, 1) + 1, tf.int32)
+        return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": padding_mask}
+
+    def spans(self, text, words, word_starts, word_ends, prefix, type_):
+        """Entities of per-word tag prefixes and types (seqeval's default chunking, inside each text):
+        `{"type", "text", "start", "end"}` padded `[B, max entities]` (characters of `text`)."""
         word_rows = tf.cast(words.value_rowids(), tf.int32)
         n = tf.shape(word_rows)[0]
         sentence_start = _previous(word_rows, -1, n) != word_rows
+        sentence_end = _next(word_rows, -1, n) != word_rows
+        prev_prefix = tf.where(sentence_start, _O, _previous(prefix, _O, n))
+        prev_type = tf.where(sentence_start, 0, _previous(type_, 0, n))
+        next_prefix = tf.where(sentence_end, _O, _next(prefix, _O, n))
+        next_type = tf.where(sentence_end, 0, _next(type_, 0, n))
+        begins = tf.where(_chunk_start(prev_prefix, prefix, prev_type, type_))[:, 0]
+        ends = tf.where(_chunk_end(prefix, next_prefix, type_, next_type))[:, 0]
+        rows = tf.gather(tf.cast(word_rows, tf.int64), begins)
+        batch = tf.shape(text, out_type=tf.int64)[0]
+        lengths = tf.math.bincount(rows, minlength=batch, maxlength=batch, dtype=tf.int64)
+        start = tf.gather(word_starts.flat_values, begins)
+        end = tf.gather(word_ends.flat_values, ends)
+        values = {
+            "type": (tf.gather(tf.constant(self._type_names), tf.gather(type_, begins)), ""),
+            "text": (tf.strings.substr(tf.gather(text, rows), start, end - start, unit="UTF8_CHAR"), ""),
+            "start": (start, -1),
+            "end": (end, -1),
+        }
+        return {key: tf.RaggedTensor.from_row_lengths(value, lengths).to_tensor(default_value=fill)
+                for key, (value, fill) in values.items()}
+
+    def __call__(self, text):
+        text = self.repair(text)
+        budget = self.sequence_length - 2
+        words, word_starts, word_ends = self.words(text)
+        piece_ids, count = self.word_pieces(words, limit=budget)
+        word_rows = tf.cast(words.value_rowids(), tf.int32)
+        sentence_start = _previous(word_rows, -1, tf.shape(word_rows)[0]) != word_rows
 
         # Greedy windows between words: a new window when the next word does not fit.
         def step(state, inputs):
@@ -146,62 +189,23 @@ class TaggingServer(tf.Module):
 
         window, _ = tf.scan(step, (count, sentence_start), initializer=(tf.constant(-1), tf.constant(0)))
         num_windows = tf.reduce_max(tf.concat([window, [-1]], 0)) + 1
-        # Pieces of each window, then [CLS] ... [SEP].
-        piece_window = tf.repeat(window, count)
-        flat_pieces = tf.cast(piece_ids.flat_values, tf.int32)
-        per_window = tf.RaggedTensor.from_value_rowids(flat_pieces, tf.cast(piece_window, tf.int64),
+        per_window = tf.RaggedTensor.from_value_rowids(piece_ids.flat_values, tf.cast(tf.repeat(window, count), tf.int64),
                                                        nrows=tf.cast(num_windows, tf.int64))
-        lengths = tf.cast(per_window.row_lengths(), tf.int32)
-        body = per_window.to_tensor(default_value=0, shape=[None, budget])
-        column = tf.expand_dims(tf.range(T), 0)
-        token_ids = tf.pad(body, [[0, 0], [1, 1]])
-        token_ids = tf.where(column == 0, self.cls_id, token_ids)
-        token_ids = tf.where(column == tf.expand_dims(lengths, 1) + 1, self.sep_id, token_ids)
-        padding_mask = tf.cast(column <= tf.expand_dims(lengths, 1) + 1, tf.int32)
-        features = {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": padding_mask}
-        logits = tf.cast(self.model(features, training=False), tf.float32)
+        logits = tf.cast(self.model(self.pack(per_window), training=False), tf.float32)
         # Each word's first piece: 1 + pieces of the earlier words of its window.
         offset = tf.cumsum(count, exclusive=True)
         window_first = tf.gather(tf.math.unsorted_segment_min(offset, window, num_windows), window)
-        position = 1 + offset - window_first
-        word_logits = tf.gather_nd(logits, tf.stack([window, position], axis=1))
+        word_logits = tf.gather_nd(logits, tf.stack([window, 1 + offset - window_first], axis=1))
         tag_ids = tf.argmax(word_logits, axis=-1, output_type=tf.int32)
-        tags = tf.gather(tf.constant(self.labels), tag_ids)
-        # Entities (seqeval's default chunking), inside each sentence.
         prefix = tf.gather(tf.constant(self._prefixes, tf.int32), tag_ids)
         type_ = tf.gather(tf.constant(self._types, tf.int32), tag_ids)
-        sentence_end = _next(word_rows, -1, n) != word_rows
-        prev_prefix = tf.where(sentence_start, _O, _previous(prefix, _O, n))
-        prev_type = tf.where(sentence_start, 0, _previous(type_, 0, n))
-        next_prefix = tf.where(sentence_end, _O, _next(prefix, _O, n))
-        next_type = tf.where(sentence_end, 0, _next(type_, 0, n))
-        begins = tf.where(_chunk_start(prev_prefix, prefix, prev_type, type_))[:, 0]
-        ends = tf.where(_chunk_end(prefix, next_prefix, type_, next_type))[:, 0]
-        entity_rows = tf.gather(tf.cast(word_rows, tf.int64), begins)
-        batch = tf.shape(text, out_type=tf.int64)[0]
-        entity_lengths = tf.math.bincount(entity_rows, minlength=batch, maxlength=batch, dtype=tf.int64)
-        starts_flat, ends_flat = word_starts.flat_values, word_ends.flat_values
-        entity_start = tf.gather(starts_flat, begins)
-        entity_end = tf.gather(ends_flat, ends)
-        entity_text = tf.strings.substr(tf.gather(text, entity_rows), entity_start, entity_end - entity_start,
-                                        unit="UTF8_CHAR")
-        entity_type = tf.gather(tf.constant(self._type_names), tf.gather(type_, begins))
-
-        def by_word(values, fill):
-            return words.with_flat_values(values).to_tensor(default_value=fill)
-
-        def by_entity(values, fill):
-            return tf.RaggedTensor.from_row_lengths(values, entity_lengths).to_tensor(default_value=fill)
-
+        entities = self.spans(text, words, word_starts, word_ends, prefix, type_)
         return {
             "words": words.to_tensor(default_value=""),
-            "tags": by_word(tags, ""),
+            "tags": words.with_flat_values(tf.gather(tf.constant(self.labels), tag_ids)).to_tensor(default_value=""),
             "word_start": word_starts.to_tensor(default_value=-1),
             "word_end": word_ends.to_tensor(default_value=-1),
-            "entity_type": by_entity(entity_type, ""),
-            "entity_text": by_entity(entity_text, ""),
-            "entity_start": by_entity(entity_start, -1),
-            "entity_end": by_entity(entity_end, -1),
+            **{f"entity_{key}": value for key, value in entities.items()},
         }
 
 
