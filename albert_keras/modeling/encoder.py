@@ -20,6 +20,23 @@ def albert_initializer(config):
     return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
 
+def block_arguments(config, initializer, dtype):
+    """The keras-hub arguments of one ALBERT block (post-LayerNorm, epsilon 1e-12), encoder or decoder.
+
+    `initializer` is one instance shared by a model's blocks, as Keras draws each use of it anew.
+    """
+    return {
+        "intermediate_dim": config.intermediate_size,
+        "num_heads": config.num_attention_heads,
+        "dropout": config.hidden_dropout_prob,
+        "activation": get_activation(config.hidden_act),
+        "layer_norm_epsilon": 1e-12,
+        "kernel_initializer": initializer,
+        "normalize_first": False,
+        "dtype": dtype,
+    }
+
+
 @keras.saving.register_keras_serializable(package="albert_keras")
 class AlbertEncoder(PretrainedMixin, keras.Model):
     """The ALBERT encoder network (Lan et al., 2019), as published.
@@ -78,7 +95,6 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
             weights_dir = os.fspath(config)
         config = AlbertConfig.resolve(config)
         initializer = albert_initializer(config)
-        activation = get_activation(config.hidden_act)
 
         # === Layers ===
         self.token_embedding = keras.layers.ReversibleEmbedding(
@@ -116,17 +132,7 @@ class AlbertEncoder(PretrainedMixin, keras.Model):
         )
         self.transformer_layers = [
             [
-                TransformerEncoder(
-                    intermediate_dim=config.intermediate_size,
-                    num_heads=config.num_attention_heads,
-                    dropout=config.hidden_dropout_prob,
-                    activation=activation,
-                    layer_norm_epsilon=1e-12,
-                    kernel_initializer=initializer,
-                    normalize_first=False,
-                    dtype=dtype,
-                    name=f"group_{group}_inner_layer_{inner}",
-                )
+                TransformerEncoder(**block_arguments(config, initializer, dtype), name=f"group_{group}_inner_layer_{inner}")
                 for inner in range(config.inner_group_num)
             ]
             for group in range(config.num_hidden_groups)

@@ -30,6 +30,7 @@ from albert_keras import compat
 from albert_keras.modeling.activations import get_activation
 from albert_keras.modeling.base import AlbertEncoderModel
 from albert_keras.modeling.encoder import albert_initializer
+from albert_keras.modeling.encoder import block_arguments
 from albert_keras.modeling.generation import GenerationMixin
 
 SEQ2SEQ_INPUTS = ("encoder_token_ids", "encoder_padding_mask", "decoder_token_ids", "decoder_padding_mask")
@@ -146,17 +147,7 @@ class AlbertSeq2Seq(GenerationMixin, AlbertEncoderModel):
         self.encoder = encoder
         self.decoder_blocks = [
             [
-                TransformerDecoder(
-                    intermediate_dim=config.intermediate_size,
-                    num_heads=config.num_attention_heads,
-                    dropout=config.hidden_dropout_prob,
-                    activation=activation,
-                    layer_norm_epsilon=1e-12,
-                    kernel_initializer=initializer,
-                    normalize_first=False,
-                    dtype=dtype,
-                    name=f"decoder_group_{group}_inner_layer_{inner}",
-                )
+                TransformerDecoder(**block_arguments(config, initializer, dtype), name=f"decoder_group_{group}_inner_layer_{inner}")
                 for inner in range(config.inner_group_num)
             ]
             for group in range(config.num_hidden_groups)
@@ -326,21 +317,7 @@ class AlbertSeq2Seq(GenerationMixin, AlbertEncoderModel):
             directory, source_length=source_length, target_length=model.max_target_length,
             max_positions=model.encoder.config.max_position_embeddings,
         )
-        object.__setattr__(model, "_pretrained_source", os.fspath(directory))
         return model
-
-    def save_pretrained(self, directory, vocabulary=None, overwrite=True, spm_model=None):
-        """Write a pretrained directory; the preprocessor's vocabulary, casing and source length go with it."""
-        from albert_keras.modeling.pretrained import save_pretrained
-
-        preprocessor = self.preprocessor
-        vocabulary = vocabulary if vocabulary is not None else spm_model
-        if preprocessor is None:
-            return save_pretrained(self, directory, vocabulary=vocabulary, overwrite=overwrite)
-        tokenizer = preprocessor.tokenizer
-        settings = {"lowercase": tokenizer.lowercase, "sequence_length": tokenizer.sequence_length}
-        return save_pretrained(self, directory, vocabulary=vocabulary if vocabulary is not None else tokenizer.vocabulary,
-                               overwrite=overwrite, tokenizer_settings=settings)
 
 
 def _copy_encoder_block(block, encoder_block):

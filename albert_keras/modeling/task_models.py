@@ -91,19 +91,6 @@ class TextTaskModel(preprocessing.TextTaskMixin):
         object.__setattr__(model, "_pretrained_source", str(directory))
         return model
 
-    def save_pretrained(self, directory, vocabulary=None, overwrite=True, spm_model=None):
-        """Write a pretrained directory; the preprocessor's vocabulary and settings go with it."""
-        from albert_keras.modeling.pretrained import save_pretrained
-
-        vocabulary = vocabulary if vocabulary is not None else spm_model
-        preprocessor = self.preprocessor
-        if preprocessor is None:
-            return save_pretrained(self, directory, vocabulary=vocabulary, overwrite=overwrite)
-        tokenizer = preprocessor.tokenizer
-        settings = {"lowercase": tokenizer.lowercase, "sequence_length": tokenizer.sequence_length}
-        return save_pretrained(self, directory, vocabulary=vocabulary if vocabulary is not None else tokenizer.vocabulary,
-                               overwrite=overwrite, tokenizer_settings=settings)
-
     def get_config(self):
         config = super().get_config()
         if self.preprocessor is not None:
