@@ -20,6 +20,7 @@ import numpy as np
 
 from albert_keras.compat import accept_any_call_arguments
 from albert_keras.errors import AlbertInputError
+from albert_keras.modeling.preprocessing import PreprocessorSlot
 from albert_keras.tokenization.layer import AlbertTokenizer
 
 SAMPLERS = ("greedy", "beam", "top_k", "top_p")
@@ -174,29 +175,15 @@ def _best_beams(prompts, log_probs, end_id, length_penalty):
     return ops.take_along_axis(prompts, best[:, None, None], axis=1)[:, 0, :]
 
 
-class GenerationMixin:
-    """`generate` (text) and `generate_ids` (ids) for `AlbertSeq2Seq`, and its preprocessor slot.
-
-    The preprocessor is held outside Keras' tracking (as keras-hub removes its preprocessor from
-    `layers`), so weight files are the same with and without one.
-    """
-
-    @property
-    def preprocessor(self):
-        return self.__dict__.get("_seq2seq_preprocessor")
-
-    def __setattr__(self, name, value):
-        if name == "preprocessor":
-            object.__setattr__(self, "_seq2seq_preprocessor", value)
-            return
-        super().__setattr__(name, value)
+class GenerationMixin(PreprocessorSlot):
+    """`generate` (text) and `generate_ids` (ids) for `AlbertSeq2Seq`, with its `preprocessor` slot."""
 
     def _special_generation_ids(self):
         preprocessor = self.preprocessor
         if preprocessor is not None:
             special = preprocessor.vocabulary.special_ids
         else:
-            special = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}  # ALBERT's ids in both vocabulary kinds
+            special = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}  # no vocabulary: ALBERT's SentencePiece ids
         return special
 
     def generation_tensor(self, encoder_token_ids, encoder_padding_mask, max_length, sampler, use_cache=True,

@@ -193,7 +193,29 @@ def _encode_targets(y, labels):
     return y
 
 
-class TextTaskMixin:
+class PreprocessorSlot:
+    """A model's `preprocessor` attribute, held outside Keras' layer tracking (as keras-hub removes
+    its preprocessor from `layers`), so weights files are the same with and without one.
+
+    Example:
+    ```python
+    model.preprocessor = preprocessor_from_directory("runs/sentiment")
+    model.preprocessor.tokenizer.sequence_length  # 128
+    ```
+    """
+
+    @property
+    def preprocessor(self):
+        return self.__dict__.get("_preprocessor")
+
+    def __setattr__(self, name, value):
+        if name == "preprocessor":
+            object.__setattr__(self, "_preprocessor", value)  # outside tracking, on purpose
+            return
+        super().__setattr__(name, value)
+
+
+class TextTaskMixin(PreprocessorSlot):
     """`fit`, `evaluate` and `predict` that accept raw text when the model has a preprocessor.
 
     Mixed into the task models before `keras.Model`. The preprocessor is held outside Keras'
@@ -210,17 +232,6 @@ class TextTaskMixin:
     """
 
     preprocessor_mode = TEXT
-
-    @property
-    def preprocessor(self):
-        return self.__dict__.get("_text_preprocessor")
-
-    def __setattr__(self, name, value):
-        if name == "preprocessor":
-            # Held outside Keras' tracking on purpose (see the class docstring).
-            object.__setattr__(self, "_text_preprocessor", value)
-            return
-        super().__setattr__(name, value)
 
     def _require_preprocessor(self):
         if self.preprocessor is None:

@@ -11,6 +11,7 @@ of every other example's positives and negatives.
 import keras
 
 from albert_keras.modeling.base import AlbertEncoderModel
+from albert_keras.modeling.preprocessing import PreprocessorSlot
 
 FEATURES = ("token_ids", "segment_ids", "padding_mask")
 DEFAULT_TEMPERATURE = 0.05
@@ -36,7 +37,7 @@ def masked_mean_l2(sequence_output, padding_mask):
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")
-class AlbertSentenceEncoder(AlbertEncoderModel):
+class AlbertSentenceEncoder(PreprocessorSlot, AlbertEncoderModel):
     """An `AlbertEncoder` whose `sentence_embedding` output is trained for similarity (SimCSE).
 
     The embedding is the mean of the last layer over real tokens, L2-normalized (what the exported
@@ -96,20 +97,10 @@ class AlbertSentenceEncoder(AlbertEncoderModel):
     # --- preprocessor (held outside Keras' tracking, so weights files do not depend on it) -----
 
     @property
-    def preprocessor(self):
-        """The `AlbertTokenizer` set by `from_pretrained` (None when built from an encoder).
-
-        Named `preprocessor` like the task models' (the one attribute name for a model's text
-        preprocessing); `tokenizer` is the same object.
-        """
-        return self.__dict__.get("_albert_tokenizer")
-
-    @preprocessor.setter
-    def preprocessor(self, value):
-        # `object.__setattr__`: Keras would track the layer, and weights files would depend on it.
-        object.__setattr__(self, "_albert_tokenizer", value)
-
-    tokenizer = preprocessor
+    def tokenizer(self):
+        """The `AlbertTokenizer` set by `from_pretrained`: the same object as `preprocessor` (the one
+        attribute name for a model's text preprocessing; None when built from an encoder)."""
+        return self.preprocessor
 
     @classmethod
     def from_pretrained(cls, directory, dtype=None, sequence_length=None, **arguments):
