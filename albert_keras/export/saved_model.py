@@ -232,7 +232,8 @@ def export_saved_model(
             from albert_keras.export import warmup as warmup_lib
 
             requests = warmup_lib.default_requests(
-                model, names, texts=warmup_texts or DEFAULT_WARMUP_TEXTS, model_name=model_name
+                model, names, texts=warmup_texts or DEFAULT_WARMUP_TEXTS, model_name=model_name,
+                vocabulary=spm_model,
             )
             warmup_lib.write_warmup_file(tmp, requests)
         if metadata is not None:

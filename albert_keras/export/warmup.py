@@ -188,8 +188,17 @@ def replay_warmup_file(saved_model_dir, loaded=None):
     return results
 
 
-def default_requests(model, signature_names, texts, model_name="albert"):
+def default_requests(model, signature_names, texts, model_name="albert", vocabulary=None):
     """One warmup request per signature of an export, built from `texts`.
+
+    Args:
+        model: the exported Keras model (its kind decides the request shapes).
+        signature_names: the export's signatures, one request each.
+        texts: warmup texts for the text signatures.
+        model_name: the TF Serving model name written into each request.
+        vocabulary: the export's vocabulary (path, bytes or `Vocabulary`): the ids requests start
+            and end with its own [CLS]/[SEP] (101/102 in a Chinese WordPiece vocabulary);
+            None: SentencePiece's 2/3.
 
     Example:
     ```python
@@ -199,13 +208,21 @@ def default_requests(model, signature_names, texts, model_name="albert"):
     from albert_keras.export import signatures as sigs
 
     kind = sigs.model_kind(model)
+    cls_id, sep_id, ordinary_id = CLS_ID, SEP_ID, len(SPECIAL_IDS)
+    if vocabulary is not None:
+        from albert_keras.tokenization.vocabulary import load_vocabulary
+
+        special = load_vocabulary(vocabulary).special_ids
+        # The first id that is none of the special pieces, so the request looks like real text.
+        ordinary_id = min(set(range(len(special) + 1)) - set(special.values()))
+        cls_id, sep_id = special["cls"], special["sep"]
     texts = np.array([t.encode("utf-8") for t in texts], dtype=object)
     requests = []
     for name in signature_names:
         if name == "serve_ids" or (name == "serving_default" and "tokenize" not in signature_names):
             shape = (len(texts), sigs.num_outputs(model), 8) if kind == sigs.MULTIPLE_CHOICE else (len(texts), 8)
-            ids = np.full(shape, len(SPECIAL_IDS), dtype=np.int32)  # the first ordinary piece
-            ids[..., 0], ids[..., -1] = CLS_ID, SEP_ID
+            ids = np.full(shape, ordinary_id, dtype=np.int32)
+            ids[..., 0], ids[..., -1] = cls_id, sep_id
             segments = np.zeros(shape, dtype=np.int32)
             segments[..., 4:] = 1
             inputs = {"token_ids": ids, "segment_ids": segments, "padding_mask": np.ones(shape, np.int32)}

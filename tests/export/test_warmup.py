@@ -82,3 +82,18 @@ def test_file_written_and_read(tmp_path):
     assert [r[0] for r in read_warmup_file(str(tmp_path))] == ["serving_default"] * 3
     with pytest.raises(AlbertInputError, match="at most 1000"):
         write_warmup_file(str(tmp_path), records * 400)
+
+
+def test_ids_requests_start_and_end_with_the_vocabulary_special_ids(tmp_path):
+    """A Chinese (BERT-layout) vocabulary's [CLS]/[SEP] are 101/102, not SentencePiece's 2/3."""
+    from albert_keras import AlbertConfig, AlbertEncoder
+    from albert_keras.export.warmup import default_requests
+    from tests.tokenization.wordpiece_fixtures import make_chinese_style_vocab
+    from tests.training.conftest import TINY_CONFIG
+
+    vocab = make_chinese_style_vocab(tmp_path / "vocab.txt", duplicate=False)
+    encoder = AlbertEncoder(AlbertConfig(**TINY_CONFIG))
+    for vocabulary, (cls_id, sep_id, ordinary) in ((vocab, (101, 102, 1)), (None, (2, 3, 5))):
+        (request,) = default_requests(encoder, ["serve_ids"], ["一"], vocabulary=vocabulary)
+        ids = parse_predict_log(request)[2]["token_ids"]
+        assert (ids[0, 0], ids[0, -1], ids[0, 1]) == (cls_id, sep_id, ordinary)
