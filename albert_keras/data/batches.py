@@ -169,7 +169,8 @@ def _check_manifests(files, vocab_size):
 
 
 def global_batches(files, global_batch_size, max_seq_length, max_predictions_per_seq, seed=12345, shuffle=True,
-                   repeat=True, dynamic_masking=False, vocab_size=None, masked_lm_prob=0.15, ngram=3):
+                   repeat=True, dynamic_masking=False, vocab_size=None, masked_lm_prob=0.15, ngram=3,
+                   favor_shorter_ngram=True, do_whole_word_mask=True):
     """The stream of global batches (dicts in the official schema, int32 ids, float32 weights).
 
     Deterministic for given files and seed: files in sorted order, a seeded shuffle, no parallel
@@ -184,7 +185,8 @@ def global_batches(files, global_batch_size, max_seq_length, max_predictions_per
         repeat: repeat forever.
         dynamic_masking: undo the stored masks and draw new ones for every read.
         vocab_size: the vocabulary size (required with `dynamic_masking`).
-        masked_lm_prob, ngram: the masking settings (use the data's: `manifest_settings`).
+        masked_lm_prob, ngram, favor_shorter_ngram, do_whole_word_mask: the masking settings (use
+            the data's: `manifest_settings`).
 
     Example:
     ```python
@@ -208,7 +210,8 @@ def global_batches(files, global_batch_size, max_seq_length, max_predictions_per
 
         vocabulary = _check_manifests(files, vocab_size) if files else None
         masker = DynamicMasker(max_seq_length, max_predictions_per_seq, vocab_size, masked_lm_prob, ngram,
-                               vocabulary=vocabulary)
+                               vocabulary=vocabulary, favor_shorter_ngram=favor_shorter_ngram,
+                               do_whole_word_mask=do_whole_word_mask)
         mask_seed = tf.constant(int(seed), tf.int64)
 
         def parse_and_mask(index, record):

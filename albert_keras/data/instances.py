@@ -15,6 +15,9 @@ deviations, each switchable back to the official behaviour through `InstanceOpti
     of the same work chunk (the official script draws from the whole corpus, held in memory).
 (c) The 10% random replacement tokens are never special pieces (`<pad>`, `[CLS]`, ...).
     `official_random_replacement=True` (a `MaskingVocab` argument) draws from the whole vocabulary.
+
+The masking constants (budget, n-gram probabilities, 80/10/10) come from `masking.MaskingSpec`,
+which the dynamic masker (`pipeline.DynamicMasker`) shares.
 """
 
 import bisect
@@ -22,6 +25,8 @@ import dataclasses
 import random
 
 import numpy as np
+
+from albert_keras.data.masking import MaskingSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +47,7 @@ class InstanceOptions:
 
     Example:
     >>> InstanceOptions(max_seq_length=128, max_predictions_per_seq=20).ngram_probabilities()
-    [0.5454545454545454, 0.2727272727272727, 0.18181818181818182]
+    [0.5454545454545455, 0.27272727272727276, 0.18181818181818182]
     """
 
     max_seq_length: int = 512
@@ -58,17 +63,19 @@ class InstanceOptions:
     def __post_init__(self):
         if self.max_seq_length < 5:
             raise ValueError(f"max_seq_length must be >= 5, got {self.max_seq_length}")
-        if self.max_predictions_per_seq < 1:
-            raise ValueError(f"max_predictions_per_seq must be >= 1, got {self.max_predictions_per_seq}")
-        if self.ngram < 1:
-            raise ValueError(f"ngram must be >= 1, got {self.ngram}")
+        self.masking_spec()  # validates the masking settings
+
+    def masking_spec(self):
+        """The masking settings as the `MaskingSpec` both maskers share (`data.masking`)."""
+        return MaskingSpec(
+            masked_lm_prob=self.masked_lm_prob, max_predictions_per_seq=self.max_predictions_per_seq,
+            ngram=self.ngram, favor_shorter_ngram=self.favor_shorter_ngram,
+            do_whole_word_mask=self.do_whole_word_mask,
+        )
 
     def ngram_probabilities(self):
-        """p(n) for n = 1..ngram, as the official script computes them."""
-        weights = [1.0 / n for n in range(1, self.ngram + 1)]
-        total = sum(weights)
-        probabilities = [w / total for w in weights]
-        return probabilities if self.favor_shorter_ngram else probabilities[::-1]
+        """p(n) for n = 1..ngram, as the official script computes them (`MaskingSpec`)."""
+        return self.masking_spec().ngram_probabilities()
 
 
 class Statistics:
@@ -173,8 +180,8 @@ class InstanceMaker:
     def __init__(self, vocab, options):
         self.vocab = vocab
         self.options = options
-        self._cumulative = list(np.cumsum(options.ngram_probabilities()))
-        self._cumulative[-1] = 1.0
+        self.spec = options.masking_spec()
+        self._cumulative = self.spec.cumulative_ngram_probabilities()
         self._is_start = vocab.is_start
         self._replacement_ids = vocab.replacement_ids
 
@@ -293,25 +300,39 @@ class InstanceMaker:
             # Whole-word masking marked continuation characters to group words; the records (inputs
             # and labels alike) store the plain ids.
             tokens = vocab.unmark[tokens]
-        positions, original_ids = self._mask(tokens, boundary, len_a, rng, stats)
+        positions, original_ids = self.mask_tokens(tokens, boundary, len_a, rng, stats)
         counts = stats.counts
         counts["instances"] += 1
         counts["tokens"] += length
         counts["sop_label_1" if label else "sop_label_0"] += 1
         return TrainingInstance(tokens, segment_ids, boundary, positions, original_ids, label)
 
-    def _mask(self, tokens, boundary, len_a, rng, stats):
-        """Official `create_masked_lm_predictions`; masks `tokens` in place, returns positions, ids.
+    def mask_tokens(self, tokens, boundary, len_a, rng, stats):
+        """Official `create_masked_lm_predictions` with the constants of `self.spec` (`MaskingSpec`).
 
         Candidates are every position but `[CLS]` (0) and the two `[SEP]`s (`len_a + 1`, last);
         candidate index c is token position `c + 1 + (c >= len_a)`, so word spans are kept as
         candidate-index ranges and no candidate array is built.
+
+        Args:
+            tokens: int32 ids of one instance, `[CLS] A [SEP] B [SEP]`; masked in place.
+            boundary: bool per token, True where a word starts (`[CLS]`/`[SEP]` included).
+            len_a: length of segment A.
+            rng: a `random.Random`; the draws are made in the official script's order.
+            stats: a `Statistics` to update.
+
+        Returns:
+            (positions, original ids): int32 arrays, positions ascending.
+
+        Example:
+        ```python
+        positions, originals = maker.mask_tokens(tokens, boundary, len_a, random.Random(1), Statistics())
+        ```
         """
-        options = self.options
+        spec = self.spec
         length = len(tokens)
         num_candidates = length - 3
-        sep = len_a + 1
-        if options.do_whole_word_mask:
+        if spec.do_whole_word_mask:
             # Word starts among the candidates: boundary pieces of A and B, plus the first one.
             starts = np.flatnonzero(boundary[1:-1])  # candidate-ish index p - 1, [SEP] included
             starts = starts[starts != len_a]  # drop the middle [SEP]
@@ -323,10 +344,8 @@ class InstanceMaker:
             bounds = list(range(num_candidates))
         num_words = len(bounds)
         bounds.append(num_candidates)
-        num_to_predict = min(
-            options.max_predictions_per_seq, max(1, int(round(length * options.masked_lm_prob)))
-        )
-        ngram = options.ngram
+        num_to_predict = spec.num_to_predict(length)
+        ngram = spec.ngram
         cumulative = self._cumulative
         covered = set()
         swapped = {}  # sparse Fisher-Yates: only the displaced entries of range(num_words)
@@ -372,12 +391,14 @@ class InstanceMaker:
         replacement_ids = self._replacement_ids
         num_replacements = len(replacement_ids)
         mask_id = self.vocab.mask_id
+        # Two draws as the official script makes them: [MASK] or not, then kept or random.
+        mask_probability, keep_given_not_masked = spec.mask_probability, spec.keep_given_not_masked
         num_mask = num_kept = num_random = 0
         for i in range(len(values)):
-            if random_() < 0.8:
+            if random_() < mask_probability:
                 values[i] = mask_id
                 num_mask += 1
-            elif random_() < 0.5:
+            elif random_() < keep_given_not_masked:
                 num_kept += 1
             else:
                 values[i] = replacement_ids[randrange(num_replacements)]

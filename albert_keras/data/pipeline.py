@@ -12,14 +12,17 @@ batches, and prefetched; every parallel stage is autotuned. `pretraining_dataset
 
 Dynamic masking (`dynamic_masking=True`): the stored masks are undone (original ids restored from
 `masked_lm_positions`/`masked_lm_ids`) and fresh n-gram whole-word masks are drawn in-graph for
-every example, every epoch, from the stored `token_boundary` (the same algorithm as
-`instances.InstanceMaker._mask`: random word order, n ~ 1/n, shorter-n fallback, no overlap,
-80/10/10 per token). Records therefore need `token_boundary`, which the official schema has.
+every example, every epoch, from the stored `token_boundary`. It applies the rule of
+`masking.MaskingSpec` (random word order, n ~ 1/n, shorter-n fallback, no overlap, the budget,
+80/10/10 per token), the same spec the static masker `instances.InstanceMaker` takes its constants
+from; `tests/data/test_masking.py` checks that both draw the same distribution on the same tokens.
+Records therefore need `token_boundary`, which the official schema has.
 """
 
 import numpy as np
 import tensorflow as tf
 
+from albert_keras.data.masking import MaskingSpec
 from albert_keras.data.schema import compression_of
 from albert_keras.data.schema import official_feature_spec
 from albert_keras.data.schema import to_model_inputs
@@ -82,6 +85,8 @@ def pretraining_dataset(
     ngram=3,
     deterministic=None,
     vocabulary=None,
+    favor_shorter_ngram=True,
+    do_whole_word_mask=True,
 ):
     """A tf.data pipeline of pretraining batches from official ALBERT TFRecords.
 
@@ -100,7 +105,8 @@ def pretraining_dataset(
         cycle_length: files read in parallel (default: autotuned, at most the number of files).
         dynamic_masking: draw new masks in-graph for every example each time it is read.
         vocab_size: vocabulary size (required with `dynamic_masking`).
-        masked_lm_prob, ngram: masking settings for `dynamic_masking`.
+        masked_lm_prob, ngram, favor_shorter_ngram, do_whole_word_mask: masking settings for
+            `dynamic_masking` (use the data's: `batches.manifest_settings`).
         vocabulary: with `dynamic_masking`, the manifest's `"vocabulary"` entry (special ids and
             replacement ids); None: ALBERT's SentencePiece ids (replacements never special pieces).
         deterministic: element order of parallel stages (default: deterministic unless training).
@@ -157,7 +163,8 @@ def pretraining_dataset(
             pipeline_seed = pipeline_seed * 1000 + input_context.input_pipeline_id
         seeds = tf.data.Dataset.random(seed=pipeline_seed, rerandomize_each_iteration=True).batch(2)
         masker = DynamicMasker(max_seq_length, max_predictions_per_seq, vocab_size, masked_lm_prob, ngram,
-                               vocabulary=vocabulary)
+                               vocabulary=vocabulary, favor_shorter_ngram=favor_shorter_ngram,
+                               do_whole_word_mask=do_whole_word_mask)
 
         def parse_and_mask(record, seed_pair):
             example = tf.io.parse_single_example(record, spec)
@@ -217,6 +224,11 @@ class DynamicMasker:
         vocabulary: the data manifest's `"vocabulary"` entry (special ids and the ids random
             replacements come from, as `create-data` used them); None: ALBERT's SentencePiece
             ids (replacements from 5..vocab_size-1).
+        favor_shorter_ngram: False reverses the n-gram probabilities (the `create-data` flag).
+        do_whole_word_mask: False masks single tokens, ignoring `token_boundary` (the flag).
+
+    The settings become `self.spec`, a `masking.MaskingSpec`: every constant of the rule comes
+    from it, as in the static masker (`InstanceOptions.masking_spec()`).
 
     Example:
     ```python
@@ -226,7 +238,11 @@ class DynamicMasker:
     """
 
     def __init__(self, max_seq_length, max_predictions_per_seq, vocab_size, masked_lm_prob=0.15, ngram=3,
-                 vocabulary=None):
+                 vocabulary=None, favor_shorter_ngram=True, do_whole_word_mask=True):
+        self.spec = MaskingSpec(
+            masked_lm_prob=masked_lm_prob, max_predictions_per_seq=max_predictions_per_seq, ngram=ngram,
+            favor_shorter_ngram=favor_shorter_ngram, do_whole_word_mask=do_whole_word_mask,
+        )
         self.cls_id, self.sep_id, self.mask_id, replacement = masking_ids(vocabulary, vocab_size)
         self._replacement_ids = tf.constant(replacement, tf.int32)
         self.max_seq_length = max_seq_length
@@ -234,8 +250,10 @@ class DynamicMasker:
         self.vocab_size = vocab_size
         self.masked_lm_prob = masked_lm_prob
         self.ngram = ngram
-        weights = np.array([1.0 / n for n in range(1, ngram + 1)])
-        self._log_probs = tf.constant(np.log(weights / weights.sum())[None, :], tf.float32)
+        # The budget per real length, from the spec's Python rounding (float32 in-graph rounding
+        # differs at a few lengths, e.g. 190 tokens at 0.15).
+        self._budgets = tf.constant(self.spec.budget_table(max_seq_length), tf.int32)
+        self._log_probs = tf.constant(np.log(self.spec.ngram_probabilities())[None, :], tf.float32)
 
     def __call__(self, example, seed):
         seed = tf.cast(seed, tf.int64)
@@ -253,7 +271,10 @@ class DynamicMasker:
         candidate = (mask > 0) & (ids != self.cls_id) & (ids != self.sep_id)
         position = tf.range(seq)
         first_candidate = tf.reduce_min(tf.where(candidate, position, seq))
-        starts = candidate & ((example["token_boundary"] > 0) | tf.equal(position, first_candidate))
+        if self.spec.do_whole_word_mask:
+            starts = candidate & ((example["token_boundary"] > 0) | tf.equal(position, first_candidate))
+        else:
+            starts = candidate
         num_words = tf.reduce_sum(tf.cast(starts, tf.int32))
         # word_of[t] = index of the word containing candidate position t (-1 for non-candidates).
         word_of = tf.where(candidate, tf.cumsum(tf.cast(starts, tf.int32)) - 1, -1)
@@ -261,11 +282,7 @@ class DynamicMasker:
             tf.cast(candidate, tf.int32), tf.maximum(word_of, 0), seq
         )
         cumulative = tf.concat([[0], tf.cumsum(word_length)], 0)  # tokens before word w
-        length = tf.reduce_sum(mask)
-        budget = tf.minimum(
-            self.max_predictions,
-            tf.maximum(1, tf.cast(tf.round(tf.cast(length, tf.float32) * self.masked_lm_prob), tf.int32)),
-        )
+        budget = tf.gather(self._budgets, tf.minimum(tf.reduce_sum(mask), seq))
         seeds = tf.random.experimental.stateless_split(seed, 4)
         order = tf.argsort(tf.random.stateless_uniform([seq], seeds[0]))
         order = tf.boolean_mask(order, order < num_words)
@@ -313,7 +330,9 @@ class DynamicMasker:
             [count], tf.random.experimental.stateless_fold_in(seeds[3], 1),
             minval=0, maxval=tf.size(self._replacement_ids), dtype=tf.int32,
         ))
-        replaced = tf.where(u < 0.8, self.mask_id, tf.where(v < 0.5, original, random_ids))
+        spec = self.spec
+        replaced = tf.where(u < spec.mask_probability, self.mask_id,
+                            tf.where(v < spec.keep_given_not_masked, original, random_ids))
         ids = tf.tensor_scatter_nd_update(ids, new_positions[:, None], replaced)
         pad = self.max_predictions - count
         result = {k: v for k, v in example.items() if k != "token_boundary"}

@@ -49,8 +49,9 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         max_seq_length: expected record length (default: the records').
         spm_model: SentencePiece model copied into the pretrained directory.
         dynamic_masking: draw new masks for every example each time it is read (with the data's
-            `masked_lm_prob` and `ngram` from `manifest.json`), instead of the masks stored in
-            the records (static masking, the official behaviour). Evaluation keeps the stored masks.
+            `masked_lm_prob`, `ngram`, `favor_shorter_ngram` and `do_whole_word_mask` from
+            `manifest.json`), instead of the masks stored in the records (static masking, the
+            official behaviour). Evaluation keeps the stored masks.
         on_divergence: `"warn"` or `"stop"` when the masked-LM accuracy collapses
             (`callbacks.DivergenceWatch`); recorded in the summary's `divergence`.
         **overrides: `TrainingSettings` fields, applied over `settings`.
@@ -94,6 +95,8 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         masking = dict(
             dynamic_masking=True, vocab_size=config.vocab_size,
             masked_lm_prob=float(data_settings.get("masked_lm_prob", 0.15)), ngram=int(data_settings.get("ngram", 3)),
+            favor_shorter_ngram=bool(data_settings.get("favor_shorter_ngram", True)),
+            do_whole_word_mask=bool(data_settings.get("do_whole_word_mask", True)),
         )
     eval_file_list = None
     if eval_files:
