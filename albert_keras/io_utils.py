@@ -29,6 +29,9 @@ from albert_keras.errors import AlbertInputError
 def is_url(path):
     """Whether `path` names a non-local filesystem (`scheme://...`), read through `tf.io.gfile`.
 
+    The one rule for the whole package: `file://...` is a local path (every `io_utils` function
+    strips the scheme; `local_path` does it for callers that open files themselves).
+
     Example:
     ```python
     is_url("gs://bucket/run"), is_url("/tmp/run")  # (True, False)
@@ -49,6 +52,17 @@ def _gfile():
 def _local(path):
     path = os.fspath(path)
     return path[len("file://"):] if path.startswith("file://") else path
+
+
+def local_path(path):
+    """`path` as the local filesystem names it: a `file://` URL is a local path (see `is_url`).
+
+    Example:
+    ```python
+    local_path("file:///tmp/x.txt"), local_path("x.txt")  # ("/tmp/x.txt", "x.txt")
+    ```
+    """
+    return _local(path)
 
 
 def absolute(path):

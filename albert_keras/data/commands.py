@@ -84,7 +84,32 @@ def register(subparsers):
 def run(args):
     """Run `create_pretraining_data` with the parsed arguments; prints a short summary."""
     from albert_keras.data.create import create_pretraining_data
+    from albert_keras.data.settings import CreateDataSettings
 
+    # One settings object, checked once (before anything is written), whichever runner takes it.
+    settings = CreateDataSettings(
+        max_seq_length=args.max_seq_length,
+        max_predictions_per_seq=args.max_predictions,
+        dupe_factor=args.dupe_factor,
+        masked_lm_prob=args.masked_lm_prob,
+        short_seq_prob=args.short_seq_prob,
+        ngram=args.ngram,
+        lowercase=args.lowercase,
+        seed=args.seed,
+        num_shards=args.num_shards,
+        shuffle_buffer_size=args.shuffle_buffer,
+        compression="gzip" if args.gzip else None,
+        input_format=args.input_format,
+        on_bad_line=args.on_bad_line,
+        official_nondeterministic=args.official_nondeterministic,
+        official_random_negatives=args.official_random_negatives,
+        official_random_replacement=args.official_random_replacement,
+        whole_word_segmenter=args.whole_word_segmenter,
+        chinese_ref=args.chinese_ref,
+        workers=args.workers,
+        split_bytes=int(args.beam_split_mb * 1e6),
+    )
+    settings.check_runner(args.runner)
     inputs = args.input
     if args.embedded_corpus:
         from albert_keras.corpus import write_embedded_corpus
@@ -102,36 +127,14 @@ def run(args):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 shutil.copyfile(fresh, path)
         inputs = [path]
-    create, extra = create_pretraining_data, {"workers": args.workers, "progress": not args.quiet}
     if args.runner == "beam":
-        from albert_keras.data.beam import create_pretraining_data_beam as create
+        from albert_keras.data.beam import create_pretraining_data_beam
 
-        extra = {"beam_options": args.beam_options, "split_bytes": max(1, int(args.beam_split_mb * 1e6))}
-    manifest = create(
-        inputs,
-        args.vocab,
-        args.output,
-        max_seq_length=args.max_seq_length,
-        max_predictions_per_seq=args.max_predictions,
-        dupe_factor=args.dupe_factor,
-        masked_lm_prob=args.masked_lm_prob,
-        short_seq_prob=args.short_seq_prob,
-        ngram=args.ngram,
-        lowercase=args.lowercase,
-        seed=args.seed,
-        num_shards=args.num_shards,
-        shuffle_buffer_size=args.shuffle_buffer,
-        compression="gzip" if args.gzip else None,
-        input_format=args.input_format,
-        on_bad_line=args.on_bad_line,
-        official_nondeterministic=args.official_nondeterministic,
-        official_random_negatives=args.official_random_negatives,
-        official_random_replacement=args.official_random_replacement,
-        overwrite=args.overwrite,
-        whole_word_segmenter=args.whole_word_segmenter,
-        chinese_ref=args.chinese_ref,
-        **extra,
-    )
+        manifest = create_pretraining_data_beam(inputs, args.vocab, args.output, args.beam_options,
+                                                settings=settings, overwrite=args.overwrite)
+    else:
+        manifest = create_pretraining_data(inputs, args.vocab, args.output, settings=settings,
+                                           overwrite=args.overwrite, progress=not args.quiet)
     stats = manifest["statistics"]
     summary = {
         "output": os.path.abspath(args.output),

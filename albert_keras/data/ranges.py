@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 
+from albert_keras import io_utils
 from albert_keras.data import reader as reader_lib
 from albert_keras.errors import AlbertInputError
 
@@ -24,22 +25,17 @@ _COPY_BLOCK = 8 << 20
 _EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-def is_url(path):
-    """True for `scheme://...` paths (read through Beam's filesystems), False for local ones."""
-    return "://" in os.fspath(path)
-
-
 @contextlib.contextmanager
 def open_input(path):
-    """Open an input file for binary reading: local, or through Beam's filesystems."""
-    if is_url(path):
+    """Open an input file for binary reading: local (`file://` too), or through Beam's filesystems."""
+    if io_utils.is_url(path):
         from apache_beam.io.filesystem import CompressionTypes
         from apache_beam.io.filesystems import FileSystems
 
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             yield f
     else:
-        with open(path, "rb") as f:
+        with open(io_utils.local_path(path), "rb") as f:
             yield f
 
 
@@ -120,7 +116,8 @@ def range_file(path, start, end, size, count_newlines=False):
     whole), and the number of newlines in it when asked. The reader reads whole local files, so
     a range is copied to a temporary file rather than re-implementing the reader on offsets."""
     newlines = None
-    if start == 0 and end == size and not is_url(path):
+    if start == 0 and end == size and not io_utils.is_url(path):
+        path = io_utils.local_path(path)
         if count_newlines:
             newlines = 0
             with open(path, "rb") as f:

@@ -57,22 +57,52 @@ class SkipLog:
         }
 
 
-def expand_inputs(paths):
-    """Expand glob patterns (`corpus/*.txt`, sorted) and keep plain paths as given.
+# One input file of a run: the path it is read by (as given or matched), its size, and its
+# fingerprint (`[absolute path, size, modification time]`: an edited file makes other records).
+InputFile = collections.namedtuple("InputFile", "path size fingerprint")
+
+
+def list_inputs(patterns, match_url=None):
+    """The input files of paths and glob patterns (`corpus/*.txt`, sorted), checked: the one
+    input listing of both create-data runners, with one set of messages.
+
+    `file://` paths are local paths (`io_utils.is_url`). Other URLs are listed through
+    `io_utils` (`tf.io.gfile`), or through `match_url` when given: the Beam runner reads them
+    with Beam's filesystems (`s3://`, `hdfs://`), so it lists them with those too.
+
+    Args:
+        patterns: paths or glob patterns, local or URLs.
+        match_url: None, or `pattern -> [InputFile]` for URL patterns (empty when nothing matches).
+
+    Returns:
+        A list of `InputFile`, in the order of `patterns`.
 
     Raises:
-        AlbertInputError: a pattern matches nothing.
+        AlbertInputError: no patterns, a pattern that matches nothing, a missing file, a
+            directory, or a binary file (`check_input_files`).
+
+    Example:
+    ```python
+    [f.path for f in list_inputs(["corpus/*.txt"])]  # ["corpus/a.txt", "corpus/b.txt"]
+    ```
     """
     files = []
-    for path in paths:
-        path = os.fspath(path)
-        if io_utils.has_magic(path):
-            matches = io_utils.glob(path)
-            if not matches:
-                raise AlbertInputError(f"{path}: no input file matches this pattern")
-            files.extend(matches)
+    for pattern in patterns:
+        pattern = os.fspath(pattern)
+        if not io_utils.is_url(pattern):
+            pattern = io_utils.local_path(pattern)
+        if match_url is not None and io_utils.is_url(pattern):
+            found = match_url(pattern)
         else:
-            files.append(path)
+            paths = io_utils.glob(pattern) if io_utils.has_magic(pattern) else [pattern]
+            found = [InputFile(path, fingerprint[1], fingerprint)
+                     for path, fingerprint in zip(paths, check_input_files(paths) if paths else [])]
+        if not found:
+            what = "no input file matches this pattern" if io_utils.has_magic(pattern) else "input file not found"
+            raise AlbertInputError(f"{pattern}: {what}")
+        files.extend(found)
+    if not files:
+        raise AlbertInputError("create-data: no input files given")
     return files
 
 

@@ -472,6 +472,7 @@ def _read_source(source):
     settings = {}
     from albert_keras import io_utils
 
+    path = path if io_utils.is_url(path) else io_utils.local_path(path)  # file://... is local
     if io_utils.is_url(path):  # gs://... and other TensorFlow filesystems: a file, read whole
         if not io_utils.exists(path):
             raise AlbertInputError(f"{path}: vocabulary not found")

@@ -30,8 +30,9 @@ def test_without_apache_beam_the_error_says_how_to_install(monkeypatch, tmp_path
 def test_finalize_renames_the_committed_attempt_and_deletes_the_others(tmp_path):
     import tensorflow as tf
 
-    from albert_keras.data.instances import InstanceOptions
+    from albert_keras.data.driver import Plan
     from albert_keras.data.instances import Statistics
+    from albert_keras.data.settings import CreateDataSettings
 
     partial = tmp_path / ".out.partial"
     partial.mkdir()
@@ -54,9 +55,10 @@ def test_finalize_renames_the_committed_attempt_and_deletes_the_others(tmp_path)
     def finalize(infos):
         commit = {"shards": [[0, committed, 2]], "statistics": stats.to_dict(), "peak_rss_mb_worker": 1.0, "ranges": infos}
         (partial / beam_lib.COMMIT_NAME).write_text(json.dumps(commit))
-        return beam_lib._finalize(
-            str(partial), str(partial / beam_lib.COMMIT_NAME), ["in.txt"], [("in.txt", 9, ["in.txt", 9, 0])],
-            {"dupe_factor": 1}, InstanceOptions(max_seq_length=8), 2, None, {}, "m", "sha", {"vocab_size": 10}, [], 0.0)
+        plan = Plan(settings=CreateDataSettings(num_shards=2), files=[reader.InputFile("in.txt", 9, ["in.txt", 9, 0])],
+                    references=None, spm_proto=b"", masking_vocab=None, recorded={"dupe_factor": 1}, fingerprint={},
+                    output_dir="out", existing=None, vocabulary_entry={"vocab_size": 10})
+        return beam_lib._finalize(plan, str(partial), str(partial / beam_lib.COMMIT_NAME), ["in.txt"], [], 0.0)
 
     with pytest.raises(AlbertInputError, match=r"^in\.txt:3: not UTF-8$"):
         finalize([dict(info, error="in.txt:3: not UTF-8")])
@@ -150,17 +152,28 @@ def test_beam_bad_input_is_a_clear_error_and_writes_nothing(beam_corpus, spm_mod
 
 def test_beam_gzip_with_shards_that_draw_no_record(beam_corpus, spm_model_path, tmp_path):
     from albert_keras.data.create import create_pretraining_data
+    from albert_keras.data.settings import CreateDataSettings
 
     small = tmp_path / "small.txt"
     small.write_text("\n\n".join((beam_corpus / "a.txt").read_text().split("\n\n")[:2]) + "\n")
-    common = dict(max_seq_length=SEQ, max_predictions_per_seq=PREDICTIONS, num_shards=40, compression="gzip")
-    create_pretraining_data([small], spm_model_path, tmp_path / "local", **common)
-    manifest = beam_lib.create_pretraining_data_beam([small], spm_model_path, tmp_path / "beam", **common)
+    # One settings object for both runners.
+    settings = CreateDataSettings(max_seq_length=SEQ, max_predictions_per_seq=PREDICTIONS, num_shards=40,
+                                  compression="gzip")
+    local = create_pretraining_data([small], spm_model_path, tmp_path / "local", settings=settings)
+    manifest = beam_lib.create_pretraining_data_beam([small], spm_model_path, tmp_path / "beam", settings=settings)
     beam_records, files = _records(tmp_path / "beam", "GZIP")
     assert beam_records == _records(tmp_path / "local", "GZIP")[0]
     assert len(files) == 40 and files[0].endswith("part-00000-of-00040.tfrecord.gz")
     counts = [s["instances"] for s in manifest["shards"]]
     assert 0 in counts and sum(counts) == sum(beam_records.values()) < 40  # empty shards are real files
+    # The same manifest but for the run's figures, who wrote it, which shard holds a record, and the
+    # Beam run's work-unit size (a setting of its own, so a local and a Beam output never compare).
+    beam_view = json.loads(json.dumps(manifest))  # as read back from manifest.json
+    split_bytes = beam_view["settings"].pop("split_bytes"), beam_view["fingerprint"]["settings"].pop("split_bytes")
+    assert split_bytes == (settings.split_bytes,) * 2
+    differ = {"run", "created_by", "shards"}
+    assert {k: v for k, v in beam_view.items() if k not in differ} == {k: v for k, v in local.items() if k not in differ}
+    assert [s["file"] for s in manifest["shards"]] == [s["file"] for s in local["shards"]]
 
 
 def test_part_files_read_back_as_tensorflow_wrote_them(tmp_path):

@@ -9,9 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from albert_keras.data.create import checked_settings
+from albert_keras import io_utils
 from albert_keras.data.create import create_pretraining_data
-from albert_keras.data.create import up_to_date
+from albert_keras.data.driver import up_to_date
+from albert_keras.data.settings import CreateDataSettings
 from albert_keras.errors import AlbertInputError
 from tests.data.conftest import PREDICTIONS
 from tests.data.conftest import SEQ
@@ -175,26 +176,91 @@ def test_clear_errors(tmp_path, spm_model_path, embedded_corpus_path):
         assert not os.path.exists(tmp_path / "never")
 
 
-def test_checked_settings_normalizes_and_names_the_bad_argument():
-    import inspect
+# What manifests recorded before `CreateDataSettings` (the 22-keyword `checked_settings`), at the
+# defaults: their fingerprints hold it, so an output written then must still be up to date.
+EARLIER_DEFAULT_SETTINGS = {
+    "max_seq_length": 128, "max_predictions_per_seq": 20, "dupe_factor": 1, "masked_lm_prob": 0.15,
+    "short_seq_prob": 0.1, "ngram": 3, "favor_shorter_ngram": True, "do_whole_word_mask": True, "lowercase": True,
+    "seed": 12345, "num_shards": 8, "shuffle_buffer_size": 20000, "compression": None, "input_format": "sentences",
+    "on_bad_line": "skip", "max_line_bytes": 1 << 20, "max_document_bytes": 16 << 20, "chunk_bytes": 1 << 20,
+    "official_nondeterministic": False, "official_random_negatives": False, "official_random_replacement": False,
+}
 
-    # Every create_pretraining_data argument the helper takes, at the local run's defaults.
-    defaults = {name: p.default for name, p in inspect.signature(create_pretraining_data).parameters.items()}
-    arguments = {name: defaults[name] for name in inspect.signature(checked_settings).parameters if name != "counts"}
-    compression, options, settings = checked_settings((("num_shards", 2),), **dict(arguments, compression="gzip"))
-    assert compression == "GZIP" and settings["compression"] == "GZIP"
-    assert options.max_seq_length == arguments["max_seq_length"] == settings["max_seq_length"]
-    assert set(settings) == set(arguments)
+
+def test_settings_record_what_manifests_recorded_before():
+    settings = CreateDataSettings()
+    assert json.dumps(settings.recorded("local")) == json.dumps(EARLIER_DEFAULT_SETTINGS)  # keys, order, values
+    assert settings.recorded("beam") == {**EARLIER_DEFAULT_SETTINGS, "split_bytes": 64_000_000}
+    jieba = CreateDataSettings(whole_word_segmenter="jieba", compression="gzip", workers=3)
+    assert jieba.recorded("local") == {**EARLIER_DEFAULT_SETTINGS, "compression": "GZIP", "whole_word_segmenter": "jieba"}
+    assert CreateDataSettings(chinese_ref="r.txt").recorded("local", ["/abs/r.txt"])["chinese_ref"] == ["/abs/r.txt"]
+    # Keywords and a settings object are the same run; keywords change a given object.
+    assert CreateDataSettings.build(None, num_shards=2, compression="gzip") == CreateDataSettings(num_shards=2,
+                                                                                                 compression="GZIP")
+    assert CreateDataSettings.build(jieba, seed=1) == CreateDataSettings(
+        whole_word_segmenter="jieba", compression="gzip", workers=3, seed=1)
+
+
+def test_one_validation_for_both_runners_and_the_cli(tmp_path, capsys):
+    from albert_keras.cli import main
+    from albert_keras.data.beam import create_pretraining_data_beam
+
     cases = [
-        ((), {"input_format": "xml"}, "input_format must be one of"),
-        ((), {"on_bad_line": "ignore"}, "on_bad_line must be"),
-        ((), {"compression": "zip"}, "compression must be None or 'gzip'"),
-        ((("split_bytes", 0),), {}, "split_bytes must be >= 1, got 0"),
-        ((), {"max_seq_length": 4}, "create-data: max_seq_length must be >= 5"),
+        ({"input_format": "xml"}, None,  # argparse has the choices
+         "input_format (--input-format) must be one of ('sentences', 'paragraphs'), got 'xml'"),
+        ({"num_shards": 0}, ["--num-shards", "0"], "num_shards (--num-shards) must be >= 1, got 0"),
+        ({"dupe_factor": 0}, ["--dupe-factor", "0"], "dupe_factor (--dupe-factor) must be >= 1, got 0"),
+        ({"max_seq_length": 4}, ["--max-seq-length", "4"], "max_seq_length (--max-seq-length) must be >= 5, got 4"),
+        ({"ngram": 0}, ["--ngram", "0"], "ngram (--ngram) must be >= 1, got 0"),
+        ({"split_bytes": 0}, ["--beam-split-mb", "0"], "split_bytes (--beam-split-mb) must be >= 1, got 0"),
+        ({"compression": "zip"}, None, "compression (--gzip) must be None or 'gzip', got 'zip'"),
+        ({"on_bad_line": "ignore"}, None, "on_bad_line (--on-bad-line) must be 'skip' or 'error', got 'ignore'"),
     ]
-    for counts, change, message in cases:
-        with pytest.raises(AlbertInputError, match=message):
-            checked_settings(counts, **dict(arguments, **change))
+    for change, flags, message in cases:
+        for run in (create_pretraining_data, create_pretraining_data_beam):
+            # The inputs and the model do not exist: the settings are checked before them (and
+            # before Apache Beam is imported).
+            with pytest.raises(AlbertInputError) as error:
+                run(["x.txt"], "m.model", tmp_path / "out", **change)
+            assert str(error.value) == f"create-data: {message}", run.__name__
+        if flags:
+            for runner in ("local", "beam"):
+                status = main(["create-data", "--input", "x.txt", "--vocab", "m.model", "--output",
+                               str(tmp_path / "out"), "--runner", runner, *flags])
+                assert status == 2
+                assert capsys.readouterr().err.splitlines() == [f"albert-keras create-data: error: create-data: {message}"]
+    # What the Beam runner cannot do: one line naming the flag, from the same object.
+    for change, flag in (({"official_random_negatives": True}, "--official-random-negatives"),
+                         ({"chinese_ref": ["r.txt"]}, "--chinese-ref"), ({"workers": 2}, "--workers")):
+        with pytest.raises(AlbertInputError, match=f"^create-data --runner beam: .*{flag}") as error:
+            create_pretraining_data_beam(["x.txt"], "m.model", tmp_path / "out", **change)
+        assert "\n" not in str(error.value)
+        CreateDataSettings(**change).check_runner("local")  # the local runner can
+    assert os.listdir(tmp_path) == []
+
+
+def test_file_urls_are_local_paths_for_every_step(tmp_path, spm_model_path):
+    from albert_keras.data import ranges
+    from albert_keras.data import reader
+
+    assert not io_utils.is_url(f"file://{tmp_path}") and io_utils.is_url("gs://bucket/x")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join("A first sentence here.\nAnd a second one.\nThen a third." for _ in range(20)) + "\n")
+    size = corpus.stat().st_size
+    for pattern in (f"file://{corpus}", f"file://{tmp_path}/corp*.txt"):
+        assert reader.list_inputs([pattern]) == [reader.InputFile(str(corpus), size, reader.check_input_files([corpus])[0])]
+    with pytest.raises(AlbertInputError, match=r"^/nowhere/x\*\.txt: no input file matches this pattern$"):
+        reader.list_inputs(["file:///nowhere/x*.txt"])
+    with ranges.open_input(f"file://{corpus}") as f:  # what the Beam runner's workers read with
+        assert f.read(7) == b"A first"
+    with ranges.range_file(f"file://{corpus}", 0, size, size) as (local, _):
+        assert local == str(corpus)
+    kwargs = dict(max_seq_length=32, max_predictions_per_seq=5, num_shards=1)
+    first = create_pretraining_data([corpus], spm_model_path, tmp_path / "out", **kwargs)
+    stamp = os.stat(tmp_path / "out" / "manifest.json").st_mtime_ns
+    # The same files named by file:// URLs: the same run, so up to date.
+    again = create_pretraining_data([f"file://{corpus}"], f"file://{spm_model_path}", f"file://{tmp_path}/out", **kwargs)
+    assert again == first and os.stat(tmp_path / "out" / "manifest.json").st_mtime_ns == stamp
 
 
 def test_up_to_date_reuses_only_the_same_run_and_guards_other_outputs(tmp_path):

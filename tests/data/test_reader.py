@@ -34,7 +34,14 @@ def test_oversized_documents_are_cut_and_counted(tmp_path):
 def test_input_checks_and_globs(tmp_path):
     (tmp_path / "x1.txt").write_text("a\n")
     (tmp_path / "x2.txt").write_text("b\n")
-    assert reader.expand_inputs([tmp_path / "x*.txt"]) == [str(tmp_path / "x1.txt"), str(tmp_path / "x2.txt")]
+    files = reader.list_inputs([tmp_path / "x*.txt"])
+    assert [f.path for f in files] == [str(tmp_path / "x1.txt"), str(tmp_path / "x2.txt")]
+    assert [f.size for f in files] == [2, 2] and files[0].fingerprint[:2] == [str(tmp_path / "x1.txt"), 2]
+    for missing, message in (("y*.txt", "no input file matches this pattern"), ("y.txt", "input file not found")):
+        with pytest.raises(AlbertInputError, match=f"^{tmp_path / missing}: {message}$".replace("*", r"\*")):
+            reader.list_inputs([tmp_path / missing])
+    with pytest.raises(AlbertInputError, match="^create-data: no input files given$"):
+        reader.list_inputs([])
     with pytest.raises(AlbertInputError, match="is a directory"):
         reader.check_input_files([tmp_path])
     with pytest.raises(AlbertInputError, match="no input files"):
