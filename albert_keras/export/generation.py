@@ -9,11 +9,9 @@ settings (greedy or a beam width, length penalty, maximum length) are fixed at e
 in `assets.extra/albert_keras.json` under `generation`. Loading needs only tensorflow and
 tensorflow_text.
 
-TFLite: not attempted here. The decoding loop is a `tf.while_loop` carrying the key/value cache,
-updated in place at a dynamic index every step (and, for beam search, regathered along a batch
-whose size is batch x beams); whether the TFLite converter takes that graph with builtin ops alone
-is unchecked, so this module writes SavedModels only. The encoder alone converts as any
-`AlbertEncoder` does (`albert-keras export --format tflite` on the directory's encoder).
+TFLite: greedy decoding converts (builtin ops plus the tokenizer's tensorflow-text ops; ids out,
+the vocabulary beside the file): `albert_keras.export.generation_tflite`. Beam search and
+detokenizing do not (see that module and docs/generation.md).
 """
 
 import os
@@ -135,7 +133,7 @@ def export_generation_directory(model_dir, version_dir, format, precision, seque
     Args:
         model_dir: the pretrained directory.
         version_dir: `OUTPUT/VERSION`.
-        format: only `"saved_model"`.
+        format: `"saved_model"`, or `"tflite"` (greedy only, float32, ids out: `generation_tflite`).
         precision: only `"float32"`.
         sequence_length: the source length served.
         metadata: `export_metadata`'s record.
@@ -149,12 +147,12 @@ def export_generation_directory(model_dir, version_dir, format, precision, seque
     """
     from albert_keras.modeling.seq2seq import AlbertSeq2Seq
 
-    if format != "saved_model":
-        raise AlbertInputError(f"{model_dir}: a translation model exports as a SavedModel only (the decoding loop is "
-                               "not converted to TFLite; see docs/generation.md)")
     if precision != "float32":
         raise AlbertInputError(f"--precision {precision}: translation models export in float32 only")
     beams = int(generation.get("num_beams") or 1)
+    if format == "tflite":
+        return _export_tflite_directory(model_dir, version_dir, sequence_length, metadata, generation, beams,
+                                        overwrite, verbose)
     model = AlbertSeq2Seq.from_pretrained(model_dir, source_length=sequence_length)
     export_seq2seq(model, version_dir, sampler="beam" if beams > 1 else "greedy", num_beams=beams,
                    length_penalty=generation.get("length_penalty", 0.6), max_length=generation.get("max_length"),
@@ -162,4 +160,25 @@ def export_generation_directory(model_dir, version_dir, format, precision, seque
     if verbose:
         print(f"wrote {version_dir} (SavedModel, text to text, {'beam ' + str(beams) if beams > 1 else 'greedy'}, "
               f"source length {sequence_length})")
+    return version_dir
+
+
+def _export_tflite_directory(model_dir, version_dir, sequence_length, metadata, generation, beams, overwrite,
+                             verbose):
+    from albert_keras.export.generation_tflite import export_seq2seq_tflite
+    from albert_keras.modeling.seq2seq import AlbertSeq2Seq
+
+    if beams > 1:
+        raise AlbertInputError(f"--num-beams {beams}: a translation TFLite file decodes greedily only (beam search "
+                               "does not convert to builtin ops; see docs/generation.md); export a SavedModel for beams")
+    quantize = (metadata or {}).get("quantize") or "none"
+    if quantize != "none":
+        raise AlbertInputError(f"--quantize {quantize}: translation TFLite files are float32 only")
+    model = AlbertSeq2Seq.from_pretrained(model_dir, source_length=sequence_length)
+    report = export_seq2seq_tflite(model, version_dir, max_length=generation.get("max_length"), metadata=metadata,
+                                   overwrite=overwrite)
+    if verbose:
+        print(f"wrote {report['path']}: {report['size_bytes'] / 1e6:.2f} MB, greedy, max length "
+              f"{report['generation']['max_length']}, ids out (vocabulary {report['generation']['vocabulary']} beside "
+              f"it), verified on {report['verified_sources']} sources, {report['ms_per_token']:.2f} ms/token")
     return version_dir

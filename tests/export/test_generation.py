@@ -100,5 +100,7 @@ def test_albert_keras_export_command_fixes_beam_search(tmp_path):
     with open(tmp_path / "cli" / "1" / "assets.extra" / "albert_keras.json") as f:
         recorded = json.load(f)
     assert recorded["generation"]["num_beams"] == 2 and recorded["model_class"] == "AlbertSeq2Seq"
+    # TFLite decodes greedily only (tests/export/test_generation_tflite.py): beams are refused, nothing written.
     assert main(["export", "--model", str(tmp_path / "model"), "--output", str(tmp_path / "lite"),
-                 "--format", "tflite"]) == 2
+                 "--format", "tflite", "--num-beams", "2"]) == 2
+    assert not os.path.exists(tmp_path / "lite" / "1")
