@@ -556,6 +556,8 @@ def share_decoder_with_encoder(decoder_block, encoder_block):
         if old is layer:
             return
         owner._tracker.replace_tracked_value("layers", old, layer)
+        # `replace_tracked_value` already swapped the layer in Keras' bookkeeping; the attribute is
+        # set directly so that bookkeeping is not run a second time by Keras' __setattr__.
         object.__setattr__(owner, attribute, layer)
 
     attention = decoder_block._self_attention_layer

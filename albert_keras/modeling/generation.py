@@ -254,6 +254,10 @@ class GenerationMixin(PreprocessorSlot):
     def _generation_function(self, max_length, sampler, use_cache, length_penalty, settings):
         import tensorflow as tf
 
+        # Past Keras' __setattr__ on purpose: an assigned dict is wrapped for tracking, and
+        # `tf.saved_model.save` then refuses the model ("a dictionary wrapper constructed
+        # automatically on attribute assignment ... contains a non-string key"); Keras has no public
+        # untracked attribute.
         functions = self.__dict__.setdefault("_generation_functions", {})
         # A sampler named by its settings is made once and its traced loop reused on every call
         # (new samplers would retrace the loop for each batch); an instance is keyed by identity.

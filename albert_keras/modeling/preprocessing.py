@@ -204,13 +204,17 @@ class PreprocessorSlot:
     ```
     """
 
+    # Why past Keras: an ordinary assignment of a layer is tracked (its variables join the model's
+    # weights and weights file), and once the model is built Keras' tracker is locked and refuses a
+    # new layer outright; Keras has no public "untracked attribute", so the slot writes the instance
+    # dictionary itself (keras-hub's task models also keep their preprocessor out of `layers`).
     @property
     def preprocessor(self):
         return self.__dict__.get("_preprocessor")
 
     def __setattr__(self, name, value):
         if name == "preprocessor":
-            object.__setattr__(self, "_preprocessor", value)  # outside tracking, on purpose
+            object.__setattr__(self, "_preprocessor", value)  # see above: past Keras' tracker
             return
         super().__setattr__(name, value)
 
@@ -235,7 +239,7 @@ class TextTaskMixin(PreprocessorSlot):
 
     def _require_preprocessor(self):
         if self.preprocessor is None:
-            source = self.__dict__.get("_pretrained_source")
+            source = getattr(self, "_pretrained_source", None)  # pretrained.SOURCE_ATTRIBUTE
             where = f"{source}: no vocabulary" if source else f"{self.name}: no preprocessor"
             raise AlbertInputError(
                 f"{where}; raw text needs the model's vocabulary (build the model with from_pretrained on a "

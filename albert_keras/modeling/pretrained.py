@@ -46,7 +46,7 @@ MODEL_WEIGHTS_FILE = "model.weights.h5"
 FINGERPRINT_FILES = (
     CONFIG_FILE, MODEL_FILE, ENCODER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, SPM_FILE, WORDPIECE_FILE, TOKENIZER_FILE
 )
-# Where `load_model_class` records the directory a model came from (outside Keras' tracking).
+# Where `load_model_class` records the directory a model came from (a plain string attribute).
 SOURCE_ATTRIBUTE = "_pretrained_source"
 # Where `load_model_class` records whether a task model's head came from the directory (True) or is fresh.
 HEAD_ATTRIBUTE = "_pretrained_head_restored"
@@ -86,15 +86,15 @@ def source_directory(model):
     """
     for candidate in (model, getattr(model, "encoder", None)):
         if candidate is not None:
-            source = candidate.__dict__.get(SOURCE_ATTRIBUTE)
+            source = getattr(candidate, SOURCE_ATTRIBUTE, None)
             if source:
                 return source
     return None
 
 
 def _remember_source(model, directory):
-    # `object.__setattr__` keeps a plain string out of Keras' attribute tracking.
-    object.__setattr__(model, SOURCE_ATTRIBUTE, os.fspath(directory))
+    # An ordinary attribute: Keras' tracker keeps variables, layers and metrics, and a string is none of them.
+    setattr(model, SOURCE_ATTRIBUTE, os.fspath(directory))
 
 
 def _tokenizer_assets(model, directory, vocabulary, tokenizer_settings):
@@ -315,7 +315,7 @@ def load_model_class(cls, directory, dtype=None, **arguments):
             )
         model = cls(encoder, **arguments)
         _remember_source(model, directory)
-        object.__setattr__(model, HEAD_ATTRIBUTE, False)
+        setattr(model, HEAD_ATTRIBUTE, False)
         return model
     if "num_classes" in arguments and "labels" not in arguments and "labels" in saved_arguments:
         if len(saved_arguments["labels"]) != arguments["num_classes"]:
@@ -343,7 +343,7 @@ def load_model_class(cls, directory, dtype=None, **arguments):
                 if source is not target:
                     target.assign(source)
     _remember_source(model, directory)
-    object.__setattr__(model, HEAD_ATTRIBUTE, restored)
+    setattr(model, HEAD_ATTRIBUTE, restored)
     return model
 
 

@@ -88,7 +88,6 @@ class TextTaskModel(preprocessing.TextTaskMixin):
             directory, mode=cls.preprocessor_mode, sequence_length=sequence_length,
             max_positions=model.encoder.config.max_position_embeddings,
         )
-        object.__setattr__(model, "_pretrained_source", str(directory))
         return model
 
     def get_config(self):

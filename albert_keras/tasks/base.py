@@ -21,12 +21,22 @@ class TaskData:
         metadata: what the model must remember (for example `{"labels": [...]}`); read from the
             training file, stored in the pretrained directory, reused for evaluation files.
         skipped: `{reason: count}` of records left out, reported at the end.
+        cache: what a task derived from these examples and may reuse (features keyed by vocabulary
+            and sequence length, a message already given), so a run's evaluations do not tokenize
+            the file again; each task owns its keys. Options are not kept here: they reach
+            `dataset`, `evaluate` and `predict` as arguments.
+
+    Example:
+    ```python
+    data = TaskData("dev.csv", examples, metadata={"labels": ["neg", "pos"]})
+    ```
     """
 
     path: str
     examples: object
     metadata: dict = dataclasses.field(default_factory=dict)
     skipped: dict = dataclasses.field(default_factory=dict)
+    cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
 
 class FinetuneTask(abc.ABC):
@@ -61,8 +71,11 @@ class FinetuneTask(abc.ABC):
         """`compile` arguments other than the optimizer: `loss`, `metrics`."""
 
     @abc.abstractmethod
-    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
-        """A `tf.data.Dataset` of `(x, y)` (or `(x, y, sample_weight)`) batches for `fit`/`evaluate`."""
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False, options=None):
+        """A `tf.data.Dataset` of `(x, y)` (or `(x, y, sample_weight)`) batches for `fit`/`evaluate`.
+
+        `options` are the task options `data` was read with (`max_seq_length`, `doc_stride`,
+        `vocab`, ...: the same dict `read` and `evaluate` take); None means the defaults."""
 
     @abc.abstractmethod
     def evaluate(self, model, data, options):
@@ -81,6 +94,31 @@ class FinetuneTask(abc.ABC):
     @abc.abstractmethod
     def predict(self, model, data, options):
         """An iterable of JSON-serializable prediction records, one per example."""
+
+
+# The attribute `inference_function` keeps its traced function under (see there).
+INFERENCE_FUNCTION_ATTRIBUTE = "_albert_inference_function"
+
+
+def inference_function(model):
+    """`model(x, training=False)` as one `tf.function` per model, traced once and reused by every
+    evaluation of a run (a new `tf.function` per call would trace again each time).
+
+    Example:
+    ```python
+    logits = inference_function(model)(batch_of_inputs)
+    ```
+    """
+    forward = getattr(model, INFERENCE_FUNCTION_ATTRIBUTE, None)
+    if forward is None:
+        import tensorflow as tf
+
+        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        # Past Keras' __setattr__ on purpose: on the TensorFlow backend an assigned tf.function
+        # becomes a tracked child of the model, so it would join the checkpoints' object graph
+        # and the exported SavedModel; Keras has no public untracked attribute.
+        object.__setattr__(model, INFERENCE_FUNCTION_ATTRIBUTE, forward)
+    return forward
 
 
 def model_vocabulary(model, options, what):

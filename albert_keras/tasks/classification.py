@@ -15,6 +15,7 @@ import numpy as np
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks import readers
 from albert_keras.tasks.base import FinetuneTask
+from albert_keras.tasks.base import inference_function
 from albert_keras.tasks.base import TaskData
 
 SHUFFLE_BUFFER = 10000
@@ -30,13 +31,7 @@ def batch_logits(model, dataset):
     Returns:
         `(outputs [N, ...], targets [N, ...] or None)`.
     """
-    forward = model.__dict__.get("_evaluation_forward")
-    if forward is None:
-        import tensorflow as tf
-
-        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        # Kept on the model (outside Keras' tracking): one trace across all its evaluations.
-        object.__setattr__(model, "_evaluation_forward", forward)
+    forward = inference_function(model)  # one trace across all the model's evaluations
 
     outputs, targets = [], []
     for batch in dataset:
@@ -159,7 +154,7 @@ class ClassificationTask(FinetuneTask):
             regression=self.regression, pair=bool(data.metadata.get("pair")),
         )
 
-    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False, options=None):
         dataset = self._examples_dataset(data)
         if shuffle:
             dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
@@ -306,7 +301,7 @@ class MultipleChoiceTask(FinetuneTask):
             "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         }
 
-    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False, options=None):
         from albert_keras.tasks.multiple_choice import choices_dataset
 
         dataset = choices_dataset(data.examples)

@@ -239,7 +239,7 @@ class SentenceEmbeddingTask(FinetuneTask):
     def compile_kwargs(self, metadata):
         return {}  # the contrastive loss and its accuracy are the model's own
 
-    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False, options=None):
         import numpy as np
         import tensorflow as tf
 

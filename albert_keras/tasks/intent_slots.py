@@ -24,6 +24,7 @@ import numpy as np
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks.base import FinetuneTask
+from albert_keras.tasks.base import inference_function
 from albert_keras.tasks.base import TaskData
 from albert_keras.tasks.entity_metrics import entities
 from albert_keras.tasks.entity_metrics import entity_scores
@@ -431,9 +432,7 @@ class IntentSlotTask(FinetuneTask):
         # "labels" are the intents: what `finetune`'s one-class warning names.
         metadata = dict(metadata or {"labels": intents, "slot_labels": slot_labels, "scheme": scheme,
                                      "metrics": [self.primary_metric]})
-        data = TaskData(path=os.fspath(path), examples=utterances, metadata=metadata)
-        data.__dict__["_intent_slot_options"] = dict(options)  # `dataset` has no options argument
-        return data
+        return TaskData(path=os.fspath(path), examples=utterances, metadata=metadata)
 
     def build_model(self, init_dir, metadata, options, dtype=None):
         from albert_keras.modeling.intent_slots import AlbertIntentSlotTagger
@@ -466,7 +465,7 @@ class IntentSlotTask(FinetuneTask):
         vocabulary = model_vocabulary(model, options, self.name)
         limit = model.encoder.config.max_position_embeddings
         length = min(int(options.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH), limit)
-        cache = data.__dict__.setdefault("_intent_slot_features", {})
+        cache = data.cache.setdefault("intent_slot_features", {})
         key = (vocabulary.sha256(), length)
         if key not in cache:
             labelled = data.examples[0].tags is not None
@@ -476,13 +475,13 @@ class IntentSlotTask(FinetuneTask):
             )
         return cache[key]
 
-    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False, options=None):
         import tensorflow as tf
 
         from albert_keras.modeling.intent_slots import INTENT_OUTPUT
         from albert_keras.modeling.intent_slots import SLOT_OUTPUT
 
-        f = self._features(model, data, data.__dict__.get("_intent_slot_options", {}))
+        f = self._features(model, data, options or {})
         y = {INTENT_OUTPUT: f.intents, SLOT_OUTPUT: f.tags}
         w = {INTENT_OUTPUT: np.ones(len(f.intents), np.float32), SLOT_OUTPUT: f.weights}
         dataset = tf.data.Dataset.from_tensor_slices((f.inputs, y, w))
@@ -494,21 +493,12 @@ class IntentSlotTask(FinetuneTask):
 
     def outputs(self, model, data, options):
         """`(intent probabilities [N, I], tags per utterance)` of the model on `data`'s utterances."""
-        import tensorflow as tf
-
         from albert_keras.modeling.intent_slots import INTENT_OUTPUT
         from albert_keras.modeling.intent_slots import SLOT_OUTPUT
 
-        options = {**data.__dict__.get("_intent_slot_options", {}),
-                   **{k: v for k, v in options.items() if v is not None}}
         features = self._features(model, data, options)
         batch = int(options.get("batch_size") or 32)
-        # One traced function per model, kept across the evaluations of a run (a new one each call retraces).
-        cached = self.__dict__.get("_forward")
-        if cached is None or cached[0] is not model:
-            cached = (model, tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True))
-            self.__dict__["_forward"] = cached
-        forward = cached[1]
+        forward = inference_function(model)  # one trace across the evaluations of a run
         intent_logits, tags = [], []
         slot_labels = list(getattr(model, "slot_labels", None) or data.metadata["slot_labels"])
         for start in range(0, len(data.examples), batch):

@@ -46,6 +46,7 @@ import numpy as np
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks.base import FinetuneTask
+from albert_keras.tasks.base import inference_function
 from albert_keras.tasks.base import TaskData
 from albert_keras.text_files import allow_large_fields
 from albert_keras.text_files import iter_lines
@@ -496,9 +497,7 @@ class ResponseSelectionTask(FinetuneTask):
                 # The cross-encoder trains on pairs: one example each, so an epoch is a pass over them.
                 dialogues = [Dialogue(d.turns, [c], None if d.labels is None else [d.labels[j]], d.where)
                              for d in dialogues for j, c in enumerate(d.candidates)]
-        data = TaskData(path=os.fspath(path), examples=dialogues, metadata=dict(metadata))
-        data.__dict__["_options"] = dict(options)  # `dataset` has no options argument
-        return data
+        return TaskData(path=os.fspath(path), examples=dialogues, metadata=dict(metadata))
 
     def build_model(self, init_dir, metadata, options, dtype=None):
         from albert_keras.tokenization.vocabulary import vocabulary_path
@@ -528,16 +527,16 @@ class ResponseSelectionTask(FinetuneTask):
     def _settings(self, model, data, options):
         from albert_keras.tasks.base import model_vocabulary
 
-        options = {**data.__dict__.get("_options", {}), **{k: v for k, v in (options or {}).items() if v is not None}}
+        options = options or {}
         limit = getattr(model, "encoder", model).config.max_position_embeddings
         length = min(int(options.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH), limit)
         separator = data.metadata.get("turn_separator") or DEFAULT_SEPARATOR
         return model_vocabulary(model, options, self.name), length, separator, options
 
-    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False, options=None):
         import tensorflow as tf
 
-        vocabulary, length, separator, _ = self._settings(model, data, {})
+        vocabulary, length, separator, _ = self._settings(model, data, options)
         if data.metadata.get("architecture") == BI:
             pairs = [(d.turns, d.candidates[d.labels.index(1)]) for d in data.examples if d.labels and 1 in d.labels]
             if not pairs:
@@ -568,12 +567,7 @@ class ResponseSelectionTask(FinetuneTask):
         """
         vocabulary, length, separator, options = self._settings(model, data, options)
         batch = int(options.get("batch_size") or 32)
-        forward = model.__dict__.get("_ranking_forward")
-        if forward is None:
-            import tensorflow as tf
-
-            forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-            object.__setattr__(model, "_ranking_forward", forward)  # one trace for all evaluations
+        forward = inference_function(model)  # one trace for all evaluations
 
         def run(inputs, pick):
             count = len(inputs["token_ids"])

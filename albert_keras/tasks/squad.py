@@ -329,9 +329,7 @@ class QuestionAnsweringTask(FinetuneTask):
                         **{name: _option(options, name) for name in WINDOW_SETTINGS[1:]}}
             if clue is not None:
                 metadata.update(metrics=list(clue.metrics), glue_task=clue.name)
-        data = TaskData(path=os.fspath(path), examples=examples, metadata=dict(metadata), skipped=skipped)
-        data.__dict__["_squad_options"] = dict(options)  # `dataset` has no options argument
-        return data
+        return TaskData(path=os.fspath(path), examples=examples, metadata=dict(metadata), skipped=skipped)
 
     def build_model(self, init_dir, metadata, options, dtype=None):
         from albert_keras.modeling.task_models import AlbertQuestionAnswerer
@@ -357,7 +355,7 @@ class QuestionAnsweringTask(FinetuneTask):
         length = min(int(_option(options, "max_seq_length", data.metadata)), limit)
         settings = (spm, length, int(_option(options, "doc_stride", data.metadata)),
                     int(_option(options, "max_query_length", data.metadata)), training)
-        cache = data.__dict__.setdefault("_squad_features", {})
+        cache = data.cache.setdefault("squad_features", {})
         if settings not in cache:
             cache[settings] = make_features(
                 vocabulary, data.examples, max_seq_length=length, doc_stride=settings[2],
@@ -365,11 +363,10 @@ class QuestionAnsweringTask(FinetuneTask):
             )
         return cache[settings]
 
-    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False, options=None):
         import tensorflow as tf
 
-        options = data.__dict__.get("_squad_options", {})
-        x, y = feature_arrays(self._features(model, data, options, training=True))
+        x, y = feature_arrays(self._features(model, data, options or {}, training=True))
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
             dataset = dataset.shuffle(len(y["start_logits"]), seed=seed, reshuffle_each_iteration=True)
@@ -381,7 +378,6 @@ class QuestionAnsweringTask(FinetuneTask):
         """`decode`'s `{qid: record}` for `data` (runs the model over every window)."""
         import tensorflow as tf
 
-        options = {**data.__dict__.get("_squad_options", {}), **{k: v for k, v in options.items() if v is not None}}
         features = self._features(model, data, options, training=False)
         x, _ = feature_arrays(features)
         batch = int(options.get("batch_size") or 32)

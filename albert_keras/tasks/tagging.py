@@ -311,9 +311,7 @@ class TokenClassificationTask(FinetuneTask):
             sentences, skipped = cluener.read_cluener(path, labelled=labelled, scheme=scheme)
             metadata = dict(metadata or {"labels": cluener.labels_for(scheme), "scheme": scheme,
                                          "metrics": list(clue.metrics), "glue_task": clue.name})
-            data = TaskData(path=os.fspath(path), examples=sentences, metadata=metadata, skipped=skipped)
-            data.__dict__["_tagging_options"] = dict(options)
-            return data
+            return TaskData(path=os.fspath(path), examples=sentences, metadata=metadata, skipped=skipped)
         tag_column = options.get("tag_column")
         sentences, labels = read_tagged(
             path, tag_column=-1 if tag_column is None else int(tag_column), format=options.get("format"),
@@ -321,9 +319,7 @@ class TokenClassificationTask(FinetuneTask):
             labels=(metadata or {}).get("labels"),
         )
         metadata = dict(metadata or {"labels": labels, "scheme": scheme, "metrics": ["f1"]})
-        data = TaskData(path=os.fspath(path), examples=sentences, metadata=metadata)
-        data.__dict__["_tagging_options"] = dict(options)  # `dataset` has no options argument
-        return data
+        return TaskData(path=os.fspath(path), examples=sentences, metadata=metadata)
 
     def build_model(self, init_dir, metadata, options, dtype=None):
         from albert_keras.modeling.task_models import AlbertTokenClassifier
@@ -346,7 +342,7 @@ class TokenClassificationTask(FinetuneTask):
         spm = vocabulary.sha256()
         limit = model.encoder.config.max_position_embeddings
         length = min(int(options.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH), limit)
-        cache = data.__dict__.setdefault("_tagging_features", {})
+        cache = data.cache.setdefault("tagging_features", {})
         if (spm, length) not in cache:
             labelled = bool(data.examples and data.examples[0].tags is not None)
             cache[(spm, length)] = make_features(
@@ -355,10 +351,10 @@ class TokenClassificationTask(FinetuneTask):
             )
         return cache[(spm, length)]
 
-    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False, options=None):
         import tensorflow as tf
 
-        x, y, w = feature_arrays(self._features(model, data, data.__dict__.get("_tagging_options", {})))
+        x, y, w = feature_arrays(self._features(model, data, options or {}))
         dataset = tf.data.Dataset.from_tensor_slices((x, y, w))
         if shuffle:
             dataset = dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
@@ -370,7 +366,6 @@ class TokenClassificationTask(FinetuneTask):
         """Predicted tags, one list per sentence, one tag per word."""
         import tensorflow as tf
 
-        options = {**data.__dict__.get("_tagging_options", {}), **{k: v for k, v in options.items() if v is not None}}
         features = self._features(model, data, options)
         x, _, _ = feature_arrays(features)
         batch = int(options.get("batch_size") or 32)

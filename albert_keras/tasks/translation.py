@@ -158,9 +158,9 @@ class TranslationTask(FinetuneTask):
 
     def _say_truncated(self, model, data):
         """Count the targets longer than the decoder, once per file, and say so in one line."""
-        if data.__dict__.get("_lengths_checked") or data.examples[0].target is None:
+        if data.cache.get("lengths_checked") or data.examples[0].target is None:
             return
-        data.__dict__["_lengths_checked"] = True
+        data.cache["lengths_checked"] = True
         vocabulary = model.preprocessor.vocabulary
         room = model.max_target_length - 1  # [CLS] ... and the last position predicts [SEP]
         long = sum(1 for e in data.examples if len(vocabulary.encode(e.target)) > room)
@@ -168,7 +168,7 @@ class TranslationTask(FinetuneTask):
             print(f"{data.path}: {long} of {len(data.examples)} targets are longer than {room} pieces "
                   f"(--max-target-length {model.max_target_length}); truncated", file=sys.stderr)
 
-    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False):
+    def dataset(self, model, data, batch_size, shuffle=False, seed=0, repeat=False, options=None):
         import tensorflow as tf
 
         if model.preprocessor is None:

@@ -25,13 +25,14 @@ import os
 import shutil
 import sys
 import time
+import warnings
 
 from albert_keras.errors import AlbertInputError
+from albert_keras.training.run_end import PRETRAINED_DIR  # noqa: F401 (the run directory's layout, re-exported)
+from albert_keras.training.run_end import SUMMARY_FILE  # noqa: F401
 
-PRETRAINED_DIR = "pretrained"
 BEST_DIR = "best"
 EVALUATIONS_FILE = "evaluations.jsonl"
-SUMMARY_FILE = "summary.json"
 # In every fine-tuned directory: the task, how its files are read, and what it learned from the
 # training file (labels, metrics), so `evaluate` / `predict` need only `--model DIR`.
 TASK_FILE = "finetune.json"
@@ -141,7 +142,7 @@ def describe_init(model, init_dir):
     # A task model holds its encoder as `.encoder`; a model without one is all encoder.
     encoder = {id(v) for v in getattr(model, "encoder", model).weights}
     head = [v for v in model.weights if id(v) not in encoder]
-    restored = bool(model.__dict__.get(HEAD_ATTRIBUTE))
+    restored = bool(getattr(model, HEAD_ATTRIBUTE, False))  # set by load_model_class
     return {"dir": os.fspath(init_dir), "encoder_restored": len(encoder),
             "head_restored": len(head) if restored else 0, "head_fresh": 0 if restored else len(head)}
 
@@ -262,12 +263,18 @@ def reinit_pooler(model):
     return 2 if pooler.bias is not None else 1
 
 
-def finetune(task, init_dir, train, validation=None, settings=None, options=None, epochs=None, patience=None,
-             reinit_pooler_weights=False, recipe=None, **overrides):
+def finetune(task, init_dir, train, validation=None, output_dir=None, options=None, epochs=None, patience=None,
+             reinit_pooler_weights=False, recipe=None, settings=None, **overrides):
     """Fine-tune a pretrained directory on a task and write the result as a pretrained directory.
 
     Rerunning the same call after a crash resumes from the newest checkpoint (step-exact, with the
     evaluations and the best model so far).
+
+    The run is six named steps, in this order: `resolve_run_settings` (flags, recipe and defaults
+    -> `TrainingSettings`), `read_task_data` (every file read and checked, the step counts), then
+    `check_init_directory`, `start_task_model` (strategy, model, optimizer, resume),
+    `fit_with_evaluation` (`fit` with the evaluator and early stopping) and `end_finetune`
+    (summary, result directory: `training.run_end`, shared with `pretrain`).
 
     Args:
         task: a `--task` name (`"classification"`, `"regression"`, `"multiple-choice"`, or any
@@ -276,17 +283,20 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
         train: the training file (or a GLUE task directory with `options["glue_task"]`).
         validation: optional validation file: evaluated every `eval_every` steps; the best model
             by the task's primary metric is the result, and `patience` applies to it.
-        settings: a `TrainingSettings`, or the output directory (then the other settings come from
-            `overrides` over the fine-tuning `DEFAULTS`: AdamW at 2e-5, warmup 10%, batch 32).
+        output_dir: the run directory (`OUTPUT/pretrained` is the result); the other settings come
+            from `overrides` over the fine-tuning `DEFAULTS` (AdamW at 2e-5, warmup 10%, batch
+            32). A `TrainingSettings` is taken here too: its `output_dir` and every field, with
+            `overrides` over them.
         options: the task's options (`text_column`, `pair_column`, `label_column`, `labels`,
             `glue_task`, `max_seq_length`, ...: the `albert-keras finetune` flags by dest name).
         epochs: passes over the training file (sets `num_train_steps`); default 3 unless
-            `settings` is a `TrainingSettings` (whose `num_train_steps` then counts).
+            `output_dir` is a `TrainingSettings` (whose `num_train_steps` then counts).
         patience: stop after this many evaluations without improvement (None: never).
         reinit_pooler_weights: re-initialize the pooler dense before training (`reinit_pooler`;
             not on resume, which restores the trained one).
         recipe: a GLUE recipe name (`training.recipes`: run_glue.sh's learning rate, batch, steps,
             warmup); `overrides` and an explicit `epochs` win over its values.
+        settings: the former name of `output_dir` (deprecated: a `DeprecationWarning`).
         **overrides: `TrainingSettings` fields.
 
     Returns:
@@ -304,66 +314,173 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
     summary["pretrained_dir"]  # runs/sentiment/pretrained
     ```
     """
-    from albert_keras.tasks.readers import example_count
     from albert_keras.tasks.registry import get_task
-    from albert_keras.training.loop import TrainingLoop
-    from albert_keras.training.loop import TrainingSettings
 
+    if settings is not None:
+        warnings.warn("finetune(settings=...) is deprecated: pass output_dir= (a directory or a TrainingSettings)",
+                      DeprecationWarning, stacklevel=2)
+        if output_dir is not None:
+            raise TypeError("finetune: give output_dir, not both output_dir and settings")
+        output_dir = settings
     task = get_task(task) if isinstance(task, str) else task
     options = dict(options or {})
-    recipe_settings = {}
+    init_dir = os.fspath(init_dir)
+
+    run = resolve_run_settings(output_dir, recipe, epochs, overrides)
+    data = read_task_data(task, train, validation, options, run, epochs)  # every check before any model
+    check_init_directory(init_dir, options.get("vocab") or options.get("spm_model"))
+    loop, model, init = start_task_model(task, init_dir, data, options, run.settings, reinit_pooler_weights)
+    evaluator, logs, seconds = fit_with_evaluation(task, loop, model, data, options, patience, recipe)
+    return end_finetune(task, loop, model, data, options, evaluator, logs, seconds, init, run,
+                        reinit_pooler_weights)
+
+
+@dataclasses.dataclass
+class RunSettings:
+    """What `resolve_run_settings` made of the arguments.
+
+    Args:
+        settings: the `TrainingSettings` (steps and intervals filled in by `read_task_data`).
+        recipe: the recipe's name, or None.
+        recipe_values: the recipe's values (for the summary), `{}` without one.
+        steps_given: whether `num_train_steps` was given (by a `TrainingSettings` without
+            `epochs`, an override, or the recipe) rather than counted from `epochs`.
+
+    Example:
+    ```python
+    run = resolve_run_settings("runs/x", None, 3, {"learning_rate": 3e-5})
+    run.settings.optimizer  # "adamw"
+    ```
+    """
+
+    settings: object
+    recipe: str = None
+    recipe_values: dict = dataclasses.field(default_factory=dict)
+    steps_given: bool = False
+
+
+def resolve_run_settings(output_dir, recipe, epochs, overrides):
+    """Step 1: the run's `TrainingSettings` from the output directory (or a `TrainingSettings`),
+    a recipe's values and explicit `overrides`, over the fine-tuning `DEFAULTS`.
+
+    An explicit override wins over the recipe; an explicit `epochs` drops the recipe's step count
+    and an explicit `warmup_fraction` its warmup steps.
+
+    Example:
+    ```python
+    resolve_run_settings("runs/rte", "rte", None, {}).settings.learning_rate  # run_glue.sh's RTE value
+    ```
+    """
+    from albert_keras.training.loop import TrainingSettings
+
+    recipe_values = {}
     if recipe is not None:
         from albert_keras.training.recipes import get_recipe
 
-        recipe_settings = get_recipe(recipe)
+        recipe_values = get_recipe(recipe)
         # Dropout is the heads' own default (0.1, as the official classifier): recorded, not a setting.
-        applied = {k: v for k, v in recipe_settings.items() if k != "dropout"}
+        applied = {k: v for k, v in recipe_values.items() if k != "dropout"}
         if epochs is not None:
             applied.pop("num_train_steps")
         if "warmup_fraction" in overrides:
             applied.pop("num_warmup_steps")
         overrides = {**applied, **overrides}
-    explicit_steps = isinstance(settings, TrainingSettings) and epochs is None and "num_train_steps" not in overrides
-    if isinstance(settings, TrainingSettings):
-        settings = dataclasses.replace(settings, **overrides)
+    steps_given = "num_train_steps" in overrides
+    if isinstance(output_dir, TrainingSettings):
+        steps_given = steps_given or epochs is None
+        settings = dataclasses.replace(output_dir, **overrides)
     else:
-        if settings is None:
-            raise AlbertInputError("finetune: give an output directory (settings)")
-        settings = TrainingSettings(output_dir=os.fspath(settings), **{**DEFAULTS, **overrides})
-    init_dir = os.fspath(init_dir)
+        if output_dir is None:
+            raise AlbertInputError("finetune: give an output directory (output_dir)")
+        settings = TrainingSettings(output_dir=os.fspath(output_dir), **{**DEFAULTS, **overrides})
+    return RunSettings(settings, recipe, recipe_values, steps_given)
 
-    # --- data: every check before any model is built -----------------------------------------
+
+@dataclasses.dataclass
+class FinetuneData:
+    """The files of a run, read and checked by `read_task_data` before any model is built.
+
+    Args:
+        train: the training file's `TaskData`.
+        validation: the validation file's `TaskData`, or None.
+        count: training examples.
+        primary: the metric that picks the best model.
+        baseline: the validation set's trivial baseline (`training.baselines`), or None.
+
+    Example:
+    ```python
+    data = read_task_data(task, "train.csv", "dev.csv", options, resolve_run_settings("runs/x", None, 3, {}), 3)
+    data.metadata["labels"]  # ["negative", "positive"]
+    ```
+    """
+
+    train: object
+    validation: object
+    count: int
+    primary: str
+    baseline: object = None
+
+    @property
+    def metadata(self):
+        """What the model remembers of the training file (labels, metrics, ...)."""
+        return self.train.metadata
+
+
+def read_task_data(task, train, validation, options, run, epochs):
+    """Step 2: read the training and validation files with the task's reader, then fill in the
+    steps the run's settings count from them (`num_train_steps` from `epochs`, the evaluation and
+    checkpoint intervals: one epoch by default) and validate the settings.
+
+    Example:
+    ```python
+    data = read_task_data(task, "train.csv", None, {"text_column": "sentence"}, run, epochs=3)
+    run.settings.num_train_steps  # 3 * (examples // batch)
+    ```
+    """
+    from albert_keras.tasks.readers import example_count
+    from albert_keras.training.baselines import trivial_baseline
+    from albert_keras.training.loop import TrainingSettings
+
+    settings = run.settings
     train_data = task.read(train, options)
     validation_data = task.read(validation, options, metadata=train_data.metadata) if validation else None
     count = example_count(train_data.examples)
-    batch = int(settings.global_batch_size)
-    steps_per_epoch = max(1, count // batch)
-    if not explicit_steps and "num_train_steps" not in overrides:
+    steps_per_epoch = max(1, count // int(settings.global_batch_size))
+    if not run.steps_given:
         settings.num_train_steps = int(epochs or DEFAULT_EPOCHS) * steps_per_epoch
     if settings.eval_every is None:
         settings.eval_every = min(steps_per_epoch, settings.num_train_steps)
     if settings.checkpoint_every in (None, TrainingSettings.checkpoint_every):
         settings.checkpoint_every = settings.eval_every
     settings.validate()
-    metadata = train_data.metadata
-    primary = (metadata.get("metrics") or [task.primary_metric])[0]
-    from albert_keras.training.baselines import judge
-    from albert_keras.training.baselines import trivial_baseline
-
+    primary = (train_data.metadata.get("metrics") or [task.primary_metric])[0]
     baseline = trivial_baseline(task, validation_data, primary) if validation_data is not None else None
+    return FinetuneData(train_data, validation_data, count, primary, baseline)
 
-    check_init_directory(init_dir, options.get("vocab") or options.get("spm_model"))
+
+def start_task_model(task, init_dir, data, options, settings, reinit_pooler_weights=False):
+    """Step 4: the `TrainingLoop` (strategy, precision, resume fingerprint) and the task model built
+    from `init_dir`, compiled and restored from the newest checkpoint; returns
+    `(loop, model, init)` with `init` from `describe_init` (and the pooler re-initialized when
+    asked, on a fresh run only).
+
+    Example:
+    ```python
+    loop, model, init = start_task_model(task, "runs/base/pretrained", data, options, run.settings)
+    ```
+    """
+    from albert_keras.training.loop import TrainingLoop
 
     loop = TrainingLoop(
         settings,
-        {"task": task.name, "init_dir": os.path.abspath(init_dir), "train": os.path.abspath(train_data.path),
+        {"task": task.name, "init_dir": os.path.abspath(init_dir), "train": os.path.abspath(data.train.path),
          "options": {k: options.get(k) for k in FINGERPRINT_OPTIONS if options.get(k) is not None},
-         "metadata": metadata},
+         "metadata": data.metadata},
         name="finetune",
     )
     model = loop.build(
-        lambda: task.build_model(init_dir, metadata, options, dtype=settings.dtype_policy),
-        compile_kwargs=task.compile_kwargs(metadata),
+        lambda: task.build_model(init_dir, data.metadata, options, dtype=settings.dtype_policy),
+        compile_kwargs=task.compile_kwargs(data.metadata),
     )
     init = describe_init(model, init_dir)
     if reinit_pooler_weights and loop.start_step == 0:
@@ -375,20 +492,32 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
            f"{init['head_fresh']} head variables initialized fresh"),
         file=sys.stderr,
     )
-    output_dir = settings.output_dir
+    return loop, model, init
+
+
+def fit_with_evaluation(task, loop, model, data, options, patience=None, recipe=None):
+    """Step 5: `fit` from the restored step to the last, scoring the validation file every
+    `eval_every` steps (`FinetuneEvaluator`: best model, early stopping) and always at the final
+    step; writes the final checkpoint. Returns `(evaluator or None, last fit logs, seconds)`.
+
+    Example:
+    ```python
+    evaluator, logs, seconds = fit_with_evaluation(task, loop, model, data, options, patience=3)
+    ```
+    """
+    settings = loop.settings
     callbacks = []
     evaluator = None
-    if validation_data is not None:
+    if data.validation is not None:
         evaluator = _make_evaluator(
-            task, validation_data, {**options, "batch_size": settings.micro_batch_size}, output_dir, primary, patience,
-            loop.chief, metadata,
+            task, data.validation, {**options, "batch_size": settings.micro_batch_size}, settings.output_dir,
+            data.primary, patience, loop.chief, data.metadata,
         )
         callbacks.append(evaluator)
-    micro_batch = settings.micro_batch_size
     print(
-        f"finetune: {task.name} on {count} examples, {settings.num_train_steps} steps of {batch} "
-        f"({settings.optimizer} at {settings.learning_rate:g}, warmup {settings.num_warmup_steps} steps, "
-        f"{settings.precision}, strategy {type(loop.strategy).__name__}"
+        f"finetune: {task.name} on {data.count} examples, {settings.num_train_steps} steps of "
+        f"{settings.global_batch_size} ({settings.optimizer} at {settings.learning_rate:g}, warmup "
+        f"{settings.num_warmup_steps} steps, {settings.precision}, strategy {type(loop.strategy).__name__}"
         + (f", recipe {recipe} from google-research/ALBERT run_glue.sh)" if recipe else ")"),
         file=sys.stderr,
     )
@@ -396,66 +525,66 @@ def finetune(task, init_dir, train, validation=None, settings=None, options=None
     logs = {}
     if evaluator is None or not evaluator.stopped:
         logs = loop.fit(
-            lambda skip: task.dataset(model, train_data, micro_batch, shuffle=True, seed=settings.seed,
-                                      repeat=True).skip(skip),
+            lambda skip: task.dataset(model, data.train, settings.micro_batch_size, shuffle=True, seed=settings.seed,
+                                      repeat=True, options=options).skip(skip),
             callbacks=callbacks,
         )
-    elapsed = time.perf_counter() - started
+    seconds = time.perf_counter() - started
     final_step = loop.finish()
     if evaluator is not None and (not evaluator.records or evaluator.records[-1]["step"] < final_step):
         evaluator.set_model(model)
         evaluator.on_epoch_end(None)  # the final step is always scored
+    return evaluator, logs, seconds
 
-    # --- outputs ------------------------------------------------------------------------------
-    result_dir = os.path.join(output_dir, PRETRAINED_DIR)
+
+def end_finetune(task, loop, model, data, options, evaluator, logs, seconds, init, run, reinit_pooler_weights=False):
+    """Step 6: judge the run, then `training.run_end.end_run`: the result directory (the best
+    model when there was a validation file, else the last) and `summary.json` on the chief, and
+    the one-line result. Returns the summary.
+
+    Example:
+    ```python
+    summary = end_finetune(task, loop, model, data, options, evaluator, logs, seconds, init, run)
+    ```
+    """
+    from albert_keras.io_utils import atomic_directory
+    from albert_keras.training.baselines import judge
+    from albert_keras.training.run_end import end_run
+    from albert_keras.training.run_end import run_summary
+
+    settings = loop.settings
+    primary = data.primary
     best = evaluator.best if evaluator is not None else None
-    degenerate = judge(evaluator.records, baseline, primary) if evaluator is not None else None
+    degenerate = judge(evaluator.records, data.baseline, primary) if evaluator is not None else None
     if degenerate is not None:
         print(f"finetune: DEGENERATE run (seed {settings.seed}): {degenerate['why']}", file=sys.stderr)
-    summary = {
-        "task": task.name,
-        "step": final_step,
-        "steps_this_run": final_step - loop.start_step,
-        "resumed_from": loop.start_step,
-        "seconds": round(elapsed, 3),
-        "examples": count,
-        "strategy": type(loop.strategy).__name__,
-        "replicas": loop.strategy.num_replicas_in_sync,
-        "precision": settings.precision,
-        "train": {k: float(v) for k, v in logs.items() if not k.startswith("val_")},
-        "validation": evaluator.records[-1]["metrics"] if evaluator is not None and evaluator.records else {},
-        "best": best,
-        "primary_metric": primary,
-        "early_stopped": bool(evaluator is not None and evaluator.stopped),
-        "init": init,
-        "seed": int(settings.seed),
-        "settings": {"learning_rate": settings.learning_rate, "global_batch_size": settings.global_batch_size,
-                     "num_train_steps": settings.num_train_steps, "num_warmup_steps": settings.num_warmup_steps,
-                     "optimizer": settings.optimizer, "weight_decay_rate": settings.weight_decay_rate,
-                     "recipe": recipe, "recipe_values": recipe_settings or None,
-                     "reinit_pooler": bool(reinit_pooler_weights)},
-        "baseline": baseline,
-        "degenerate": degenerate,
-        "pretrained_dir": result_dir,
-    }
-    if loop.chief:
-        from albert_keras.io_utils import atomic_directory
-        from albert_keras.io_utils import atomic_write
+    summary = run_summary(
+        loop, loop.step, seconds,
+        task=task.name,
+        examples=data.count,
+        train={k: float(v) for k, v in logs.items() if not k.startswith("val_")},
+        validation=evaluator.records[-1]["metrics"] if evaluator is not None and evaluator.records else {},
+        best=best,
+        primary_metric=primary,
+        early_stopped=bool(evaluator is not None and evaluator.stopped),
+        init=init,
+        seed=int(settings.seed),
+        settings={"learning_rate": settings.learning_rate, "global_batch_size": settings.global_batch_size,
+                  "num_train_steps": settings.num_train_steps, "num_warmup_steps": settings.num_warmup_steps,
+                  "optimizer": settings.optimizer, "weight_decay_rate": settings.weight_decay_rate,
+                  "recipe": run.recipe, "recipe_values": run.recipe_values or None,
+                  "reinit_pooler": bool(reinit_pooler_weights)},
+        baseline=data.baseline,
+        degenerate=degenerate,
+    )
 
-        best_dir = os.path.join(output_dir, BEST_DIR)
+    def save_result(result_dir):
+        best_dir = os.path.join(settings.output_dir, BEST_DIR)
         if best is not None and os.path.isdir(best_dir):
             with atomic_directory(result_dir, overwrite=True) as tmp:
                 shutil.copytree(best_dir, tmp, dirs_exist_ok=True)
         else:
-            save_finetuned(model, result_dir, task, options, metadata)
-        with atomic_write(os.path.join(output_dir, SUMMARY_FILE), "w") as f:
-            json.dump(summary, f, indent=2, sort_keys=True)
-    shown = ""
-    if best is not None:
-        shown = f", best {primary} {best['metrics'][primary]:.4f} at step {best['step']}"
-    print(
-        f"finetune: step {final_step}/{settings.num_train_steps} in {elapsed:.1f}s{shown}"
-        + (f"; wrote {result_dir}" if loop.chief else " (not the chief: nothing written)"),
-        file=sys.stderr,
-    )
-    return summary
+            save_finetuned(model, result_dir, task, options, data.metadata)
+
+    shown = f", best {primary} {best['metrics'][primary]:.4f} at step {best['step']}" if best is not None else ""
+    return end_run(loop, summary, save_result, f" in {seconds:.1f}s{shown}")

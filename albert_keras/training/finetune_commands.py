@@ -233,8 +233,9 @@ def run_finetune(args):
 
     _check_input(args.train, args.task, args)
     _check_input(args.validation, args.task, args)
-    options = _options(args)
-    # Only what the command line states goes in: the rest comes from --recipe, else the defaults.
+    task_options = _options(args)  # every flag by dest name: what the task reads its files with
+    # TrainingSettings fields: only what the command line states goes in; the rest comes from
+    # --recipe, else the fine-tuning defaults.
     overrides = {}
     if args.warmup is not None:
         if args.warmup < 1:
@@ -251,17 +252,19 @@ def run_finetune(args):
         overrides.setdefault("global_batch_size", DEFAULTS["global_batch_size"])
         overrides.setdefault("learning_rate", DEFAULTS["learning_rate"])
     epochs = None if args.num_train_steps else args.epochs
-    common = dict(
-        options=options, epochs=epochs, patience=args.patience, reinit_pooler_weights=args.reinit_pooler,
+    # What one run and `--seeds N` runs both take.
+    finetune_arguments = dict(
+        options=task_options, epochs=epochs, patience=args.patience, reinit_pooler_weights=args.reinit_pooler,
         recipe=args.recipe, optimizer=args.optimizer, weight_decay_rate=args.weight_decay, eval_every=args.eval_every,
         precision=training_precision(args.precision), strategy=args.strategy, tpu=args.tpu,
         steps_per_execution=args.steps_per_execution, verbose=keras_verbose(args), **overrides,
     )
     if args.seeds != 1 or args.restart_degenerate:
-        finetune_seeds(args.task, args.model, args.train, args.validation, args.output, seeds=args.seeds,
-                       restart_degenerate=args.restart_degenerate, seed=args.seed, **common)
+        finetune_seeds(args.task, args.model, args.train, args.validation, output_dir=args.output, seeds=args.seeds,
+                       restart_degenerate=args.restart_degenerate, seed=args.seed, **finetune_arguments)
     else:
-        finetune(args.task, args.model, args.train, args.validation, args.output, seed=args.seed, **common)
+        finetune(args.task, args.model, args.train, args.validation, output_dir=args.output, seed=args.seed,
+                 **finetune_arguments)
     return 0
 
 

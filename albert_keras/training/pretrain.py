@@ -2,16 +2,13 @@
 resumable at the exact step after a crash."""
 
 import dataclasses
-import json
 import os
-import sys
 import time
 
 from albert_keras import io_utils
 from albert_keras.errors import AlbertInputError
-
-PRETRAINED_DIR = "pretrained"
-SUMMARY_FILE = "summary.json"
+from albert_keras.training.run_end import PRETRAINED_DIR  # noqa: F401 (the run directory's layout, re-exported)
+from albert_keras.training.run_end import SUMMARY_FILE  # noqa: F401
 
 
 def _build_model(config, init_from, precision):
@@ -167,52 +164,40 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         callbacks=[logger, watch, divergence],
     )
     elapsed = time.perf_counter() - started
-    output_dir = settings.output_dir
-    num_train_steps = settings.num_train_steps
-    global_batch_size = settings.global_batch_size
-    precision = settings.precision
-    chief = loop.chief
-    xla = settings.xla
 
-    # --- outputs ------------------------------------------------------------------------------
+    # --- the end of the run (training.run_end, shared with finetune) --------------------------
+    from albert_keras.training.run_end import end_run
+    from albert_keras.training.run_end import run_summary
+
     final_step = loop.finish()
-    pretrained_dir = os.path.join(output_dir, PRETRAINED_DIR)
-    summary = {
-        "step": final_step,
-        "steps_this_run": final_step - start_step,
-        "resumed_from": start_step,
-        "seconds": round(elapsed, 3),
-        "examples_per_second": round(
-            logger.examples_per_second or (final_step - start_step) * global_batch_size / max(elapsed, 1e-9), 3
+    train = {k: float(v) for k, v in (history_logs or logger.last_logs).items() if not k.startswith("val_")}
+    summary = run_summary(
+        loop, final_step, elapsed,
+        examples_per_second=round(
+            logger.examples_per_second
+            or (final_step - start_step) * settings.global_batch_size / max(elapsed, 1e-9), 3
         ),
-        "strategy": type(distribution).__name__,
-        "replicas": distribution.num_replicas_in_sync,
-        "precision": precision,
-        "xla": bool(xla),
-        "dynamic_masking": bool(dynamic_masking),
-        "train": {k: float(v) for k, v in (history_logs or logger.last_logs).items() if not k.startswith("val_")},
-        "eval": {k[4:]: float(v) for k, v in history_logs.items() if k.startswith("val_")},
-        "pretrained_dir": pretrained_dir,
-        "warnings": list(watch.warnings),
-        "collapse_watch": [list(check) for check in watch.history],
-        "divergence": divergence.event,
-    }
-    if chief:
+        xla=bool(settings.xla),
+        dynamic_masking=bool(dynamic_masking),
+        train=train,
+        eval={k[4:]: float(v) for k, v in history_logs.items() if k.startswith("val_")},
+        warnings=list(watch.warnings),
+        collapse_watch=[list(check) for check in watch.history],
+        divergence=divergence.event,
+    )
+
+    def save_result(pretrained_dir):
         if io_utils.is_url(pretrained_dir):
             # save_pretrained writes local files: write a local copy, then upload it.
             with io_utils.staged_directory(pretrained_dir, overwrite=True, marker="model.json") as local_dir:
                 model.save_pretrained(local_dir, spm_model=spm_model)
         else:
             model.save_pretrained(pretrained_dir, spm_model=spm_model)
-        with io_utils.atomic_write(os.path.join(output_dir, SUMMARY_FILE), "w") as f:
-            json.dump(summary, f, indent=2, sort_keys=True)
-    train = summary["train"]
-    print(
-        f"pretrain: step {final_step}/{num_train_steps} ({summary['steps_this_run']} this run) in {elapsed:.1f}s, "
+
+    return end_run(
+        loop, summary, save_result,
+        f" ({summary['steps_this_run']} this run) in {elapsed:.1f}s, "
         f"{summary['examples_per_second']:.2f} examples/s, loss {train.get('loss', float('nan')):.4f}, "
         f"masked_lm_accuracy {train.get('masked_lm_accuracy', float('nan')):.4f}, "
-        f"sentence_order_accuracy {train.get('sentence_order_accuracy', float('nan')):.4f}"
-        + (f"; wrote {pretrained_dir}" if chief else " (not the chief: nothing written)"),
-        file=sys.stderr,
+        f"sentence_order_accuracy {train.get('sentence_order_accuracy', float('nan')):.4f}",
     )
-    return summary

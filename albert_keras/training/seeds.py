@@ -102,7 +102,7 @@ def finetune_seeds(task, init_dir, train, validation, output_dir, seeds=1, resta
         summary = _run_summary(run_dir)
         if summary is None:  # written last: a run without one is new or resumes
             print(f"finetune: run {len(counted) + 1} of {seeds}: seed {run_seed} in {run_dir}", file=sys.stderr)
-            summary = finetune(task, init_dir, train, validation, run_dir, seed=run_seed, **kwargs)
+            summary = finetune(task, init_dir, train, validation, output_dir=run_dir, seed=run_seed, **kwargs)
         else:
             print(f"finetune: seed {run_seed}: finished earlier ({run_dir})", file=sys.stderr)
         degenerate = summary.get("degenerate")

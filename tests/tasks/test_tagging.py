@@ -148,14 +148,14 @@ def tagger(tmp_path_factory, spm_model_path):
                  "--warmup", "0.05", "--max-seq-length", "32", "--tag-column", "2", "--verbose", "0"]) == 0
     task, model, options, metadata = load_finetuned(run / "pretrained")
     assert metadata["labels"] == ["O", "B-LOC", "B-PER", "I-PER"] and list(model.labels) == metadata["labels"]
-    return task, model, task.read(dev_path, options, metadata=metadata), str(run / "pretrained"), dev_path
+    return task, model, options, task.read(dev_path, options, metadata=metadata), str(run / "pretrained"), dev_path
 
 
 def test_tiny_tagger_finds_rule_made_entities(tagger, tmp_path, capsys):
     from albert_keras.cli import main
 
-    task, model, dev, model_dir, dev_path = tagger
-    scores = task.evaluate(model, dev, {})
+    task, model, options, dev, model_dir, dev_path = tagger
+    scores = task.evaluate(model, dev, options)  # the options `dev` was read with
     # Chance (random tags of the 4 labels) gives an entity F1 near 0.1.
     assert scores["f1"] > 0.7 and scores["f1_PER"] > 0.5 and scores["f1_LOC"] > 0.5, scores
     assert main(["predict", "--model", model_dir, "--input", dev_path, "--output", str(tmp_path / "p.jsonl")]) == 0
@@ -166,3 +166,13 @@ def test_tiny_tagger_finds_rule_made_entities(tagger, tmp_path, capsys):
     assert main(["evaluate", "--model", model_dir, "--data", dev_path]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed == pytest.approx(scores)
+
+
+def test_dataset_takes_the_task_options_as_an_argument(tagger):
+    # The options reach `dataset` explicitly: nothing of them rides on the TaskData read with them.
+    task, model, options, dev, _, _ = tagger
+    assert options["max_seq_length"] == 32 and not any(key.endswith("options") for key in vars(dev))
+    x, _, _ = next(iter(task.dataset(model, dev, 4, options=options)))
+    assert x["token_ids"].shape == (4, 32)
+    x, _, _ = next(iter(task.dataset(model, dev, 4)))  # no options: the default length, within the model's 64
+    assert x["token_ids"].shape == (4, 64)

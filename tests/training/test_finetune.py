@@ -125,3 +125,16 @@ def test_multi_worker_mirrored_strategy_with_two_workers(finetune_init_dir, sent
     assert chief["validation"] == other["validation"]  # both workers score the same weights
     assert chief["best"]["metrics"]["accuracy"] >= 0.85  # chance 0.5
     assert os.path.isfile(tmp_path / "run" / "pretrained" / "finetune.json")  # the chief wrote the result
+
+
+def test_the_former_settings_keyword_still_works_with_a_deprecation_warning(finetune_init_dir, sentiment_files,
+                                                                            tmp_path):
+    options = {"text_column": "sentence", "max_seq_length": 16}
+    with pytest.warns(DeprecationWarning, match=r"finetune\(settings=\.\.\.\) is deprecated: pass output_dir="):
+        summary = finetune("classification", finetune_init_dir, sentiment_files[0], settings=tmp_path / "old",
+                           options=options, num_train_steps=2, **FAST)
+    assert summary["step"] == 2 and summary["pretrained_dir"] == str(tmp_path / "old" / "pretrained")
+    with open(tmp_path / "old" / "summary.json") as f:
+        assert json.load(f) == summary  # the end of the run (training.run_end) wrote what it returned
+    with pytest.raises(TypeError, match="not both"), pytest.warns(DeprecationWarning):
+        finetune("classification", finetune_init_dir, sentiment_files[0], None, tmp_path / "a", settings=tmp_path / "b")
