@@ -132,3 +132,37 @@ def test_export_dynamic_int8_passes_the_gate(trained, spm_model_path, tmp_path):
     assert np.mean([g["intent"] == w["intent"] for g, w in zip(got, want)]) >= 0.95
     assert np.mean([g["slots"] == w["slots"] for g, w in zip(got, want)]) >= 0.9
     assert sum(len(w["slots"]) for w in want) > 30
+
+
+def test_wordpiece_tflite_equals_the_python_path(tmp_path):
+    """A WordPiece (BERT-Chinese layout) model: each word tokenized alone by the TFLite WordPiece
+    route, CJK runs and punctuation split inside the word, as `make_features` does."""
+    import keras
+
+    from albert_keras import AlbertConfig, AlbertEncoder
+    from albert_keras.modeling.intent_slots import AlbertIntentSlotTagger
+    from albert_keras.tokenization import load_vocabulary
+    from tests.export.test_tflite_metadata_wordpiece import plain_strings
+    from tests.tokenization.wordpiece_fixtures import make_chinese_style_vocab
+
+    vocabulary = load_vocabulary(make_chinese_style_vocab(tmp_path))
+    keras.utils.set_random_seed(4)
+    config = AlbertConfig(vocab_size=vocabulary.vocabulary_size(), embedding_size=16, hidden_size=32,
+                          num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=T)
+    model = AlbertIntentSlotTagger(AlbertEncoder(config), intents=INTENTS, slot_labels=SLOT_LABELS)
+    model.slot_dense.kernel.assign(np.random.default_rng(1).normal(0, 1.0, model.slot_dense.kernel.shape))
+    texts = plain_strings(12, seed=5) + ["hello  World\u00a0中文，ok", "x"]
+    path = str(tmp_path / "wordpiece.tflite")
+    convert_intent_slots(model, path, vocabulary, T, verbose=False)
+    outputs = interpreter(path).get_signature_runner()(text=text_bytes(texts))
+    got = decode_outputs(texts, outputs, INTENTS, SLOT_LABELS)
+    utterances = [isl.Utterance(t) for t in texts]
+    features = isl.make_features(vocabulary, utterances, max_seq_length=T)
+    out = model(features.inputs)
+    ids = np.argmax(out["slot_logits"].numpy(), axis=-1)
+    probabilities = keras.ops.softmax(out["intent_logits"]).numpy()
+    want = [{"intent": INTENTS[int(np.argmax(p))], "probability": float(np.max(p)),
+             "slots": isl.tags_to_slots(u, [SLOT_LABELS[row[q]] if q >= 0 else "O" for q in where])}
+            for u, p, row, where in zip(utterances, probabilities, ids, features.positions)]
+    check_same(got, want, 1e-5)
+    assert sum(len(g["slots"]) for g in got) > 5
