@@ -145,7 +145,10 @@ class IntentSlotLiteServer(tf.Module):
         flat_logits = tf.reshape(slot_logits, [-1, len(self.slot_labels)])
         word_logits = tf.gather(flat_logits, word_rows * width + tf.minimum(position, width - 1))
         tag_ids = tf.where(kept, tf.argmax(word_logits, axis=-1, output_type=tf.int32), -1)
-        dense = lambda values: words.with_flat_values(tf.cast(values, tf.int32)).to_tensor(default_value=-1)  # noqa: E731
+
+        def dense(values):
+            return words.with_flat_values(tf.cast(values, tf.int32)).to_tensor(default_value=-1)
+
         return {
             "intent_probabilities": probabilities,
             "intent_ids": intent_ids,
@@ -217,10 +220,11 @@ def _agreement(expected, actual):
     for key in ("word_start", "word_end"):
         if np.asarray(actual[key]).shape != expected[key].shape or not np.array_equal(actual[key], expected[key]):
             raise TFLiteVerificationError(f"TFLite {key} differs from the graph's in TensorFlow")
-    intent = float(np.mean(np.asarray(actual["intent_ids"]) == expected["intent_ids"])) if len(expected["intent_ids"]) else 1.0
+    same_intent = np.asarray(actual["intent_ids"]) == expected["intent_ids"]
     real = expected["word_start"] >= 0
-    tags = float(np.mean(np.asarray(actual["slot_tag_ids"])[real] == expected["slot_tag_ids"][real])) if real.any() else 1.0
-    return intent, tags
+    same_tag = (np.asarray(actual["slot_tag_ids"]) == expected["slot_tag_ids"])[real]
+    return (float(np.mean(same_intent)) if same_intent.size else 1.0,
+            float(np.mean(same_tag)) if same_tag.size else 1.0)
 
 
 def convert_intent_slots(model, output_path, vocabulary, sequence_length, quantize="none", lowercase=None,
