@@ -90,3 +90,24 @@ def test_encoder_profile_groups_the_op_time(tmp_path):
     categories = profile["categories"]
     assert categories["matmul: feed-forward"] > 0 and categories["matmul: q/k/v/output projections"] > 0
     assert sum(categories.values()) == pytest.approx(sum(profile["op_types"].values()))
+
+
+def test_intent_slots_serving_tiny_run(tmp_path):
+    """benchmarks/intent_slots_serving.py: every implementation and batch has a row, and the float32
+    TFLite file gives the SavedModel's intents (the same work)."""
+    output = tmp_path / "intent_slots_serving.json"
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "intent_slots_serving.py"), "--presets", "tiny",
+         "--utterances", "40", "--runs", "1", "--threads", "1", "--output", str(output)],
+        capture_output=True, text=True, timeout=400, env=env, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "utterances/s" in result.stdout
+    report = json.loads(output.read_text())
+    rows = {(row["implementation"], row["batch"]): row for row in report["rows"]}
+    assert set(rows) == {(name, batch) for name in ("SavedModel", "TFLite float32", "TFLite dynamic-int8")
+                         for batch in (1, 32)}
+    assert all(row["utterances_per_s"] > 0 and row["preset"] == "tiny" for row in rows.values())
+    assert rows[("TFLite float32", 32)]["intent_agreement"] == 1.0
+    assert report["utterances"] == 40 and 3 <= report["mean_words"] <= 12

@@ -92,6 +92,10 @@ def export_metadata(model_dir, format, precision, spm_model, lowercase, sequence
     }
     if quantize is not None:
         metadata["quantize"] = quantize
+    if "slot_labels" in arguments:
+        # An intent-slot model: the intents are its `labels`; the slot tags name `slot_tag_ids`.
+        metadata["intents"] = arguments.get("intents")
+        metadata["slot_labels"] = arguments.get("slot_labels")
     return metadata
 
 
@@ -210,9 +214,10 @@ def export_model(
         model, sequence_length or settings["sequence_length"] or min(DEFAULT_SEQUENCE_LENGTH, limit)
     )
     lowercase = settings["lowercase"]
-    if format == "tflite" and type(model).__name__ == "AlbertIntentSlotTagger":
-        raise AlbertInputError(f"{model_dir}: --format tflite does not serve intent-slot models yet; export a "
-                               "SavedModel (its serving_default returns the intent and the slots)")
+    intent_slots = type(model).__name__ == "AlbertIntentSlotTagger"
+    if format == "tflite" and intent_slots and (not with_tokenizer or tflite_metadata):
+        raise AlbertInputError(f"{model_dir}: an intent-slot TFLite file carries its tokenizer (words and their "
+                               "spans are found inside it): pass --with-tokenizer, without --metadata")
     metadata = export_metadata(
         model_dir, format, precision, spm_model, lowercase, sequence_length,
         quantize=quantize if format == "tflite" else None,
@@ -245,6 +250,7 @@ def export_model(
                 f"{'lowercased' if lowercase else 'cased'}, sequence length {sequence_length})"
             )
     else:
+        from albert_keras.export.intent_slots_tflite import convert_intent_slots
         from albert_keras.export.tflite import convert_to_tflite
         from albert_keras.export.tflite import describe_input_shapes
         from albert_keras.export.tflite import tflite_input_shapes
@@ -258,7 +264,10 @@ def export_model(
             tflite_report = export_mobile_tflite(
                 model, os.path.join(tmp, TFLITE_FILE), spm_model, sequence_length, quantize=quantize,
                 lowercase=lowercase, labels=metadata["labels"], version=str(version),
-            ) if tflite_metadata else convert_to_tflite(
+            ) if tflite_metadata else convert_intent_slots(
+                model, os.path.join(tmp, TFLITE_FILE), spm_model, sequence_length, quantize=quantize,
+                lowercase=lowercase, verbose=False,
+            ) if intent_slots else convert_to_tflite(
                 model,
                 os.path.join(tmp, TFLITE_FILE),
                 quantize=quantize,
