@@ -46,8 +46,8 @@ def whitespace_normalizer_model():
     """
     import sys
 
-    from albert_keras.tokenization.wordpiece_graph import _darts_trie
-    from albert_keras.tokenization.wordpiece_graph import _flatbuffer
+    from albert_keras.tokenization.wordpiece_graph import darts_trie
+    from albert_keras.tokenization.wordpiece_graph import normalizer_flatbuffer
 
     pool, entries = bytearray(), []
     for cp in range(sys.maxunicode + 1):
@@ -56,7 +56,7 @@ def whitespace_normalizer_model():
             width = len(char.encode("utf-8"))
             entries.append((char.encode("utf-8"), 0x40000000 | width | (len(pool) << 6)))
             pool += b" " * width
-    return _flatbuffer(False, _darts_trie(entries), 0, pool)
+    return normalizer_flatbuffer(False, darts_trie(entries), 0, pool)
 
 
 class IntentSlotLiteServer(tf.Module):

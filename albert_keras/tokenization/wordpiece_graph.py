@@ -211,7 +211,7 @@ def wordpiece_vocab(tokens, unk_token="[UNK]"):
 # ---------------------------------------------------------------------------------------------
 
 
-def _darts_trie(keys_values):
+def darts_trie(keys_values):
     """A darts-clone double array (the unit layout tensorflow-text's trie wrapper reads).
 
     Written here because tensorflow-text exposes no trie builder to Python. Unit bits: label in
@@ -264,7 +264,7 @@ def _darts_trie(keys_values):
     return units
 
 
-def _flatbuffer(lowercase, trie, data_for_zero, pool):
+def normalizer_flatbuffer(lowercase, trie, data_for_zero, pool):
     """Serialize `FastBertNormalizerModel` (fast_bert_normalizer_model.fbs) by hand: one table
     with fields bool, [uint32], int32, [ubyte]; flatbuffers is not a dependency."""
     buf = bytearray(struct.pack("<I", 0))  # root offset, patched below
@@ -350,7 +350,7 @@ def official_normalizer_model(lowercase=True):
             data_for_zero = data
         else:
             entries.append((chr(cp).encode("utf-8"), data))
-    return _flatbuffer(lowercase, _darts_trie(entries), data_for_zero or 0, pool)
+    return normalizer_flatbuffer(lowercase, darts_trie(entries), data_for_zero or 0, pool)
 
 
 def _flags(tables, name):
