@@ -172,8 +172,6 @@ def export_model(
     spm_model, settings = resolve_tokenizer(model_dir, spm_model=spm_model, lowercase=lowercase)
     if tflite_metadata and (format != "tflite" or with_tokenizer):
         raise AlbertInputError("--metadata: only with --format tflite, without --with-tokenizer (the apps tokenize)")
-    if tflite_metadata and quantize in ("full-int8", "int16x8"):
-        raise AlbertInputError(f"--metadata: not with --quantize {quantize} yet; export the ids model without --metadata")
     if calibration is not None and quantize not in ("full-int8", "int16x8"):
         raise AlbertInputError(f"--calibration: only for --quantize full-int8 or int16x8, not {quantize}")
     if calibration is not None:
@@ -257,7 +255,7 @@ def export_model(
         with atomic_directory(version_dir, overwrite=overwrite) as tmp:
             tflite_report = export_mobile_tflite(
                 model, os.path.join(tmp, TFLITE_FILE), spm_model, sequence_length, quantize=quantize,
-                lowercase=lowercase, labels=metadata["labels"], version=str(version),
+                lowercase=lowercase, labels=metadata["labels"], version=str(version), calibration=calibration,
             ) if tflite_metadata else convert_to_tflite(
                 model,
                 os.path.join(tmp, TFLITE_FILE),

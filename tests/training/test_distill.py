@@ -94,3 +94,32 @@ def test_bad_input_is_one_line_and_nothing_written(teacher, spm_model_path, tmp_
     with pytest.raises(AlbertInputError, match="--alpha"):
         distill(teacher["dir"], teacher["student"], teacher["few"], teacher["dev"], output, alpha=1.5)
     assert not output.exists()
+
+
+def test_student_init_from_the_teacher_truncates_each_weight(teacher, tmp_path, capsys):
+    """`student_init="teacher"`: every student weight is the teacher's leading slice (stated rule);
+    a student larger on some axis, or a pretrained-directory student, is refused in one line."""
+    import numpy as np
+
+    from albert_keras.modeling.pretrained import load_pretrained
+    from albert_keras.training.distill import truncate_weights
+
+    summary = distill(teacher["dir"], teacher["student"], teacher["few"], teacher["dev"], tmp_path / "init",
+                      student_init="teacher", alpha=1.0, epochs=1, learning_rate=1e-12, verbose=False)
+    assert summary["student"]["init"] == "teacher"
+    source, student = load_pretrained(teacher["dir"]), load_pretrained(summary["pretrained_dir"])
+    weights = {w.path: w.numpy() for w in source.weights}
+    assert len(student.weights) == len(source.weights) > 20
+    for weight in student.weights:
+        want = weights[weight.path][tuple(slice(0, n) for n in weight.shape)]
+        # One Adam step at lr 1e-12 moves nothing visible: the saved student is the truncation.
+        np.testing.assert_allclose(weight.numpy(), want, atol=1e-6, err_msg=weight.path)
+    assert any(w.shape != weights[w.path].shape for w in student.weights)  # truncated, not copied
+    with pytest.raises(AlbertInputError, match=r"the student must be no larger on any axis"):
+        truncate_weights(student, source)
+    output = tmp_path / "refused"
+    code = main(["distill", "--teacher", teacher["dir"], "--student", teacher["dir"], "--student-init", "teacher",
+                 "--train", teacher["few"], "--validation", teacher["dev"], "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "pretrained directory" in err and len(err.splitlines()) == 1, err
+    assert not output.exists()
