@@ -206,7 +206,8 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
         output: the output directory.
         temperature: softmax temperature of the soft targets (T >= 1).
         alpha: weight of the hard-label loss (0: soft targets only; 1: labels only, plain fine-tuning).
-        transfer: optional one-text-a-line file of unlabelled texts the teacher labels (soft targets).
+        transfer: optional one-text-a-line file of unlabelled texts the teacher labels (soft targets);
+            for a pair teacher, `text A<TAB>text B` a line.
         epochs, learning_rate, batch_size, seed: Adam training settings.
         options: reader options overriding the teacher's (`text_column`, `label_column`, ...).
         student_init: a config's or preset's starting weights: `"random"`, or `"teacher"`: the
@@ -251,7 +252,7 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
     validation_data = task.read(validation, options, metadata=metadata)
     transfer_texts = read_lines(transfer, skip_blank=True) if transfer else []
     if transfer_texts and metadata.get("pair"):
-        raise AlbertInputError("--transfer: one text a line, but the teacher classifies sentence pairs")
+        transfer_texts = _transfer_pairs(transfer, transfer_texts)
     output = os.fspath(output)
     keras.utils.set_random_seed(seed)
     teacher = task.build_model(os.fspath(teacher_dir), metadata, options)
@@ -266,7 +267,10 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
     train_x, train_y = _features(teacher, _texts(train_data))
     val_x, val_y = _features(teacher, _texts(validation_data))
     if transfer_texts:
-        extra, _ = _features(teacher, tf.data.Dataset.from_tensor_slices(transfer_texts))
+        if metadata.get("pair"):  # (a, b) string pairs: the packer reads them as text A and text B
+            extra, _ = _features(teacher, tf.data.Dataset.from_tensor_slices(tuple(map(list, zip(*transfer_texts)))))
+        else:
+            extra, _ = _features(teacher, tf.data.Dataset.from_tensor_slices(transfer_texts))
         width = max(train_x["token_ids"].shape[1], extra["token_ids"].shape[1])
         pad = lambda v: np.pad(v, ((0, 0), (0, width - v.shape[1])))  # noqa: E731
         train_x = {k: np.concatenate([pad(train_x[k]), pad(extra[k])]) for k in train_x}
@@ -319,6 +323,20 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
         print(f"distill: student accuracy {best:.4f} ({summary['student']['parameters']:,} parameters), teacher "
               f"{teacher_accuracy:.4f} ({summary['teacher']['parameters']:,}); wrote {result_dir}", file=sys.stderr)
     return summary
+
+
+def _transfer_pairs(path, lines):
+    """`(a, b)` from `a<TAB>b` lines: a pair teacher's transfer texts (a line without a tab is named)."""
+    pairs = []
+    for line in lines:
+        if "\t" not in line:
+            with open(path, encoding="utf-8") as f:
+                number = next(i for i, raw in enumerate(f, 1) if raw.rstrip("\r\n") == line)
+            raise AlbertInputError(f"--transfer {os.fspath(path)}: line {number}: no tab; the teacher classifies "
+                                   "sentence pairs, so each line is 'text A<TAB>text B'")
+        first, second = line.split("\t", 1)
+        pairs.append((first, second))
+    return pairs
 
 
 def _texts(data):

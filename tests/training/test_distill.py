@@ -123,3 +123,34 @@ def test_student_init_from_the_teacher_truncates_each_weight(teacher, tmp_path, 
     err = capsys.readouterr().err.strip()
     assert code == 2 and "pretrained directory" in err and len(err.splitlines()) == 1, err
     assert not output.exists()
+
+
+def test_pair_teacher_distils_with_tab_separated_transfer_pairs(finetune_init_dir, tmp_path, capsys):
+    """A pair classifier (the label is only in text B) teaches a student through `a<TAB>b` transfer
+    lines; a line without a tab is one line naming it, and nothing is written."""
+    from tests.finetune_data import pair_rows
+
+    train = write_csv(tmp_path / "train.csv", ["q", "a", "label"], pair_rows(96, seed=5))
+    dev = write_csv(tmp_path / "dev.csv", ["q", "a", "label"], pair_rows(64, seed=6))
+    # Seed 3: the tiny random model learns the pair rule for some seeds only (test_finetune_commands).
+    summary = finetune("classification", finetune_init_dir, train, dev, tmp_path / "teacher",
+                       options={"text_column": "q", "pair_column": "a", "max_seq_length": 16}, epochs=6,
+                       global_batch_size=16, learning_rate=3e-3, seed=3, verbose=0)
+    assert summary["best"]["metrics"]["accuracy"] >= 0.85
+    few = write_csv(tmp_path / "few.csv", ["q", "a", "label"], pair_rows(8, seed=8))
+    transfer = tmp_path / "transfer.txt"
+    transfer.write_text("".join(f"{a}\t{b}\n" for a, b, _ in pair_rows(300, seed=9)))
+    distilled = distill(summary["pretrained_dir"], finetune_init_dir, few, dev, tmp_path / "distilled",
+                        transfer=str(transfer), epochs=12, learning_rate=3e-3, verbose=False)
+    assert distilled["settings"]["transfer_texts"] == 300
+    # Chance is 0.5; the teacher's labels on 300 pairs teach the rule that 8 labels alone hardly do.
+    assert distilled["student"]["accuracy"] >= 0.8, distilled
+    bad = tmp_path / "bad.txt"
+    bad.write_text("what is the cat ?\tit is good .\nno tab here\n")
+    output = tmp_path / "refused"
+    capsys.readouterr()  # finetune's and distill's progress lines
+    code = main(["distill", "--teacher", summary["pretrained_dir"], "--student", finetune_init_dir, "--train", few,
+                 "--validation", dev, "--transfer", str(bad), "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "bad.txt: line 2: no tab" in err and len(err.splitlines()) == 1, err
+    assert not output.exists()
