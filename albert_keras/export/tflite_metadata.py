@@ -404,7 +404,10 @@ def verify_mobile_model(tflite_bytes, model, features, threshold, min_label_agre
     for row in range(rows):
         inputs = {name: features[name][row : row + 1] for name in INPUT_NAMES}
         start = time.perf_counter()
-        actual = runner(**inputs)
+        try:
+            actual = runner(**inputs)
+        except RuntimeError as error:  # a kernel refusing its inputs: the file cannot run
+            raise TFLiteVerificationError(f"mobile TFLite model fails to run: {str(error).splitlines()[0]}") from error
         latencies.append((time.perf_counter() - start) * 1000)
         expected = function(**{name: tf.constant(value) for name, value in inputs.items()})
         for key, want in expected.items():
