@@ -176,8 +176,6 @@ def export_model(
     spm_model, settings = resolve_tokenizer(model_dir, spm_model=spm_model, lowercase=lowercase)
     if tflite_metadata and (format != "tflite" or with_tokenizer):
         raise AlbertInputError("--metadata: only with --format tflite, without --with-tokenizer (the apps tokenize)")
-    if tflite_metadata and quantize in ("full-int8", "int16x8"):
-        raise AlbertInputError(f"--metadata: not with --quantize {quantize} yet; export the ids model without --metadata")
     if calibration is not None and quantize not in ("full-int8", "int16x8"):
         raise AlbertInputError(f"--calibration: only for --quantize full-int8 or int16x8, not {quantize}")
     if calibration is not None:
@@ -261,27 +259,32 @@ def export_model(
         if tflite_metadata:
             check_mobile_kind(model)
         with atomic_directory(version_dir, overwrite=overwrite) as tmp:
-            tflite_report = export_mobile_tflite(
-                model, os.path.join(tmp, TFLITE_FILE), spm_model, sequence_length, quantize=quantize,
-                lowercase=lowercase, labels=metadata["labels"], version=str(version),
-            ) if tflite_metadata else convert_intent_slots(
-                model, os.path.join(tmp, TFLITE_FILE), spm_model, sequence_length, quantize=quantize,
-                lowercase=lowercase, verbose=False,
-            ) if intent_slots else convert_to_tflite(
-                model,
-                os.path.join(tmp, TFLITE_FILE),
-                quantize=quantize,
-                spm_model=spm_model,
-                with_tokenizer=with_tokenizer,
-                # An ids file keeps a free length (up to the model's maximum) unless one is asked for.
-                sequence_length=sequence_length if with_tokenizer or asked_length else None,
-                lowercase=lowercase,
-                verbose=False,
-                calibration=calibration,
-            )
+            path = os.path.join(tmp, TFLITE_FILE)
+            if tflite_metadata:
+                tflite_report = export_mobile_tflite(
+                    model, path, spm_model, sequence_length, quantize=quantize, lowercase=lowercase,
+                    labels=metadata["labels"], version=str(version), calibration=calibration,
+                )
+            elif intent_slots:
+                tflite_report = convert_intent_slots(
+                    model, path, spm_model, sequence_length, quantize=quantize, lowercase=lowercase, verbose=False,
+                )
+            else:
+                tflite_report = convert_to_tflite(
+                    model,
+                    path,
+                    quantize=quantize,
+                    spm_model=spm_model,
+                    with_tokenizer=with_tokenizer,
+                    # An ids file keeps a free length (up to the model's maximum) unless one is asked for.
+                    sequence_length=sequence_length if with_tokenizer or asked_length else None,
+                    lowercase=lowercase,
+                    verbose=False,
+                    calibration=calibration,
+                )
             tflite_report["path"] = os.path.join(version_dir, TFLITE_FILE)
             if "input_shapes" not in tflite_report:
-                tflite_report["input_shapes"] = tflite_input_shapes(os.path.join(tmp, TFLITE_FILE))
+                tflite_report["input_shapes"] = tflite_input_shapes(path)
             report.update(tflite_report)
             with open(os.path.join(tmp, REPORT_FILE), "w") as f:
                 json.dump(report, f, indent=2, sort_keys=True)

@@ -182,8 +182,11 @@ def _masked_softmax_attention(layer, query, key, value, attention_mask, training
         if len(mask.shape) == 3:  # [batch, T, S] -> one mask for every head
             mask = tf.expand_dims(mask, 1)
         probabilities = probabilities * mask
-        # A row with no position to attend to gets zeros rather than 0/0.
-        probabilities = probabilities / tf.maximum(tf.reduce_sum(probabilities, -1, keepdims=True), 1e-30)
+        # The floor keeps the divisor off the int8 zero point: LiteRT's integer DIV refuses a zero
+        # divisor (`div.cc: data[i] != zero_point`), which a padded row whose real positions hold
+        # under 1/256 of the softmax mass rounds to. Such rows (and rows with nothing to attend to)
+        # are scaled down instead of renormalized; the agreement gate judges the file.
+        probabilities = probabilities / tf.maximum(tf.reduce_sum(probabilities, -1, keepdims=True), 1.0 / 128)
     return tf.einsum("BNTS,BSNH->BTNH", probabilities, value)
 
 

@@ -124,11 +124,13 @@ def mobile_function(model, sequence_length):
     return serve, signature
 
 
-def convert_mobile_model(model, sequence_length, quantize="none"):
+def convert_mobile_model(model, sequence_length, quantize="none", calibration=None):
     """Convert `model` to TFLite bytes (builtin ops only) with the mobile APIs' inputs, no metadata.
 
     `tflite.convert_function`'s route (SavedModel -> `from_saved_model`; the other routes lose the
     weights on TF 2.21), with this module's fixed-shape function instead of the ragged one.
+    Full-integer modes (`full-int8`, `int16x8`) need `calibration`: `mobile_features` of the
+    representative texts (`ids`/`mask`/`segment_ids`, as the apps pack them).
 
     Example:
     ```python
@@ -141,7 +143,7 @@ def convert_mobile_model(model, sequence_length, quantize="none"):
     if quantize not in QUANTIZE_CHOICES:
         raise AlbertInputError(f"quantize: must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
     function, signature = mobile_function(model, sequence_length)
-    return convert_function(model, function, signature, quantize)
+    return convert_function(model, function, signature, quantize, calibration=calibration)
 
 
 def _signature_names(model_t):
@@ -372,12 +374,18 @@ def mobile_features(spm_proto, texts, sequence_length, text_b=None):
     return {"ids": ids, "mask": (ids != 0).astype(np.int32), "segment_ids": segments}
 
 
-def verify_mobile_model(tflite_bytes, model, features, threshold):
+def verify_mobile_model(tflite_bytes, model, features, threshold, min_label_agreement=None, min_cosine=None):
     """Run the file in ai_edge_litert row by row and compare with the Keras model on `features`.
+
+    Args:
+        min_label_agreement: classifiers: the least share of rows whose top label is the Keras one
+            (the quantized files' gate, `tflite.MIN_LABEL_AGREEMENT`); None: no gate.
+        min_cosine: encoders: the least mean cosine between the embeddings; None: no gate.
 
     Returns:
         dict with `max_diff`, `label_agreement` (top label, classifiers; 1.0 otherwise),
-        `latency_ms` (median of one row, one thread), `size_bytes`.
+        `embedding_cosine` (encoders, else None), `latency_ms` (median of one row, one thread),
+        `size_bytes`.
 
     Example:
     ```python
@@ -391,12 +399,15 @@ def verify_mobile_model(tflite_bytes, model, features, threshold):
 
     function, _ = mobile_function(model, features["ids"].shape[1])
     runner = interpreter(tflite_bytes, num_threads=1).get_signature_runner()
-    max_diff, same, latencies = 0.0, 0, []
+    max_diff, same, latencies, cosines = 0.0, 0, [], []
     rows = len(features["ids"])
     for row in range(rows):
         inputs = {name: features[name][row : row + 1] for name in INPUT_NAMES}
         start = time.perf_counter()
-        actual = runner(**inputs)
+        try:
+            actual = runner(**inputs)
+        except RuntimeError as error:  # a kernel refusing its inputs: the file cannot run
+            raise TFLiteVerificationError(f"mobile TFLite model fails to run: {str(error).splitlines()[0]}") from error
         latencies.append((time.perf_counter() - start) * 1000)
         expected = function(**{name: tf.constant(value) for name, value in inputs.items()})
         for key, want in expected.items():
@@ -406,11 +417,28 @@ def verify_mobile_model(tflite_bytes, model, features, threshold):
             max_diff = max(max_diff, float(np.max(np.abs(got - want.numpy()))))
             if key == "probability":
                 same += int(np.argmax(got) == np.argmax(want.numpy()))
+            if key == "embedding":
+                want = want.numpy().ravel().astype(np.float64)
+                got = got.ravel().astype(np.float64)
+                cosines.append(float(want @ got / max(np.linalg.norm(want) * np.linalg.norm(got), 1e-30)))
     if max_diff > threshold:
         raise TFLiteVerificationError(f"mobile TFLite model differs by {max_diff:.3g} > threshold {threshold:.3g}")
+    agreement = same / rows if "probability" in expected else 1.0
+    if min_label_agreement is not None and "probability" in expected and agreement < min_label_agreement:
+        raise TFLiteVerificationError(
+            f"mobile TFLite model gives the Keras model's labels on {agreement:.1%} of {rows} verification texts "
+            f"(at least {min_label_agreement:.0%} required); nothing written: use a milder --quantize"
+        )
+    cosine = float(np.mean(cosines)) if cosines else None
+    if min_cosine is not None and cosine is not None and cosine < min_cosine:
+        raise TFLiteVerificationError(
+            f"mobile TFLite embeddings have mean cosine {cosine:.4f} with the Keras model's on {rows} verification "
+            f"texts (at least {min_cosine} required); nothing written: use a milder --quantize"
+        )
     return {
         "max_diff": max_diff,
-        "label_agreement": same / rows if "probability" in expected else 1.0,
+        "label_agreement": agreement,
+        "embedding_cosine": cosine,
         "latency_ms": float(np.median(latencies)),
         "size_bytes": len(tflite_bytes),
     }
@@ -428,6 +456,7 @@ def export_mobile_tflite(
     version="1",
     threshold=None,
     verify_texts=None,
+    calibration=None,
 ):
     """Write a `.tflite` that MediaPipe Tasks / the TFLite Task Library load as is.
 
@@ -437,14 +466,20 @@ def export_mobile_tflite(
         spm_model: the vocabulary (path or bytes): a SentencePiece model, or a WordPiece
             `vocab.txt` (MediaPipe's BERT tokenizer; see the module docstring).
         sequence_length: the fixed input length the apps pad to.
-        quantize: `"none"`, `"float16"` or `"dynamic-int8"`.
+        quantize: `"none"`, `"float16"`, `"dynamic-int8"`, `"full-int8"` or `"int16x8"` (the
+            full-integer files keep int32 inputs and a float32 output, which is what the apps
+            feed and read, so MediaPipe runs them as it runs the float file).
         lowercase: the model's casing (folded into the SentencePiece model's normalization).
         labels: classifier label names (default: `model.labels`, else `0..C-1`).
         threshold: largest accepted |TFLite - Keras| (default: `tflite.DEFAULT_THRESHOLDS`).
-        verify_texts: texts for the verification run.
+        verify_texts: texts for the verification run (default: `tflite.DEFAULT_SAMPLE_TEXTS`, plus
+            `tflite.verification_texts()` for quantized files, whose label agreement (classifiers)
+            or embedding cosine (encoders) must pass the gate `convert_to_tflite` applies).
+        calibration: full-integer modes: a one-text-a-line file or a list of representative texts
+            (default: `quantization.calibration_texts()`), packed as the apps pack them.
 
     Returns:
-        the verification report.
+        the verification report (full-integer files also `float_ops` and `calibration_texts`).
 
     Example:
     ```python
@@ -452,8 +487,12 @@ def export_mobile_tflite(
     ```
     """
     from albert_keras.export import albert_spm
+    from albert_keras.export import quantization
     from albert_keras.export.tflite import DEFAULT_SAMPLE_TEXTS
     from albert_keras.export.tflite import DEFAULT_THRESHOLDS
+    from albert_keras.export.tflite import MIN_EMBEDDING_COSINE
+    from albert_keras.export.tflite import MIN_LABEL_AGREEMENT
+    from albert_keras.export.tflite import verification_texts
     from albert_keras.io_utils import atomic_write
 
     kind = check_mobile_kind(model)
@@ -474,16 +513,38 @@ def export_mobile_tflite(
         written, reference = ("\n".join(vocabulary.tokens()) + "\n").encode("utf-8"), vocabulary
     else:
         written = reference = albert_spm.folded_spm_model(vocabulary.data, lowercase=lowercase)
-    tflite_bytes = convert_mobile_model(model, sequence_length, quantize=quantize)
+    pairs = kind == sigs.QUESTION_ANSWERER
+    calibration_features = None
+    if quantize in quantization.FULL_INTEGER:
+        texts = calibration if isinstance(calibration, (list, tuple)) else quantization.calibration_texts(calibration)
+        if not texts:
+            raise AlbertInputError(f"--calibration: no texts to calibrate {quantize} on")
+        calibration_features = mobile_features(reference, list(texts), sequence_length,
+                                               text_b=list(texts)[::-1] if pairs else None)
+    elif calibration is not None:
+        raise AlbertInputError(f"--calibration: only for --quantize full-int8 or int16x8, not {quantize}")
+    tflite_bytes = convert_mobile_model(model, sequence_length, quantize=quantize, calibration=calibration_features)
+    model_bytes = len(tflite_bytes)
     labels = labels or getattr(model, "labels", None)
     tflite_bytes = add_metadata(tflite_bytes, kind, written, labels=labels, name=name, version=version,
                                 tokenizer=vocabulary.kind)
-    texts = list(verify_texts or DEFAULT_SAMPLE_TEXTS)
-    text_b = texts[::-1] if kind == sigs.QUESTION_ANSWERER else None
-    features = mobile_features(reference, texts, sequence_length, text_b=text_b)
+    if verify_texts is None:
+        verify_texts = DEFAULT_SAMPLE_TEXTS + (verification_texts() if quantize != "none" else ())
+    texts = list(verify_texts)
+    features = mobile_features(reference, texts, sequence_length, text_b=texts[::-1] if pairs else None)
     threshold = DEFAULT_THRESHOLDS[quantize] if threshold is None else threshold
-    report = verify_mobile_model(tflite_bytes, model, features, threshold)
+    # The gate of the ids files (`tflite._quality_gates`): labels kept, or embeddings close.
+    gated = quantize != "none"
+    report = verify_mobile_model(
+        tflite_bytes, model, features, threshold,
+        min_label_agreement=MIN_LABEL_AGREEMENT if gated and kind == sigs.CLASSIFIER else None,
+        min_cosine=MIN_EMBEDDING_COSINE if gated and kind == sigs.ENCODER else None,
+    )
+    if calibration_features is not None:
+        report["float_ops"] = quantization.float_ops(tflite_bytes)
+        report["calibration_texts"] = len(calibration_features["ids"])
     with atomic_write(output_path) as f:
         f.write(tflite_bytes)
-    report.update(path=os.fspath(output_path), quantize=quantize, metadata=True, mobile_api=MOBILE_APIS[kind])
+    report.update(path=os.fspath(output_path), quantize=quantize, metadata=True, mobile_api=MOBILE_APIS[kind],
+                  model_bytes=model_bytes)
     return report

@@ -36,6 +36,7 @@ DEFAULT_TEMPERATURE = 2.0
 DEFAULT_ALPHA = 0.5
 DEFAULT_EPOCHS = 10
 DEFAULT_LEARNING_RATE = 1e-3
+STUDENT_INITS = ("random", "teacher")
 
 
 def _teacher_record(teacher_dir):
@@ -74,11 +75,16 @@ def _student_directory(student, teacher_dir, work_dir):
                 f"{vocabulary.sha256()[:12]} vs {teacher_vocabulary.sha256()[:12]}); the student must read the teacher's ids"
             )
         return student
-    if not os.path.isfile(student):
-        raise AlbertInputError(f"--student {student}: neither a pretrained directory nor a config file")
+    from albert_keras.config import PRESETS
+
+    if student in PRESETS:  # a released shape; its vocabulary is the teacher's
+        config = AlbertConfig.from_preset(student, vocab_size=len(teacher_vocabulary))
+    elif not os.path.isfile(student):
+        raise AlbertInputError(f"--student {student}: neither a pretrained directory, a preset nor a config file")
+    else:
+        config = AlbertConfig.from_json_file(student)
     from albert_keras.modeling.encoder import AlbertEncoder
 
-    config = AlbertConfig.from_json_file(student)
     if config.vocab_size != len(teacher_vocabulary):
         raise AlbertInputError(
             f"--student {student}: vocab_size {config.vocab_size}, the teacher's vocabulary has "
@@ -105,6 +111,49 @@ def _features(model, dataset):
     features = {k: np.concatenate([np.pad(v, ((0, 0), (0, width - v.shape[1]))) for v in parts])
                 for k, parts in columns.items()}
     return features, (np.concatenate(labels) if labels else None)
+
+
+def truncate_weights(teacher, student):
+    """Initialize `student` from `teacher`: every weight truncated to the student's shape.
+
+    The rule: the student's weight at a path (`group_0_inner_layer_0/self_attention_layer/query/kernel`,
+    `token_embedding/embeddings`, `logits/kernel`, ...) is the teacher's weight at the same path
+    with every axis cut to the student's size from its start, `teacher[:s0, :s1, ...]`: the first
+    `embedding_size` embedding dimensions, the first `hidden_size` hidden units, the first heads
+    and the first dimensions of each head, the first `intermediate_size` feed-forward units, the
+    first positions. ALBERT shares one block across layers, so a student with fewer layers takes
+    the same (truncated) block; the number of layers does not change the weights.
+
+    Args:
+        teacher: the built teacher model.
+        student: the built student model, with the same weight paths and no axis larger than the teacher's.
+
+    Returns:
+        the number of weights copied.
+
+    Raises:
+        AlbertInputError: a student weight the teacher lacks, or one larger than the teacher's (one line).
+
+    Example:
+    ```python
+    truncate_weights(teacher_classifier, student_classifier)
+    ```
+    """
+    found = {w.path: w for w in teacher.weights}
+    values = []
+    for weight in student.weights:
+        key = weight.path
+        source = found.get(key)
+        if source is None:
+            raise AlbertInputError(f"--student-init teacher: the teacher has no weight {key} (another block layout: "
+                                   "give the student the teacher's num_hidden_groups and inner_group_num)")
+        if len(source.shape) != len(weight.shape) or any(s > t for s, t in zip(weight.shape, source.shape)):
+            raise AlbertInputError(f"--student-init teacher: {key} is {tuple(weight.shape)} in the student, "
+                                   f"{tuple(source.shape)} in the teacher; the student must be no larger on any axis")
+        values.append(np.asarray(source.numpy())[tuple(slice(0, size) for size in weight.shape)])
+    for weight, value in zip(student.weights, values):
+        weight.assign(value.astype(weight.dtype))
+    return len(values)
 
 
 def _logits(model, features, batch_size=256):
@@ -144,21 +193,25 @@ def distillation_loss(num_classes, temperature, alpha):
 
 def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT_TEMPERATURE, alpha=DEFAULT_ALPHA,
             transfer=None, epochs=DEFAULT_EPOCHS, learning_rate=DEFAULT_LEARNING_RATE, batch_size=32, seed=0,
-            options=None, verbose=True):
+            options=None, student_init="random", verbose=True):
     """Distil a fine-tuned classifier (`teacher_dir`) into `student`; write `output/pretrained`.
 
     Args:
         teacher_dir: a fine-tuned classification directory (`albert-keras finetune --task classification`).
-        student: an `AlbertConfig` JSON file (random weights) or a pretrained directory with the
-            teacher's vocabulary.
+        student: an `AlbertConfig` JSON file or a preset name (`albert-base-v2`, ...; the teacher's
+            vocabulary size), with weights as `student_init` says, or a pretrained directory with
+            the teacher's vocabulary (its own weights).
         train: the labelled training file (read as the teacher was: its `finetune.json` columns).
         validation: the labelled validation file; the student with the best accuracy is kept.
         output: the output directory.
         temperature: softmax temperature of the soft targets (T >= 1).
         alpha: weight of the hard-label loss (0: soft targets only; 1: labels only, plain fine-tuning).
-        transfer: optional one-text-a-line file of unlabelled texts the teacher labels (soft targets).
+        transfer: optional one-text-a-line file of unlabelled texts the teacher labels (soft targets);
+            for a pair teacher, `text A<TAB>text B` a line.
         epochs, learning_rate, batch_size, seed: Adam training settings.
         options: reader options overriding the teacher's (`text_column`, `label_column`, ...).
+        student_init: a config's or preset's starting weights: `"random"`, or `"teacher"`: the
+            teacher's weights truncated to the student's sizes (`truncate_weights` states the rule).
         verbose: print one line per epoch.
 
     Returns:
@@ -186,6 +239,11 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
         raise AlbertInputError(f"--temperature: must be at least 1, got {temperature}")
     if not 0 <= alpha <= 1:
         raise AlbertInputError(f"--alpha: must be between 0 and 1, got {alpha}")
+    if student_init not in STUDENT_INITS:
+        raise AlbertInputError(f"--student-init: must be one of {', '.join(STUDENT_INITS)}, got {student_init!r}")
+    if student_init == "teacher" and os.path.isdir(os.fspath(student)):
+        raise AlbertInputError(f"--student-init teacher: takes a config or preset student; {os.fspath(student)} is a "
+                               "pretrained directory with weights of its own")
     record = _teacher_record(teacher_dir)
     options = {**record.get("options", {}), **{k: v for k, v in (options or {}).items() if v is not None}}
     task = get_task("classification")
@@ -194,7 +252,7 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
     validation_data = task.read(validation, options, metadata=metadata)
     transfer_texts = read_lines(transfer, skip_blank=True) if transfer else []
     if transfer_texts and metadata.get("pair"):
-        raise AlbertInputError("--transfer: one text a line, but the teacher classifies sentence pairs")
+        transfer_texts = _transfer_pairs(transfer, transfer_texts)
     output = os.fspath(output)
     keras.utils.set_random_seed(seed)
     teacher = task.build_model(os.fspath(teacher_dir), metadata, options)
@@ -202,12 +260,17 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
     with tempfile.TemporaryDirectory(prefix="albert_distill_") as work_dir:
         student_dir = _student_directory(student, teacher_dir, work_dir)
         model = task.build_model(student_dir, metadata, options)
+    if student_init == "teacher":
+        truncate_weights(teacher, model)
     import tensorflow as tf
 
     train_x, train_y = _features(teacher, _texts(train_data))
     val_x, val_y = _features(teacher, _texts(validation_data))
     if transfer_texts:
-        extra, _ = _features(teacher, tf.data.Dataset.from_tensor_slices(transfer_texts))
+        if metadata.get("pair"):  # (a, b) string pairs: the packer reads them as text A and text B
+            extra, _ = _features(teacher, tf.data.Dataset.from_tensor_slices(tuple(map(list, zip(*transfer_texts)))))
+        else:
+            extra, _ = _features(teacher, tf.data.Dataset.from_tensor_slices(transfer_texts))
         width = max(train_x["token_ids"].shape[1], extra["token_ids"].shape[1])
         pad = lambda v: np.pad(v, ((0, 0), (0, width - v.shape[1])))  # noqa: E731
         train_x = {k: np.concatenate([pad(train_x[k]), pad(extra[k])]) for k in train_x}
@@ -244,7 +307,8 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
     summary = {
         "teacher": {"dir": os.path.abspath(os.fspath(teacher_dir)), "accuracy": teacher_accuracy,
                     "parameters": int(teacher.count_params())},
-        "student": {"accuracy": best, "parameters": int(model.count_params()), "source": os.fspath(student)},
+        "student": {"accuracy": best, "parameters": int(model.count_params()), "source": os.fspath(student),
+                    "init": student_init},
         "validation": history,
         "settings": {"temperature": temperature, "alpha": alpha, "epochs": int(epochs), "learning_rate": learning_rate,
                      "batch_size": batch_size, "seed": seed, "labelled_examples": labelled_count,
@@ -259,6 +323,20 @@ def distill(teacher_dir, student, train, validation, output, temperature=DEFAULT
         print(f"distill: student accuracy {best:.4f} ({summary['student']['parameters']:,} parameters), teacher "
               f"{teacher_accuracy:.4f} ({summary['teacher']['parameters']:,}); wrote {result_dir}", file=sys.stderr)
     return summary
+
+
+def _transfer_pairs(path, lines):
+    """`(a, b)` from `a<TAB>b` lines: a pair teacher's transfer texts (a line without a tab is named)."""
+    pairs = []
+    for line in lines:
+        if "\t" not in line:
+            with open(path, encoding="utf-8") as f:
+                number = next(i for i, raw in enumerate(f, 1) if raw.rstrip("\r\n") == line)
+            raise AlbertInputError(f"--transfer {os.fspath(path)}: line {number}: no tab; the teacher classifies "
+                                   "sentence pairs, so each line is 'text A<TAB>text B'")
+        first, second = line.split("\t", 1)
+        pairs.append((first, second))
+    return pairs
 
 
 def _texts(data):

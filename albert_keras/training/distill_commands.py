@@ -23,7 +23,11 @@ def register(subparsers):
         ),
     )
     parser.add_argument("--teacher", required=True, help="the fine-tuned classification directory (OUTPUT/pretrained of finetune)")
-    parser.add_argument("--student", required=True, help="an AlbertConfig JSON file or a pretrained directory")
+    parser.add_argument("--student", required=True,
+                        help="an AlbertConfig JSON file, a preset name (the teacher's vocabulary) or a pretrained directory")
+    parser.add_argument("--student-init", choices=("random", "teacher"), default="random",
+                        help="a config's or preset's starting weights: random, or the teacher's truncated to the "
+                        "student's sizes (each weight's leading slice: first hidden units, heads, positions)")
     parser.add_argument("--train", required=True, help="labelled training file (the teacher's columns unless given)")
     parser.add_argument("--validation", required=True, help="labelled validation file: the best student is kept")
     parser.add_argument("--transfer", default=None, help="unlabelled texts, one a line, labelled by the teacher")
@@ -47,6 +51,7 @@ def run(args):
     distill(
         args.teacher, args.student, args.train, args.validation, args.output, temperature=args.temperature,
         alpha=args.alpha, transfer=args.transfer, epochs=args.epochs, learning_rate=args.learning_rate,
-        batch_size=args.batch_size, seed=args.seed, options=options, verbose=not args.quiet,
+        batch_size=args.batch_size, seed=args.seed, options=options, student_init=args.student_init,
+        verbose=not args.quiet,
     )
     return 0

@@ -231,3 +231,51 @@ def test_mediapipe_lowercases_ascii_so_a_cased_model_is_warned(mediapipe_text, t
     with text_embedder.TextEmbedder.create_from_options(options) as embedder:
         got = np.asarray(embedder.embed(text).embeddings[0].embedding)
     assert np.max(np.abs(got - embedding(lowered))) < 1e-5
+
+
+def test_full_int8_with_metadata_runs_in_litert_and_mediapipe(mediapipe_text, trained_classifier, spm_model_path,
+                                                              corpus_sentences, tmp_path, capsys):
+    """`--quantize full-int8 --metadata`: calibrated on the apps' packing of the given texts, passes
+    the label-agreement gate, and MediaPipe's TextClassifier and LiteRT give the Keras labels."""
+    import json
+
+    from albert_keras.export.tflite import interpreter
+    from albert_keras.export.tflite_metadata import mobile_features
+    from albert_keras.export.albert_spm import folded_spm_model
+    from albert_keras.modeling.pretrained import save_pretrained
+
+    text_classifier, _ = mediapipe_text
+    model, held_out, _ = trained_classifier
+    model_dir = str(tmp_path / "quote")
+    save_pretrained(model, model_dir, spm_model=spm_model_path)
+    texts = tmp_path / "calibration.txt"
+    texts.write_text("\n".join(corpus_sentences[:150]) + "\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    output = tmp_path / "mobile"
+    args = ["export", "--model", model_dir, "--output", str(output), "--format", "tflite", "--metadata",
+            "--quantize", "full-int8", "--max-seq-length", str(SEQUENCE_LENGTH), "--calibration"]
+    assert main(args + [str(empty)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "empty.txt" in error and not os.path.exists(output / "1")
+    assert main(args + [str(texts)]) == 0
+    printed = capsys.readouterr().out
+    assert "float ops (kept float32, and why)" in printed
+    with open(output / "1" / "albert_export.json") as f:
+        report = json.load(f)
+    assert report["quantize"] == "full-int8" and report["label_agreement"] >= 0.98
+    assert report["calibration_texts"] == 150
+    path = output / "1" / "model.tflite"
+    # Integer weights and activations: only the boundaries and the float output's tail stay float.
+    assert {row["op"] for row in report["float_ops"]} <= {"QUANTIZE", "DEQUANTIZE", "SOFTMAX", "CAST"}, report
+    sentences = held_out[:200]
+    want = _keras_outputs(model, spm_model_path, sentences)["label_ids"].numpy()
+    labels, scores = _classify(text_classifier, path, sentences)
+    assert float(np.mean(labels == want)) >= 0.97
+    with open(spm_model_path, "rb") as f:
+        features = mobile_features(folded_spm_model(f.read()), sentences[:50], SEQUENCE_LENGTH)
+    runner = interpreter(str(path), num_threads=1).get_signature_runner()
+    litert = np.array([np.asarray(runner(**{k: v[i : i + 1] for k, v in features.items()})["probability"])[0]
+                       for i in range(50)])
+    # MediaPipe runs the same file: its scores are LiteRT's on the apps' packing.
+    assert np.max(np.abs(litert - scores[:50])) < 0.02

@@ -94,3 +94,63 @@ def test_bad_input_is_one_line_and_nothing_written(teacher, spm_model_path, tmp_
     with pytest.raises(AlbertInputError, match="--alpha"):
         distill(teacher["dir"], teacher["student"], teacher["few"], teacher["dev"], output, alpha=1.5)
     assert not output.exists()
+
+
+def test_student_init_from_the_teacher_truncates_each_weight(teacher, tmp_path, capsys):
+    """`student_init="teacher"`: every student weight is the teacher's leading slice (stated rule);
+    a student larger on some axis, or a pretrained-directory student, is refused in one line."""
+    import numpy as np
+
+    from albert_keras.modeling.pretrained import load_pretrained
+    from albert_keras.training.distill import truncate_weights
+
+    summary = distill(teacher["dir"], teacher["student"], teacher["few"], teacher["dev"], tmp_path / "init",
+                      student_init="teacher", alpha=1.0, epochs=1, learning_rate=1e-12, verbose=False)
+    assert summary["student"]["init"] == "teacher"
+    source, student = load_pretrained(teacher["dir"]), load_pretrained(summary["pretrained_dir"])
+    weights = {w.path: w.numpy() for w in source.weights}
+    assert len(student.weights) == len(source.weights) > 20
+    for weight in student.weights:
+        want = weights[weight.path][tuple(slice(0, n) for n in weight.shape)]
+        # One Adam step at lr 1e-12 moves nothing visible: the saved student is the truncation.
+        np.testing.assert_allclose(weight.numpy(), want, atol=1e-6, err_msg=weight.path)
+    assert any(w.shape != weights[w.path].shape for w in student.weights)  # truncated, not copied
+    with pytest.raises(AlbertInputError, match=r"the student must be no larger on any axis"):
+        truncate_weights(student, source)
+    output = tmp_path / "refused"
+    code = main(["distill", "--teacher", teacher["dir"], "--student", teacher["dir"], "--student-init", "teacher",
+                 "--train", teacher["few"], "--validation", teacher["dev"], "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "pretrained directory" in err and len(err.splitlines()) == 1, err
+    assert not output.exists()
+
+
+def test_pair_teacher_distils_with_tab_separated_transfer_pairs(finetune_init_dir, tmp_path, capsys):
+    """A pair classifier (the label is only in text B) teaches a student through `a<TAB>b` transfer
+    lines; a line without a tab is one line naming it, and nothing is written."""
+    from tests.finetune_data import pair_rows
+
+    train = write_csv(tmp_path / "train.csv", ["q", "a", "label"], pair_rows(96, seed=5))
+    dev = write_csv(tmp_path / "dev.csv", ["q", "a", "label"], pair_rows(64, seed=6))
+    # Seed 3: the tiny random model learns the pair rule for some seeds only (test_finetune_commands).
+    summary = finetune("classification", finetune_init_dir, train, dev, tmp_path / "teacher",
+                       options={"text_column": "q", "pair_column": "a", "max_seq_length": 16}, epochs=6,
+                       global_batch_size=16, learning_rate=3e-3, seed=3, verbose=0)
+    assert summary["best"]["metrics"]["accuracy"] >= 0.85
+    few = write_csv(tmp_path / "few.csv", ["q", "a", "label"], pair_rows(8, seed=8))
+    transfer = tmp_path / "transfer.txt"
+    transfer.write_text("".join(f"{a}\t{b}\n" for a, b, _ in pair_rows(300, seed=9)))
+    distilled = distill(summary["pretrained_dir"], finetune_init_dir, few, dev, tmp_path / "distilled",
+                        transfer=str(transfer), epochs=12, learning_rate=3e-3, verbose=False)
+    assert distilled["settings"]["transfer_texts"] == 300
+    # Chance is 0.5; the teacher's labels on 300 pairs teach the rule that 8 labels alone hardly do.
+    assert distilled["student"]["accuracy"] >= 0.8, distilled
+    bad = tmp_path / "bad.txt"
+    bad.write_text("what is the cat ?\tit is good .\nno tab here\n")
+    output = tmp_path / "refused"
+    capsys.readouterr()  # finetune's and distill's progress lines
+    code = main(["distill", "--teacher", summary["pretrained_dir"], "--student", finetune_init_dir, "--train", few,
+                 "--validation", dev, "--transfer", str(bad), "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "bad.txt: line 2: no tab" in err and len(err.splitlines()) == 1, err
+    assert not output.exists()
