@@ -115,7 +115,7 @@ def test_mean_std_best_from_real_runs_and_the_best_model_is_kept(finetune_init_d
 
 def test_the_command_line_runs_seeds_and_retries(finetune_init_dir, files, tmp_path):
     output = tmp_path / "cli"
-    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
+    code = main(["finetune", "--from-scratch", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
                  "--validation", files[1], "--output", str(output), "--text-column", "sentence",
                  "--max-seq-length", "16", "--batch-size", "8", "--learning-rate", "1e-12", "--epochs", "1",
                  "--seeds", "2", "--restart-degenerate", "1", "--seed", "5", "--quiet"])
@@ -128,7 +128,7 @@ def test_the_command_line_runs_seeds_and_retries(finetune_init_dir, files, tmp_p
     assert summary["counted_seeds"] == [6, 7] and [run["seed"] for run in summary["runs"]] == [5, 6, 7]
     assert summary["degenerate"] == [run["seed"] for run in summary["runs"] if run["degenerate"] is not None]
     assert (output / "pretrained" / "finetune.json").exists()
-    assert main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
+    assert main(["finetune", "--from-scratch", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
                  "--output", str(tmp_path / "none"), "--seeds", "2", "--quiet"]) == 2
 
 
@@ -141,7 +141,7 @@ def test_recipe_values_land_in_the_summary_and_explicit_flags_override_them(fine
     from albert_keras.training.recipes import RECIPES
 
     output = tmp_path / "run"
-    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
+    code = main(["finetune", "--from-scratch", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
                  "--validation", files[1], "--output", str(output), "--text-column", "sentence",
                  "--max-seq-length", "16", "--recipe", "rte", "--num-train-steps", "4", "--batch-size", "8",
                  "--reinit-pooler", "--quiet"])
