@@ -244,8 +244,8 @@ def untrained_weights(directory):
     if not ones:
         return None
     return (f"every LayerNorm gamma in {ENCODER_WEIGHTS_FILE} is exactly 1, every beta and bias exactly 0, and its "
-            f"{drawn} other arrays are spread like the initializer (std about initializer_range {initializer_range:g}): "
-            "weights as built, never trained")
+            f"{drawn} other arrays are spread like the initializer (std about initializer_range "
+            f"{initializer_range:g}): weights as built, never trained")
 
 
 def file_sha256(path):

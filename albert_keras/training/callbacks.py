@@ -528,7 +528,8 @@ class DivergenceWatch(keras.callbacks.Callback):
                 self.best = (mean, step)
             elif found is None and self.best[0] >= self.min_best and mean < self.drop * self.best[0]:
                 best, best_step = self.best
-                found = {"reason": "accuracy collapse", "value": round(mean, 6), "best": round(best, 6), "best_step": best_step}
+                found = {"reason": "accuracy collapse", "value": round(mean, 6), "best": round(best, 6),
+                         "best_step": best_step}
                 said = (f"{self.metric} {mean:.4f} over the last {self.window * self.every_steps} steps, down from its "
                         f"best {best:.4f} at step {best_step} (below {self.drop:g} x best)")
         if found is not None:

@@ -158,6 +158,23 @@ class StepCheckpointer:
         latest = self.latest()
         return None if latest is None else self.restore(latest[1])
 
+    def update_state(self, path, values):
+        """Merge `values` into the `state.json` of the checkpoint at `path` (chief only; atomic, so a
+        process reading the checkpoint meanwhile sees the old or the new file, never a partial one).
+
+        Example:
+        ```python
+        checkpointer.update_state("run/checkpoints/ckpt-000000600", {"learning_rate_scale": 0.5})
+        ```
+        """
+        if not self.is_chief:
+            return
+        state_path = os.path.join(path, STATE_FILE)
+        state = json.loads(io_utils.read_bytes(state_path).decode("utf-8"))
+        state.update(values)
+        with atomic_write(state_path, "w") as f:
+            json.dump(state, f, indent=2, sort_keys=True)
+
     def roll_back(self, max_step):
         """Restore the newest complete checkpoint at or before `max_step` and delete the newer ones.
 

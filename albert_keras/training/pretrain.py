@@ -314,9 +314,11 @@ class Rollbacks:
             "step": step, "reason": event["reason"], "restored_step": restored_step,
             "learning_rate_scale": self.scale, "learning_rate": self.learning_rate * self.scale,
         })
-        # Rewrite the restored checkpoint with the new scale: a resume from it keeps the lower rate.
+        # The restored checkpoint's state.json gets the new scale at once (a resume from it keeps the
+        # lower rate); every later checkpoint carries it in its extra state.
         callback.extra_state.update(learning_rate_scale=self.scale, rollbacks=self.records)
-        callback.save(restored_step)
+        callback.checkpointer.update_state(path, {"learning_rate_scale": self.scale, "rollbacks": self.records})
+        callback.last_saved = restored_step
         self.watch.rolled_back(restored_step)
         message = (f"rolled back to step {restored_step} ({path}) after a {event['reason']} at step {step}; "
                    f"learning rate x{self.scale:g} (peak {self.learning_rate * self.scale:.3g}); rollback "
