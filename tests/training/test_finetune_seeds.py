@@ -15,7 +15,7 @@ from tests.finetune_data import regression_rows
 from tests.finetune_data import sentiment_rows
 from tests.finetune_data import write_csv
 
-OPTIONS = {"text_column": "sentence", "max_seq_length": 16}
+OPTIONS = {"text_column": "sentence", "max_seq_length": 16, "from_scratch": True}
 FAST = dict(global_batch_size=8, verbose=0)
 
 
