@@ -13,6 +13,7 @@ What is here: `in_multi_worker_mode` / `is_multi_worker` (a strategy's `_in_mult
 `TransformerEncoder`'s sub-layers), `replace_layer_class` (a layer's recorded call signature),
 `attention_class_with` (`MultiHeadAttention._compute_attention`), `accept_any_call_arguments` (a
 layer's input conversion), `optimizer_variable_index` (`Optimizer._get_variable_index`),
+`learning_rate_schedule` (`Optimizer._learning_rate`),
 `device_scope_type` and `in_xla_compilation` (TensorFlow's eager context and XLA control-flow
 context), `BatchLogsCallbackList` (how Keras' `CallbackList` converts and dispatches batch logs), `SummedGradientClippingMixin` (the optimizer hooks `_clip_gradients`,
 `_backend_update_step`, `_get_current_learning_rate`) and `MultiWorkerTrainerMixin` (the trainer's
@@ -274,6 +275,25 @@ def optimizer_variable_index(optimizer, variable):
     ```
     """
     return optimizer._get_variable_index(variable)
+
+
+def learning_rate_schedule(optimizer):
+    """The `LearningRateSchedule` a Keras optimizer was given, or None for a constant rate.
+
+    Keras keeps it in a private attribute and its public `learning_rate` returns the current rate
+    instead; a `LossScaleOptimizer` is looked through (`inner_optimizer`).
+
+    Example:
+    ```python
+    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(1e-3, 100, 0.9))
+    learning_rate_schedule(optimizer)  # the ExponentialDecay
+    ```
+    """
+    import keras
+
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    schedule = optimizer._learning_rate
+    return schedule if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) else None
 
 
 def device_scope_type():

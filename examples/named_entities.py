@@ -62,7 +62,9 @@ def main(argv=None):
     dev = made_up_conll(os.path.join(out, "dev.conll"), max(8, args.sentences // 5), 1)
     init = args.model or new_small_model(out)
     summary = finetune("token-classification", init, train, None, os.path.join(out, "run"),
-                       options={"max_seq_length": 32, "tag_column": 2}, num_train_steps=args.steps,
+                       # A new small model is trained from scratch on purpose: say so (--from-scratch).
+                       options={"max_seq_length": 32, "tag_column": 2, "from_scratch": not args.model},
+                       num_train_steps=args.steps,
                        global_batch_size=16, learning_rate=2e-3 if not args.model else 5e-5, warmup_fraction=0.05,
                        verbose=0)
     model_dir = summary["pretrained_dir"]

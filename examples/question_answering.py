@@ -67,7 +67,8 @@ def main(argv=None):
     init = args.model or new_small_model(out)
 
     # Windows of 64 pieces advancing by 24, so long contexts need their later windows.
-    options = {"max_seq_length": 64, "doc_stride": 24}
+    # A new small model is trained from scratch on purpose: say so (--from-scratch).
+    options = {"max_seq_length": 64, "doc_stride": 24, "from_scratch": not args.model}
     summary = finetune("question-answering", init, paths["train"], paths["dev"], os.path.join(out, "run"),
                        options=options, num_train_steps=args.steps, global_batch_size=16,
                        learning_rate=2e-3 if not args.model else 5e-5, warmup_fraction=0.05, eval_every=args.steps,

@@ -136,8 +136,9 @@ def main(argv=None):
     options = {"max_target_length": 12, "max_seq_length": 16, "share_decoder": args.share_decoder or None}
     for start in ("pretrained", "random"):
         started = time.perf_counter()
+        # The random start is trained from scratch on purpose: say so (--from-scratch).
         summary = finetune("translation", os.path.join(root, start), train, None, os.path.join(root, "ft_" + start),
-                           options=options, num_train_steps=args.finetune_steps, learning_rate=args.learning_rate,
+                           options={**options, "from_scratch": start == "random"}, num_train_steps=args.finetune_steps, learning_rate=args.learning_rate,
                            global_batch_size=32, seed=args.seed, verbose=0)
         metrics = evaluate_directory(summary["pretrained_dir"], test)
         report[start] = {**{k: round(v, 2) for k, v in metrics.items()},

@@ -256,7 +256,8 @@ def test_text_inputs_fail_in_one_line(tmp_path, capsys):
 
     assert main(["embed", "--model", str(model), "--input", str(binary), "--output", str(tmp_path / "e.npy")]) == 2
     assert "data.bin line 1: not UTF-8 text (invalid start byte" in _one_error_line(capsys, "embed")
-    assert main(["finetune", "--task", "classification", "--model", str(model), "--train", str(binary),
+    assert main(["finetune", "--from-scratch",
+                 "--task", "classification", "--model", str(model), "--train", str(binary),
                  "--output", str(tmp_path / "ft")]) == 2
     assert "data.bin line 1: not UTF-8 text" in _one_error_line(capsys, "finetune")
     assert main(["evaluate", "--model", str(model), "--data", str(bad_byte)]) == 2

@@ -4,7 +4,8 @@
 my_model/
   albert_config.json   official config keys
   encoder.weights.h5   the encoder's weights (always)
-  model.json           {"class": "AlbertClassifier", "arguments": {"num_classes": 3, ...}}
+  model.json           {"class": "AlbertClassifier", "arguments": {"num_classes": 3, ...},
+                        "trained_steps": 1200}  (the optimizer's updates, when the model had any)
   model.weights.h5     the whole model's weights (absent for a bare encoder)
   spiece.model         the vocabulary, when there is one: a SentencePiece model,
    or vocab.txt        or a WordPiece vocabulary (the Chinese models)
@@ -165,6 +166,9 @@ def save_pretrained(model, directory, vocabulary=None, overwrite=True, tokenizer
         encoder.config.to_json_file(os.path.join(tmp, CONFIG_FILE))
         encoder.save_weights(os.path.join(tmp, ENCODER_WEIGHTS_FILE))
         description = {"class": class_name, "arguments": {} if is_encoder else model.pretrained_arguments()}
+        steps = trained_steps(model)
+        if steps:
+            description["trained_steps"] = steps
         with open(os.path.join(tmp, MODEL_FILE), "w") as f:
             json.dump(description, f, indent=2, sort_keys=True)
         if not is_encoder:
@@ -174,6 +178,74 @@ def save_pretrained(model, directory, vocabulary=None, overwrite=True, tokenizer
         if tokenizer_settings is not None:
             write_tokenizer_settings(tmp, tokenizer_settings)
     return directory
+
+
+def trained_steps(model):
+    """The updates `model`'s optimizer has made (this run's, or since the restored checkpoint's
+    start), or None for a model never compiled: what `save_pretrained` records as evidence of training.
+
+    Example:
+    ```python
+    trained_steps(encoder)  # None: built, never compiled
+    ```
+    """
+    optimizer = getattr(model, "optimizer", None)
+    iterations = getattr(optimizer, "iterations", None)
+    if iterations is None:
+        return None
+    import keras
+
+    return int(keras.ops.convert_to_numpy(iterations))
+
+
+def untrained_weights(directory):
+    """Why `directory` holds no trained weights, or None when it holds trained ones (or cannot tell).
+
+    A directory whose `model.json` records `trained_steps` (written by `save_pretrained` after
+    training) is trained. Otherwise (a fresh model saved as it was built, a directory from
+    elsewhere) its `encoder.weights.h5` is read: it is untrained when at least one array is exactly
+    all ones (a LayerNorm gamma) and every array is exactly all ones, exactly all zeros (betas,
+    biases), or spread like the initializer (mean within 0.25 x `initializer_range` of 0, standard
+    deviation 0.5 to 1.5 x `initializer_range`). One training step moves every gamma off 1, so
+    any trained or converted model fails the rule at its first LayerNorm; arrays are read smallest
+    first, so a trained one is judged after reading a few vectors.
+
+    Example:
+    ```python
+    untrained_weights("runs/base/pretrained")  # None
+    ```
+    """
+    import h5py
+    import numpy as np
+
+    directory = os.fspath(directory)
+    model_file = os.path.join(directory, MODEL_FILE)
+    if os.path.isfile(model_file):
+        with open(model_file) as f:
+            if (json.load(f) or {}).get("trained_steps"):
+                return None
+    with open(os.path.join(directory, CONFIG_FILE)) as f:
+        initializer_range = float(json.load(f).get("initializer_range", 0.02))
+    datasets = []
+    with h5py.File(os.path.join(directory, ENCODER_WEIGHTS_FILE), "r") as weights:
+        weights.visititems(lambda name, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
+        ones = drawn = 0
+        for dataset in sorted(datasets, key=lambda item: item.size):
+            values = np.asarray(dataset[()], np.float64)
+            if not values.size:
+                continue
+            if np.all(values == 1.0):
+                ones += 1
+            elif not np.all(values == 0.0):
+                if not (abs(values.mean()) <= 0.25 * initializer_range
+                        and 0.5 * initializer_range <= values.std() <= 1.5 * initializer_range):
+                    return None
+                drawn += 1
+    if not ones:
+        return None
+    return (f"every LayerNorm gamma in {ENCODER_WEIGHTS_FILE} is exactly 1, every beta and bias exactly 0, and its "
+            f"{drawn} other arrays are spread like the initializer (std about initializer_range "
+            f"{initializer_range:g}): weights as built, never trained")
 
 
 def file_sha256(path):

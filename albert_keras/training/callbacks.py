@@ -1,6 +1,7 @@
 """Callbacks for `pretrain`: `PretrainingLogger` (TensorBoard scalars and throughput) and
 `CollapseWatch` (warns when the representations collapse)."""
 
+import math
 import sys
 import time
 
@@ -149,6 +150,23 @@ class PretrainingLogger(keras.callbacks.Callback):
             write_scalar("examples_per_second", rate, step)
         self._train_writer.flush()
 
+    def write_event(self, step, scalars, text=None, tag="divergence/rollback"):
+        """Write `scalars` (`{name: value}`) and an optional text `tag` at `step` under `log_dir/train`.
+
+        Example:
+        ```python
+        logger.write_event(900, {"divergence/learning_rate_scale": 0.5}, "rolled back to step 600")
+        ```
+        """
+        if self._train_writer is None:
+            return
+        with self._train_writer.as_default(step=step):
+            for name, value in scalars.items():
+                write_scalar(name, value, step)
+            if text:
+                write_text(tag, text, step)
+        self._train_writer.flush()
+
     def on_epoch_end(self, epoch, logs=None):
         eval_logs = {k[len("val_") :]: v for k, v in (logs or {}).items() if k.startswith("val_")}
         if not eval_logs:
@@ -288,6 +306,10 @@ class CollapseWatch(keras.callbacks.Callback):
             self._last_checked = step
             self.check(step)
 
+    def rewind(self, step):
+        """The model is back at `step` (a rollback): count the next check from there."""
+        self._last_checked = int(step)
+
     def measure(self):
         """Run the model on the probe: returns `(spread, top_share, top_piece, label_share)`."""
         p = self.probe
@@ -348,15 +370,26 @@ class CollapseWatch(keras.callbacks.Callback):
 
 
 class DivergenceWatch(keras.callbacks.Callback):
-    """Says once, with the step, when a training accuracy collapses: its mean over the last
-    `window` intervals of `every_steps` steps falls below `drop` times the best such mean so far.
+    """Says, with the step, when training diverges, and stops or asks for a rollback if told to.
 
-    A TF2 GPU run lost masked-LM accuracy from 0.45 to 0.06 at step 136k with no warning
-    (ALBERT-TF2.0 #21); the loss alone hides it among the usual noise. Keras logs a running mean
-    since the epoch began, so the interval mean is recovered from two running means
-    (`(m_t * t - m_s * s) / (t - s)`). Given the run's `PretrainingLogger` as `source`, it uses
-    the logs that logger has just read at its interval and adds no device read of its own;
-    alone, it reads the metric itself every `every_steps` steps.
+    Two rules, judged every `every_steps` steps after `min_step` (the warmup):
+
+    - collapse: the mean of a training accuracy over the last `window` intervals falls below
+      `drop` times the best such mean so far (once the best has reached `min_best`). A TF2 GPU
+      run lost masked-LM accuracy from 0.45 to 0.06 at step 136k with no warning
+      (ALBERT-TF2.0 #21); the loss alone hides such a collapse among the usual noise.
+    - loss spike: the interval's mean loss is not finite, or above `loss_spike` times the median
+      of the (up to 10) interval means before it (a spike does not enter that median).
+
+    Keras logs a running mean since the epoch began, so an interval mean is recovered from two
+    running means (`(m_t * t - m_s * s) / (t - s)`). Given the run's `PretrainingLogger` as
+    `source`, it uses the logs that logger has just read at its interval and adds no device read
+    of its own; alone, it reads the values itself every `every_steps` steps.
+
+    With `"warn"` or `"stop"` it fires once. With `"rollback"` it stops the current `fit` and
+    leaves the event in `pending`; whoever runs the training (`pretrain`) restores a checkpoint
+    from before the window that fired (`rollback_before`), lowers the learning rate, calls
+    `rolled_back(step)` and goes on; the watch then judges again and may fire again.
 
     Args:
         metric: the logged accuracy to watch (pretraining: `"masked_lm_accuracy"`).
@@ -367,27 +400,35 @@ class DivergenceWatch(keras.callbacks.Callback):
         min_best: the best must reach this before a drop counts (accuracy near 0 at the start
             is noise, not a collapse).
         min_step: steps before which nothing is judged (the learning-rate warmup).
-        on_divergence: `"warn"` (say so, go on) or `"stop"` (say so and stop training).
+        on_divergence: `"warn"` (say so, go on), `"stop"` (say so and stop training) or
+            `"rollback"` (say so, stop this `fit` and set `pending`).
         batches_per_step: `fit` batches per optimizer step (gradient accumulation).
         verbose: print the message (the chief only).
         source: a `PretrainingLogger` listed before this callback, or None.
+        loss_spike: the loss-spike factor (None: no loss rule).
+        loss_metric: the logged loss the spike rule watches.
 
     Attributes:
-        event: None, or `{"step", "value", "best", "best_step", "action"}` once it fired.
+        event: None, or the first event: `{"step", "reason", "value", "action", ...}` (a collapse
+            adds `best` and `best_step`, a spike `median`).
+        events: every event, in order.
+        pending: the event a rollback is waiting for, or None.
 
     Example:
     ```python
     watch = DivergenceWatch("masked_lm_accuracy", every_steps=100, on_divergence="stop")
     model.fit(data, steps_per_epoch=1000, callbacks=[watch])
-    watch.event  # None, or {"step": 1300, "value": 0.06, "best": 0.45, ...}
+    watch.event  # None, or {"step": 1300, "reason": "accuracy collapse", "value": 0.06, "best": 0.45, ...}
     ```
     """
 
-    ACTIONS = ("warn", "stop")
+    ACTIONS = ("warn", "stop", "rollback")
+    MEDIAN_OF = 10  # interval means behind the loss-spike median
     defers_logs = True  # reads the logs at its interval only (see host_sync.DeferredLogsCallbackList)
 
     def __init__(self, metric="masked_lm_accuracy", every_steps=100, window=3, drop=0.5, min_best=0.1, min_step=0,
-                 on_divergence="warn", batches_per_step=1, verbose=True, source=None):
+                 on_divergence="warn", batches_per_step=1, verbose=True, source=None, loss_spike=2.0,
+                 loss_metric="loss"):
         super().__init__()
         if on_divergence not in self.ACTIONS:
             from albert_keras.errors import AlbertInputError
@@ -403,12 +444,21 @@ class DivergenceWatch(keras.callbacks.Callback):
         self.batches_per_step = max(1, int(batches_per_step))
         self.verbose = verbose
         self.source = source
+        self.loss_spike = None if loss_spike is None else float(loss_spike)
+        self.loss_metric = loss_metric
         self.counter = None if source is not None else _step_counter(self.batches_per_step)
-        self.event = None
+        self.events = []
+        self.pending = None
         self.best = None  # (value, step)
-        self.history = []  # (step, interval mean)
-        self._recent = []  # the last `window` interval means
-        self._mark = (0, 0.0)  # (batches this epoch, running mean) at the last reading
+        self.history = []  # (step, interval mean of the accuracy)
+        self.loss_history = []  # (step, interval mean of the loss)
+        self._recent = []  # the last `window` accuracy interval means
+        self._judged_losses = []  # (step, loss) of the last MEDIAN_OF intervals judged normal
+        self._mark = (0, {})  # (batches this epoch, running means) at the last reading
+
+    @property
+    def event(self):
+        return self.events[0] if self.events else None
 
     def on_train_begin(self, logs=None):
         if self.counter is not None:
@@ -417,58 +467,107 @@ class DivergenceWatch(keras.callbacks.Callback):
             self.counter.begin(to_host(self.model.optimizer.iterations, reader="divergence_begin"))
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._mark = (0, 0.0)
+        self._mark = (0, {})
         if self.counter is not None:
             self.counter.epoch_begin()
+
+    def _watching(self):
+        return self.pending is None and (self.on_divergence == "rollback" or not self.events)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.counter is not None:
             self.counter.batch_end(batch)
-        if self.event is not None or not logs or self.metric not in logs:
+        if not self._watching() or not logs or self.metric not in logs:
             return
         batches = batch + 1
         if batches - self._mark[0] < self.every_steps * self.batches_per_step:
             return
+        names = [self.metric] + ([self.loss_metric] if self.loss_spike and self.loss_metric in logs else [])
         if self.source is not None:
             # Host floats only in a batch where the logger has just read them; else wait for one.
-            mean = self.source.last_logs.get(self.metric)
-            if not isinstance(mean, float):
+            means = {name: self.source.last_logs.get(name) for name in names}
+            if not isinstance(means[self.metric], float):
                 return
             step = self.source.counter.step
         else:
             from albert_keras.training.host_sync import to_host
 
-            mean = float(to_host({self.metric: logs[self.metric]}, reader="divergence")[self.metric])
+            means = to_host({name: logs[name] for name in names}, reader="divergence")
             step = self.counter.step
         seen, previous = self._mark
-        value = (mean * batches - previous * seen) / (batches - seen)
-        self._mark = (batches, mean)
-        self.check(step, value)
+        values = {name: (mean * batches - previous.get(name, 0.0) * seen) / (batches - seen)
+                  for name, mean in means.items() if isinstance(mean, float)}
+        self._mark = (batches, means)
+        self.check(step, values[self.metric], loss=values.get(self.loss_metric))
 
-    def check(self, step, value):
-        """Record the interval mean at `step`; fire once if the window's mean is a collapse."""
+    def check(self, step, value, loss=None):
+        """Record the interval means at `step`; fire if the loss spiked or the accuracy collapsed.
+
+        Nothing is judged while a rollback is pending, nor after the one event of `warn`/`stop`.
+        """
+        if not self._watching():
+            return
         self.history.append((step, round(value, 6)))
+        found = None
+        if loss is not None:
+            self.loss_history.append((step, round(loss, 6) if math.isfinite(loss) else str(loss)))
+            earlier = [value for _, value in self._judged_losses]
+            median = float(np.median(earlier)) if len(earlier) >= self.window else None
+            if step > self.min_step and median is not None and not loss <= self.loss_spike * median:
+                found = {"reason": "loss spike", "value": round(loss, 6) if math.isfinite(loss) else None,
+                         "median": round(median, 6)}
+                said = (f"loss {loss:.4f} over the last {self.every_steps} steps, above {self.loss_spike:g} x the "
+                        f"median {median:.4f} of the intervals before it" if math.isfinite(loss) else
+                        f"loss {loss} over the last {self.every_steps} steps")
+            else:
+                self._judged_losses = (self._judged_losses + [(step, loss)])[-self.MEDIAN_OF:]
         self._recent = (self._recent + [value])[-self.window:]
-        if len(self._recent) < self.window or step <= self.min_step:
-            return
-        value = sum(self._recent) / self.window
-        if self.best is None or value > self.best[0]:
-            self.best = (value, step)
-            return
-        best, best_step = self.best
-        if best < self.min_best or value >= self.drop * best:
-            return
-        self.event = {"step": step, "value": round(value, 6), "best": round(best, 6), "best_step": best_step,
-                      "action": self.on_divergence}
+        if len(self._recent) == self.window and step > self.min_step:
+            mean = sum(self._recent) / self.window
+            if self.best is None or mean > self.best[0]:
+                self.best = (mean, step)
+            elif found is None and self.best[0] >= self.min_best and mean < self.drop * self.best[0]:
+                best, best_step = self.best
+                found = {"reason": "accuracy collapse", "value": round(mean, 6), "best": round(best, 6),
+                         "best_step": best_step}
+                said = (f"{self.metric} {mean:.4f} over the last {self.window * self.every_steps} steps, down from its "
+                        f"best {best:.4f} at step {best_step} (below {self.drop:g} x best)")
+        if found is not None:
+            self.fire(step, found, said)
+
+    def fire(self, step, found, said):
+        """Record a divergence at `step` (`found`: the event's fields, `said`: what happened) and act."""
+        event = {"step": step, **found, "action": self.on_divergence}
+        self.events.append(event)
+        if self.on_divergence == "rollback":
+            self.pending = event
         if self.verbose:
-            steps = self.window * self.every_steps
-            print(f"divergence: step {step}: {self.metric} {value:.4f} over the last {steps} steps, down from its "
-                  f"best {best:.4f} at step {best_step} (below {self.drop:g} x best); "
-                  + ("stopping (--on-divergence stop)" if self.on_divergence == "stop" else
-                     "going on (--on-divergence stop ends such a run; lower the learning rate or resume from an "
-                     "earlier checkpoint)"), file=sys.stderr)
-        if self.on_divergence == "stop":
+            action = {
+                "stop": "stopping (--on-divergence stop)",
+                "rollback": "rolling back (--on-divergence rollback)",
+                "warn": "going on (--on-divergence stop ends such a run, rollback restores an earlier checkpoint "
+                        "with a lower learning rate)",
+            }[self.on_divergence]
+            print(f"divergence: step {step}: {said}; {action}", file=sys.stderr)
+        if self.on_divergence != "warn" and self.model is not None:
             self.model.stop_training = True
+
+    def rollback_before(self, event):
+        """The newest step a rollback for `event` may restore: before the `window` intervals that
+        ended at its step (the intervals the judgement averaged may already hold the divergence's start).
+
+        Example:
+        ```python
+        DivergenceWatch(every_steps=100).rollback_before({"step": 1300})  # 1000
+        ```
+        """
+        return int(event["step"]) - self.window * self.every_steps
+
+    def rolled_back(self, step):
+        """The model is back at `step`: forget the intervals after it and watch again."""
+        self.pending = None
+        self._recent = []
+        self._judged_losses = [(s, loss) for s, loss in self._judged_losses if s <= step]
 
 
 def _step_counter(batches_per_step):

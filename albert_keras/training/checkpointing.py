@@ -158,9 +158,57 @@ class StepCheckpointer:
         latest = self.latest()
         return None if latest is None else self.restore(latest[1])
 
+    def update_state(self, path, values):
+        """Merge `values` into the `state.json` of the checkpoint at `path` (chief only; atomic, so a
+        process reading the checkpoint meanwhile sees the old or the new file, never a partial one).
+
+        Example:
+        ```python
+        checkpointer.update_state("run/checkpoints/ckpt-000000600", {"learning_rate_scale": 0.5})
+        ```
+        """
+        if not self.is_chief:
+            return
+        state_path = os.path.join(path, STATE_FILE)
+        state = json.loads(io_utils.read_bytes(state_path).decode("utf-8"))
+        state.update(values)
+        with atomic_write(state_path, "w") as f:
+            json.dump(state, f, indent=2, sort_keys=True)
+
+    def roll_back(self, max_step):
+        """Restore the newest complete checkpoint at or before `max_step` and delete the newer ones.
+
+        The newer checkpoints hold the trajectory being abandoned: a later resume must not pick
+        them up. Returns `(step, path, state)`, or None (nothing restored, nothing deleted) when
+        no checkpoint is that old.
+
+        Example:
+        ```python
+        checkpointer.roll_back(700)  # (600, "run/checkpoints/ckpt-000000600", {...}); ckpt-800.. gone
+        ```
+        """
+        older = [(step, path) for step, path in self.checkpoints() if step <= max_step]
+        if not older:
+            return None
+        step, path = older[-1]
+        state = self.restore(path)
+        if self.is_chief:
+            for newer_step, newer in self.checkpoints():
+                if newer_step > step:
+                    io_utils.rmtree(newer)
+        return step, path, state
+
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; the message names the step and what to try."""
+    """The loss became NaN or infinite; the message names the step and what to try.
+
+    Attributes:
+        step: the step at which the non-finite loss was seen (None when unknown).
+    """
+
+    def __init__(self, message, step=None):
+        super().__init__(message)
+        self.step = step
 
 
 # The warmup flag of each entry point's CLI (`albert-keras pretrain` / `albert-keras finetune`).
@@ -256,7 +304,7 @@ class StepCheckpointCallback(keras.callbacks.Callback):
             raise TrainingDivergedError(
                 f"loss became {loss} at step {step}: {divergence_advice(self.entry_point)}; "
                 f"the run can restart from the last checkpoint (step {self.last_saved or 0}; the loss is checked "
-                f"every {self.check_every or self.every_steps} steps)"
+                f"every {self.check_every or self.every_steps} steps)", step=step,
             )
         if save:
             self.save(step)

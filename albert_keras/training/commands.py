@@ -116,10 +116,17 @@ def register(subparsers):
         help="draw new n-gram masks for every example each time it is read (default: the masks stored in the records)",
     )
     parser.add_argument(
-        "--on-divergence", choices=("warn", "stop"), default="warn",
-        help="when masked-LM accuracy over --log-every steps falls below half its best: say so once with the "
-        "step (warn) or also stop (stop); recorded in summary.json's divergence",
+        "--on-divergence", choices=("warn", "stop", "rollback"), default="warn",
+        help="when the masked-LM accuracy over 3 x --log-every steps falls below half its best, or the loss over "
+        "--log-every steps rises above 2 x the median of the 10 intervals before: say so once with the step (warn), "
+        "also stop (stop), or restore the newest checkpoint from before those steps, multiply the learning rate by "
+        "--rollback-lr-factor and go on (rollback; a NaN loss too); recorded in summary.json's divergence and "
+        "rollbacks (default: %(default)s)",
     )
+    parser.add_argument("--rollback-lr-factor", type=float, default=0.5,
+                        help="learning-rate factor per rollback, kept on resume (default: %(default)s)")
+    parser.add_argument("--max-rollbacks", type=int, default=3,
+                        help="rollbacks allowed; the next divergence stops the run (default: %(default)s)")
     parser.add_argument(
         "--deterministic", action="store_true", help="enable TensorFlow's deterministic ops (bit-exact reruns, slower)"
     )
@@ -174,6 +181,8 @@ def run(args):
             spm_model=args.vocab,
             dynamic_masking=args.dynamic_masking,
             on_divergence=args.on_divergence,
+            rollback_lr_factor=args.rollback_lr_factor,
+            max_rollbacks=args.max_rollbacks,
             verbose=keras_verbose(args),
             steps_per_execution=args.steps_per_execution,
         )

@@ -76,18 +76,21 @@ def task_option_names(task):
     return tuple(vars(parser.parse_args([])))
 
 
-def check_init_directory(init_dir, vocabulary=None):
+def check_init_directory(init_dir, vocabulary=None, from_scratch=False):
     """Refuse, in one line, a starting point that is not a usable pretrained directory.
 
     Checked before any model is built: the path exists and is a directory, it holds
-    `albert_config.json` and `encoder.weights.h5`, and its vocabulary (or `vocabulary`, when given)
-    has exactly the config's `vocab_size` tokens: a config and a vocabulary of different models
-    (google-research/albert #230) would otherwise train on the wrong embeddings without a word.
-    Remote paths (`gs://...`) are checked when they load.
+    `albert_config.json` and `encoder.weights.h5`, its vocabulary (or `vocabulary`, when given)
+    has exactly the config's `vocab_size` tokens (a config and a vocabulary of different models,
+    google-research/albert #230, would otherwise train on the wrong embeddings without a word),
+    and, unless `from_scratch`, it holds trained weights (`modeling.pretrained.untrained_weights`:
+    a model saved as built would otherwise be fine-tuned from random weights, looking like a
+    pretrained one). Remote paths (`gs://...`) are checked when they load.
 
     Args:
         init_dir: the `--model`/`--init` directory.
         vocabulary: an explicit vocabulary file overriding the directory's, or None.
+        from_scratch: accept a directory of untrained weights (`--from-scratch`).
 
     Raises:
         AlbertInputError: naming the directory and what is wrong.
@@ -100,6 +103,7 @@ def check_init_directory(init_dir, vocabulary=None):
     from albert_keras.config import AlbertConfig
     from albert_keras.modeling.pretrained import CONFIG_FILE
     from albert_keras.modeling.pretrained import ENCODER_WEIGHTS_FILE
+    from albert_keras.modeling.pretrained import untrained_weights
     from albert_keras.tokenization.vocabulary import load_vocabulary
     from albert_keras.tokenization.vocabulary import vocabulary_path
 
@@ -116,15 +120,17 @@ def check_init_directory(init_dir, vocabulary=None):
                                "one written by `albert-keras pretrain`, `finetune` or `convert`")
     config = AlbertConfig.from_json_file(os.path.join(init_dir, CONFIG_FILE))
     source = vocabulary or vocabulary_path(init_dir)
-    if source is None:
-        return
-    size = load_vocabulary(source).vocabulary_size()
-    if size != config.vocab_size:
+    size = None if source is None else load_vocabulary(source).vocabulary_size()
+    if size is not None and size != config.vocab_size:
         raise AlbertInputError(
             f"--model {init_dir}: the vocabulary {os.path.basename(os.fspath(source))} has {size} tokens but "
             f"{CONFIG_FILE} says vocab_size {config.vocab_size}; they come from different models (a config and a "
             "vocabulary must be the same model's)"
         )
+    untrained = None if from_scratch else untrained_weights(init_dir)
+    if untrained:
+        raise AlbertInputError(f"--model {init_dir}: holds no trained weights ({untrained}); pretrain it first, or "
+                               "give --from-scratch to fine-tune from these random weights")
 
 
 def describe_init(model, init_dir):
@@ -328,7 +334,8 @@ def finetune(task, init_dir, train, validation=None, output_dir=None, options=No
 
     run = resolve_run_settings(output_dir, recipe, epochs, overrides)
     data = read_task_data(task, train, validation, options, run, epochs)  # every check before any model
-    check_init_directory(init_dir, options.get("vocab") or options.get("spm_model"))
+    check_init_directory(init_dir, options.get("vocab") or options.get("spm_model"),
+                         from_scratch=options.get("from_scratch"))
     loop, model, init = start_task_model(task, init_dir, data, options, run.settings, reinit_pooler_weights)
     evaluator, logs, seconds = fit_with_evaluation(task, loop, model, data, options, patience, recipe)
     return end_finetune(task, loop, model, data, options, evaluator, logs, seconds, init, run,

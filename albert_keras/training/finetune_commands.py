@@ -128,6 +128,9 @@ def register(subparsers):
     parser.add_argument("--task", required=True, choices=_task_names())
     parser.add_argument("--glue-task", default=None, help="read a GLUE task's layout, labels and metric (e.g. sst-2, mrpc, sts-b)")
     add_model(parser, "the model to start from", aliases=("--init",))
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="accept a --model whose weights were never trained (as built: LayerNorm gammas 1, biases "
+                             "0); without it such a directory is refused")
     parser.add_argument("--train", required=True, help="training file (or GLUE task directory)")
     parser.add_argument("--validation", default=None, help="validation file (or GLUE task directory)")
     add_output(parser, "run directory: OUTPUT/pretrained is the fine-tuned model", old=("--output-dir",))

@@ -287,6 +287,7 @@ class TrainingLoop:
         }
         self.model = None
         self.start_step = 0
+        self.restored_state = None  # the restored checkpoint's state.json (None on a fresh start)
         self.checkpoint_callback = None
         keras.utils.set_random_seed(settings.seed)
 
@@ -334,6 +335,7 @@ class TrainingLoop:
         self.model = model
         checkpointer = StepCheckpointer(self.checkpoint_dir, model, optimizer, keep=s.keep_checkpoints, is_chief=self.chief)
         state = checkpointer.restore_latest()
+        self.restored_state = state
         if state is not None:
             recorded = state.get("run", {})
             changed = [key for key, value in self.fingerprint.items() if recorded.get(key) != value]
@@ -382,13 +384,15 @@ class TrainingLoop:
                 see `albert_keras.data.batches.count_global_batches`).
 
         Returns:
-            The last logs of the last `fit` (`{name: value}`; `val_*` for validation).
+            The last logs of the last `fit` (`{name: value}`; `val_*` for validation). A callback
+            that stops training ends it; calling `fit` again goes on from the model's step.
         """
         from albert_keras.training.host_sync import DeferredLogsCallbackList
 
         s = self.settings
         history_logs = {}
-        for initial_epoch, epochs, steps in epoch_segments(self.start_step, s.num_train_steps, s.eval_every):
+        # From the step the model is at: the restored one, or the one a rollback went back to.
+        for initial_epoch, epochs, steps in epoch_segments(self.step, s.num_train_steps, s.eval_every):
             consumed = self.step * s.gradient_accumulation_steps
             batches = steps * s.gradient_accumulation_steps
             self._set_steps_per_execution(math.gcd(s.steps_per_execution, batches))

@@ -36,31 +36,39 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
         num_warmup_steps: steps of linear warmup (0 disables warmup).
         power: polynomial power (1.0 = linear decay).
         start_warmup_step: step at which warmup starts (official `start_warmup_step`).
+        scale: a factor on the whole schedule, held in a (non-trainable) variable so it can be
+            changed during training without tracing the step again: `pretrain --on-divergence
+            rollback` lowers it after each rollback (`set_learning_rate_scale`).
 
     Example:
     ```python
     schedule = WarmupPolynomialDecay(1e-3, num_train_steps=1000, num_warmup_steps=100)
     float(schedule(50))   # 5e-4
     float(schedule(100))  # 9e-4
+    schedule.scale.assign(0.5); float(schedule(100))  # 4.5e-4
     ```
     """
 
-    def __init__(self, learning_rate, num_train_steps, num_warmup_steps=0, power=1.0, start_warmup_step=0):
+    def __init__(self, learning_rate, num_train_steps, num_warmup_steps=0, power=1.0, start_warmup_step=0, scale=1.0):
         self.learning_rate = float(learning_rate)
         self.num_train_steps = int(num_train_steps)
         self.num_warmup_steps = int(num_warmup_steps)
         self.power = float(power)
         self.start_warmup_step = int(start_warmup_step)
+        # Not an optimizer variable: checkpoints keep their variable list; the scale travels in
+        # the checkpoint's state.json instead (see `pretrain`).
+        self.scale = keras.Variable(float(scale), trainable=False, dtype="float32", name="learning_rate_scale")
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
         total = float(max(self.num_train_steps, 1))
         decayed = self.learning_rate * ops.power(1.0 - ops.minimum(step, total) / total, self.power)
-        if self.num_warmup_steps <= 0:
-            return decayed
-        warmup_step = step - float(self.start_warmup_step)
-        warmup = self.learning_rate * warmup_step / float(self.num_warmup_steps)
-        return ops.where(warmup_step < float(self.num_warmup_steps), warmup, decayed)
+        if self.num_warmup_steps > 0:
+            warmup_step = step - float(self.start_warmup_step)
+            warmup = self.learning_rate * warmup_step / float(self.num_warmup_steps)
+            decayed = ops.where(warmup_step < float(self.num_warmup_steps), warmup, decayed)
+        # x * 1.0 is exact: an unscaled run computes the official rates bit for bit.
+        return ops.multiply(decayed, ops.convert_to_tensor(self.scale))
 
     def get_config(self):
         return {
@@ -69,7 +77,45 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
             "num_warmup_steps": self.num_warmup_steps,
             "power": self.power,
             "start_warmup_step": self.start_warmup_step,
+            "scale": float(ops.convert_to_numpy(self.scale)),
         }
+
+
+def learning_rate_scale(optimizer):
+    """The factor on `optimizer`'s `WarmupPolynomialDecay` (1.0 for any other learning rate).
+
+    Example:
+    ```python
+    learning_rate_scale(create_optimizer("lamb", 1e-3, 1000, 100))  # 1.0
+    ```
+    """
+    from albert_keras.compat import learning_rate_schedule
+
+    schedule = learning_rate_schedule(optimizer)
+    return float(ops.convert_to_numpy(schedule.scale)) if isinstance(schedule, WarmupPolynomialDecay) else 1.0
+
+
+def set_learning_rate_scale(optimizer, scale):
+    """Multiply `optimizer`'s `WarmupPolynomialDecay` by `scale` from its next update on.
+
+    The scale is a variable read inside the compiled step, so a running `fit` sees the new rate
+    at once; nothing is traced again.
+
+    Args:
+        optimizer: an optimizer from `create_optimizer` (a `LossScaleOptimizer` around one too).
+        scale: the factor (1.0: the schedule as given).
+
+    Example:
+    ```python
+    set_learning_rate_scale(model.optimizer, 0.5)  # half the scheduled rate from now on
+    ```
+    """
+    from albert_keras.compat import learning_rate_schedule
+
+    schedule = learning_rate_schedule(optimizer)
+    if not isinstance(schedule, WarmupPolynomialDecay):
+        raise ValueError(f"the optimizer's learning rate is {schedule!r}, not a WarmupPolynomialDecay")
+    schedule.scale.assign(float(scale))
 
 
 @keras.saving.register_keras_serializable(package="albert_keras")

@@ -3,6 +3,7 @@ resumable at the exact step after a crash."""
 
 import dataclasses
 import os
+import sys
 import time
 
 from albert_keras import io_utils
@@ -25,7 +26,8 @@ def _build_model(config, init_from, precision):
 # gs://); a remote config / initial directory / SentencePiece model is read from a local copy.
 @io_utils.any_filesystem(inputs=("config", "spm_model"))
 def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max_seq_length=None, spm_model=None,
-             dynamic_masking=False, on_divergence="warn", **overrides):
+             dynamic_masking=False, on_divergence="warn", rollback_lr_factor=0.5, max_rollbacks=3, callbacks=(),
+             **overrides):
     """Pretrain ALBERT on official-schema TFRecords and write a pretrained directory.
 
     Rerunning the same call after a crash (or preemption) resumes from the newest checkpoint in
@@ -49,8 +51,16 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
             `masked_lm_prob`, `ngram`, `favor_shorter_ngram` and `do_whole_word_mask` from
             `manifest.json`), instead of the masks stored in the records (static masking, the
             official behaviour). Evaluation keeps the stored masks.
-        on_divergence: `"warn"` or `"stop"` when the masked-LM accuracy collapses
-            (`callbacks.DivergenceWatch`); recorded in the summary's `divergence`.
+        on_divergence: what to do when the masked-LM accuracy collapses or the loss spikes
+            (`callbacks.DivergenceWatch`; recorded in the summary's `divergence`): `"warn"`,
+            `"stop"`, or `"rollback"`: restore the newest checkpoint from before the judged
+            window, multiply the learning rate by `rollback_lr_factor` and go on (a non-finite
+            loss rolls back too); each one is listed in the summary's `rollbacks` and the
+            checkpoints' `state.json`, so a resumed run keeps the lowered rate.
+        rollback_lr_factor: the learning-rate factor per rollback, in (0, 1).
+        max_rollbacks: rollbacks allowed; the next divergence stops the run (a non-finite loss
+            then raises `TrainingDivergedError`).
+        callbacks: extra Keras callbacks, run after the run's own.
         **overrides: `TrainingSettings` fields, applied over `settings`.
 
     Returns:
@@ -72,6 +82,10 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
     else:
         settings = TrainingSettings(output_dir=os.fspath(settings), **overrides)
     settings.validate()
+    if not 0 < float(rollback_lr_factor) < 1:
+        raise AlbertInputError(f"--rollback-lr-factor must be between 0 and 1, got {rollback_lr_factor}")
+    if int(max_rollbacks) < 0:
+        raise AlbertInputError(f"--max-rollbacks must be 0 or more, got {max_rollbacks}")
 
     # --- data: every check before any model is built -----------------------------------------
     init_from = None
@@ -110,6 +124,7 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
     from albert_keras.training.callbacks import CollapseWatch
     from albert_keras.training.callbacks import DivergenceWatch
     from albert_keras.training.callbacks import PretrainingLogger
+    from albert_keras.training.checkpointing import TrainingDivergedError
 
     fingerprint = {"train_files": files}
     if dynamic_masking:  # static-mask runs keep the fingerprint they always had
@@ -156,13 +171,27 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
                                  on_divergence=on_divergence,
                                  batches_per_step=settings.gradient_accumulation_steps, verbose=loop.chief,
                                  source=logger)
+    rollbacks = Rollbacks(loop, divergence, [logger, watch], rollback_lr_factor, max_rollbacks, settings.learning_rate)
     started = time.perf_counter()
-    history_logs = loop.fit(
-        lambda skip: inputs.distributed_batches(distribution, make_train, micro_batch, skip_batches=skip),
-        validation_data=validation,
-        validation_steps=validation_steps,
-        callbacks=[logger, watch, divergence],
-    )
+    history_logs = {}
+    while True:
+        try:
+            history_logs = loop.fit(
+                lambda skip: inputs.distributed_batches(distribution, make_train, micro_batch, skip_batches=skip),
+                validation_data=validation,
+                validation_steps=validation_steps,
+                callbacks=[logger, watch, divergence, *callbacks],
+            )
+        except TrainingDivergedError as error:
+            # A non-finite loss: rolled back like a spike when asked to, else (or when it cannot) the error.
+            if on_divergence != "rollback" or error.step is None:
+                raise
+            divergence.fire(error.step, {"reason": "non-finite loss", "value": None}, str(error).split(" at step")[0])
+            if not rollbacks.roll_back(divergence.pending):
+                raise
+            continue
+        if divergence.pending is None or not rollbacks.roll_back(divergence.pending):
+            break
     elapsed = time.perf_counter() - started
 
     # --- the end of the run (training.run_end, shared with finetune) --------------------------
@@ -184,6 +213,8 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         warnings=list(watch.warnings),
         collapse_watch=[list(check) for check in watch.history],
         divergence=divergence.event,
+        rollbacks=rollbacks.records,
+        learning_rate_scale=rollbacks.scale,
     )
 
     def save_result(pretrained_dir):
@@ -201,3 +232,91 @@ def pretrain(config, train_files, settings, eval_files=None, eval_steps=100, max
         f"masked_lm_accuracy {train.get('masked_lm_accuracy', float('nan')):.4f}, "
         f"sentence_order_accuracy {train.get('sentence_order_accuracy', float('nan')):.4f}",
     )
+
+
+class Rollbacks:
+    """`--on-divergence rollback`: back to a checkpoint from before the divergence, at a lower rate.
+
+    Built after `TrainingLoop.build`: it takes over the learning-rate scale and the earlier
+    rollbacks recorded in the restored checkpoint's `state.json` (a resumed run keeps its lowered
+    rate) and puts them in every checkpoint it writes from then on.
+
+    Args:
+        loop: the built `TrainingLoop`.
+        watch: the run's `DivergenceWatch` (its `rollback_before` names the newest step allowed).
+        observers: callbacks told the step went back (`rewind`) or shown the event (`write_event`).
+        factor: learning-rate factor per rollback.
+        max_rollbacks: rollbacks allowed before a divergence stops the run.
+        learning_rate: the peak learning rate (recorded times the scale).
+
+    Example:
+    ```python
+    rollbacks = Rollbacks(loop, divergence_watch, [logger], factor=0.5, max_rollbacks=3, learning_rate=1e-3)
+    if divergence_watch.pending and rollbacks.roll_back(divergence_watch.pending):
+        loop.fit(...)  # goes on from the restored step at half the rate
+    ```
+    """
+
+    def __init__(self, loop, watch, observers, factor, max_rollbacks, learning_rate):
+        from albert_keras.training.optimization import set_learning_rate_scale
+
+        self.loop = loop
+        self.watch = watch
+        self.observers = list(observers)
+        self.factor = float(factor)
+        self.max_rollbacks = int(max_rollbacks)
+        self.learning_rate = float(learning_rate)
+        state = loop.restored_state or {}
+        self.scale = float(state.get("learning_rate_scale", 1.0))
+        self.records = list(state.get("rollbacks", []))
+        if self.scale != 1.0:
+            set_learning_rate_scale(loop.model.optimizer, self.scale)
+            self._say(f"pretrain: learning rate x{self.scale:g} after {len(self.records)} rollback(s), as the "
+                      "checkpoint recorded")
+        loop.checkpoint_callback.extra_state.update(learning_rate_scale=self.scale, rollbacks=self.records)
+
+    def _say(self, message):
+        if self.loop.chief:
+            print(message, file=sys.stderr)
+
+    def roll_back(self, event):
+        """Act on `event` (a `DivergenceWatch` event); True when the model was rolled back."""
+        from albert_keras.training.optimization import set_learning_rate_scale
+
+        step, newest = event["step"], self.watch.rollback_before(event)
+        callback = self.loop.checkpoint_callback
+        restored = None
+        if len(self.records) >= self.max_rollbacks:
+            why = f"{len(self.records)} rollback(s) already (--max-rollbacks {self.max_rollbacks})"
+        else:
+            restored = callback.checkpointer.roll_back(newest)
+            why = (f"no checkpoint at or before step {newest} (one window before it; checkpoints every "
+                   f"{callback.every_steps} steps)")
+        if restored is None:
+            event["action"] = "stop"
+            self._say(f"divergence: step {step}: cannot roll back: {why}; stopping")
+            return False
+        restored_step, path, _ = restored
+        self.scale *= self.factor
+        set_learning_rate_scale(self.loop.model.optimizer, self.scale)
+        self.records.append({
+            "step": step, "reason": event["reason"], "restored_step": restored_step,
+            "learning_rate_scale": self.scale, "learning_rate": self.learning_rate * self.scale,
+        })
+        # The restored checkpoint's state.json gets the new scale at once (a resume from it keeps the
+        # lower rate); every later checkpoint carries it in its extra state.
+        callback.extra_state.update(learning_rate_scale=self.scale, rollbacks=self.records)
+        callback.checkpointer.update_state(path, {"learning_rate_scale": self.scale, "rollbacks": self.records})
+        callback.last_saved = restored_step
+        self.watch.rolled_back(restored_step)
+        message = (f"rolled back to step {restored_step} ({path}) after a {event['reason']} at step {step}; "
+                   f"learning rate x{self.scale:g} (peak {self.learning_rate * self.scale:.3g}); rollback "
+                   f"{len(self.records)} of at most {self.max_rollbacks}")
+        for observer in self.observers:
+            if hasattr(observer, "rewind"):
+                observer.rewind(restored_step)
+            if hasattr(observer, "write_event"):
+                observer.write_event(step, {"divergence/learning_rate_scale": self.scale,
+                                            "divergence/restored_step": restored_step}, message)
+        self._say(f"pretrain: {message}")
+        return True

@@ -164,7 +164,8 @@ def test_tiny_tnews_finetune_predicts_a_submission(tmp_path, finetune_init_dir, 
     write_jsonl(directory / "dev.json", rows[::3])
     write_jsonl(directory / "test.json", [{"id": 10 + i, "sentence": f"the film {i}"} for i in range(5)])
     run = tmp_path / "run"
-    assert main(["finetune", "--task", "classification", "--glue-task", "tnews", "--init", finetune_init_dir,
+    assert main(["finetune", "--from-scratch",
+                 "--task", "classification", "--glue-task", "tnews", "--init", finetune_init_dir,
                  "--train", str(directory), "--validation", str(directory), "--output", str(run),
                  "--num-train-steps", "2", "--batch-size", "8", "--max-seq-length", "16", "--verbose", "0"]) == 0
     stored = read_task_file(run / "pretrained")

@@ -85,7 +85,8 @@ def test_tiny_cluener_finetune_evaluates_with_the_official_score(tmp_path, finet
     write_jsonl(directory / "dev.json", records[:3])
     write_jsonl(directory / "test.json", [{"id": 4, "text": "memory is key"}])
     run = tmp_path / "run"
-    assert main(["finetune", "--task", "token-classification", "--glue-task", "cluener", "--scheme", "BIOS",
+    assert main(["finetune", "--from-scratch",
+                 "--task", "token-classification", "--glue-task", "cluener", "--scheme", "BIOS",
                  "--init", finetune_init_dir, "--train", str(directory), "--output", str(run),
                  "--num-train-steps", "2", "--batch-size", "4", "--max-seq-length", "32", "--verbose", "0"]) == 0
     task = TokenClassificationTask()

@@ -103,7 +103,8 @@ def test_tiny_cmrc_finetune_evaluates_with_the_cmrc_scorer(tmp_path, finetune_in
     path = tmp_path / "cmrc.json"
     path.write_text(json.dumps(doc))
     run = tmp_path / "run"
-    assert main(["finetune", "--task", "question-answering", "--glue-task", "cmrc2018", "--init", finetune_init_dir,
+    assert main(["finetune", "--from-scratch",
+                 "--task", "question-answering", "--glue-task", "cmrc2018", "--init", finetune_init_dir,
                  "--train", str(path), "--output", str(run), "--num-train-steps", "2", "--batch-size", "4",
                  "--max-seq-length", "32", "--verbose", "0"]) == 0
     assert "moved 5 answer_start values" in capsys.readouterr().err

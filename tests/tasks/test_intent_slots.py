@@ -169,7 +169,7 @@ def trained(finetune_init_dir, tmp_path_factory):
     train = data.write_goo(directory / "train", train_records)
     dev = data.write_jsonl(directory / "dev.jsonl", dev_records)
     output = directory / "run"
-    code = main(["finetune", "--task", "intent-slots", "--model", finetune_init_dir, "--train", train,
+    code = main(["finetune", "--from-scratch", "--task", "intent-slots", "--model", finetune_init_dir, "--train", train,
                  "--validation", dev, "--output", str(output), "--epochs", "8", *FAST])
     assert code == 0
     return {"dir": str(output / "pretrained"), "run": output, "dev": dev, "dev_records": dev_records, "tmp": directory}

@@ -195,7 +195,8 @@ def trained(tmp_path_factory, spm_model_path):
     init_dir = str(tmp / "init")
     AlbertEncoder(AlbertConfig(**TINY_CONFIG)).save_pretrained(init_dir, spm_model=spm_model_path)
     run = tmp / "run"
-    assert main(["finetune", "--task", "question-answering", "--init", init_dir, "--train", train_path,
+    assert main(["finetune", "--from-scratch",
+                 "--task", "question-answering", "--init", init_dir, "--train", train_path,
                  "--validation", dev_path, "--output", str(run), "--num-train-steps", "300", "--batch-size", "16",
                  "--learning-rate", "2e-3", "--warmup", "0.05", "--max-seq-length", "64", "--doc-stride", "24",
                  "--validation-every", "300", "--verbose", "0"]) == 0

@@ -143,7 +143,8 @@ def tagger(tmp_path_factory, spm_model_path):
     init_dir = str(tmp / "init")
     AlbertEncoder(AlbertConfig(**TINY_CONFIG)).save_pretrained(init_dir, spm_model=spm_model_path)
     run = tmp / "run"
-    assert main(["finetune", "--task", "token-classification", "--init", init_dir, "--train", train_path,
+    assert main(["finetune", "--from-scratch",
+                 "--task", "token-classification", "--init", init_dir, "--train", train_path,
                  "--output", str(run), "--num-train-steps", "300", "--batch-size", "16", "--learning-rate", "2e-3",
                  "--warmup", "0.05", "--max-seq-length", "32", "--tag-column", "2", "--verbose", "0"]) == 0
     task, model, options, metadata = load_finetuned(run / "pretrained")

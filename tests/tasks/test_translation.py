@@ -120,7 +120,8 @@ def test_finetune_learns_the_reordering_then_evaluate_and_predict(reorder_dir, t
     from albert_keras.training.finetune_commands import predict_directory
 
     summary = finetune("translation", reorder_dir["init"], reorder_dir["train"], None, tmp_path / "run",
-                       options={"max_target_length": 12, "max_seq_length": 16}, num_train_steps=200,
+                       options={"max_target_length": 12, "max_seq_length": 16, "from_scratch": True},
+                       num_train_steps=200,
                        learning_rate=2e-3, global_batch_size=32, seed=0, verbose=0)
     metrics = evaluate_directory(summary["pretrained_dir"], reorder_dir["test"])
     assert metrics["bleu"] > 90 and metrics["chrf"] > 90, metrics

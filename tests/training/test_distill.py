@@ -31,7 +31,7 @@ def teacher(finetune_init_dir, tmp_path_factory):
     write_csv(train, ("sentence", "label"), sentiment_rows(96, seed=0))
     write_csv(dev, ("sentence", "label"), sentiment_rows(200, seed=2))
     summary = finetune("classification", finetune_init_dir, train, dev, root / "teacher",
-                       options={"text_column": "sentence", "max_seq_length": 16}, epochs=4,
+                       options={"text_column": "sentence", "max_seq_length": 16, "from_scratch": True}, epochs=4,
                        global_batch_size=8, learning_rate=1e-3, verbose=0)
     assert summary["best"]["metrics"]["accuracy"] >= 0.95  # the teacher knows every keyword
     rng = random.Random(5)

@@ -30,7 +30,8 @@ def sentiment_files(tmp_path_factory):
 def test_classification_learns_well_above_chance_and_the_best_model_is_the_result(finetune_init_dir, sentiment_files,
                                                                                  tmp_path):
     summary = finetune("classification", finetune_init_dir, *sentiment_files, tmp_path / "run",
-                       options={"text_column": "sentence", "max_seq_length": 16}, epochs=3, **FAST)
+                       options={"text_column": "sentence", "max_seq_length": 16, "from_scratch": True}, epochs=3,
+                       **FAST)
     assert summary["step"] == 3 * (96 // 8) and summary["primary_metric"] == "accuracy"
     assert summary["best"]["metrics"]["accuracy"] >= 0.85  # chance 0.5
     with open(tmp_path / "run" / "evaluations.jsonl") as f:
@@ -49,14 +50,15 @@ def test_regression_learns_a_correlated_score(finetune_init_dir, tmp_path):
     train = write_csv(tmp_path / "train.csv", ["text", "score"], regression_rows(96, seed=9))
     dev = write_csv(tmp_path / "dev.csv", ["text", "score"], regression_rows(32, seed=10))
     summary = finetune("regression", finetune_init_dir, train, dev, tmp_path / "run",
-                       options={"label_column": "score", "max_seq_length": 16}, epochs=4, **FAST)
+                       options={"label_column": "score", "max_seq_length": 16, "from_scratch": True}, epochs=4,
+                       **FAST)
     assert summary["primary_metric"] == "pearson" and summary["best"]["metrics"]["pearson"] >= 0.8
 
 
 def test_resume_continues_at_the_step_and_early_stopping_stops(finetune_init_dir, sentiment_files, tmp_path):
     from albert_keras.training.loop import TrainingSettings
 
-    options = {"text_column": "sentence", "max_seq_length": 16}
+    options = {"text_column": "sentence", "max_seq_length": 16, "from_scratch": True}
     settings = TrainingSettings(tmp_path / "run", num_train_steps=4, eval_every=2, optimizer="adamw",
                                 precision="mixed_bfloat16", **FAST)
     first = finetune("classification", finetune_init_dir, sentiment_files[0], None, settings, options=options)
@@ -96,7 +98,8 @@ def test_bad_input_fails_before_anything_is_written(finetune_init_dir, spm_model
     train = write_csv(tmp_path / "train.csv", ["sentence", "label"], [("a good film", "pos"), ("a bad film", "neg")])
     dev = write_csv(tmp_path / "dev.csv", ["sentence", "label"], [("a fine day", "pos"), ("dull", "meh")])
     with pytest.raises(AlbertInputError, match=r"dev\.csv:3: label 'meh' is not one of the labels \['neg', 'pos'\]"):
-        finetune("classification", finetune_init_dir, train, dev, tmp_path / "out", options={"text_column": "sentence"})
+        finetune("classification", finetune_init_dir, train, dev, tmp_path / "out",
+                 options={"text_column": "sentence", "from_scratch": True})
     assert not os.path.exists(tmp_path / "out")
     from albert_keras.config import AlbertConfig
     from albert_keras.modeling import AlbertEncoder
@@ -106,7 +109,8 @@ def test_bad_input_fails_before_anything_is_written(finetune_init_dir, spm_model
                                                       num_hidden_layers=1, num_attention_heads=2,
                                                       intermediate_size=16)), tmp_path / "bare")
     with pytest.raises(AlbertInputError, match=r"bare: no vocabulary"):
-        finetune("classification", bare, train, None, tmp_path / "out2", options={"text_column": "sentence"})
+        finetune("classification", bare, train, None, tmp_path / "out2",
+                 options={"text_column": "sentence", "from_scratch": True})
     assert not os.path.exists(os.path.join(tmp_path, "out2", "pretrained"))
 
 

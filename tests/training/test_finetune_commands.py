@@ -26,7 +26,8 @@ def finetuned(finetune_init_dir, tmp_path_factory):
     train = write_csv(directory / "train.csv", ["sentence", "label"], sentiment_rows(96, seed=11))
     dev = write_csv(directory / "dev.csv", ["sentence", "label"], sentiment_rows(32, seed=12))
     output = directory / "run"
-    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", train,
+    code = main(["finetune", "--from-scratch",
+                 "--task", "classification", "--model", finetune_init_dir, "--train", train,
                  "--validation", dev, "--output", str(output), "--text-column", "sentence", "--epochs", "3", *FAST])
     assert code == 0
     return {"dir": str(output / "pretrained"), "train": train, "dev": dev, "tmp": directory}
@@ -47,7 +48,8 @@ def test_finetune_learns_sentence_pairs_through_the_cli(finetune_init_dir, tmp_p
     train = write_csv(tmp_path / "train.csv", ["q", "a", "label"], pair_rows(96, seed=5))
     dev = write_csv(tmp_path / "dev.csv", ["q", "a", "label"], pair_rows(32, seed=6))
     output = tmp_path / "pairs"
-    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", train,
+    code = main(["finetune", "--from-scratch",
+                 "--task", "classification", "--model", finetune_init_dir, "--train", train,
                  "--validation", dev, "--output", str(output), "--text-column", "q", "--pair-column", "a",
                  "--epochs", "6", "--batch-size", "16", "--learning-rate", "3e-3", "--max-seq-length", "16",
                  "--seed", "3", "--quiet"])
@@ -133,7 +135,8 @@ def test_export_answers_with_label_names_in_a_fresh_process(finetuned, tmp_path)
 def test_multiple_choice_through_the_cli(finetune_init_dir, tmp_path, capsys):
     train = write_jsonl(tmp_path / "train.jsonl", choice_records(96, seed=13))
     dev = write_jsonl(tmp_path / "dev.jsonl", choice_records(30, seed=14))
-    assert main(["finetune", "--task", "multiple-choice", "--model", finetune_init_dir, "--train", train,
+    assert main(["finetune", "--from-scratch",
+                 "--task", "multiple-choice", "--model", finetune_init_dir, "--train", train,
                  "--validation", dev, "--output", str(tmp_path / "run"), "--epochs", "4", *FAST]) == 0
     capsys.readouterr()
     assert main(["evaluate", "--model", str(tmp_path / "run" / "pretrained"), "--data", dev]) == 0
@@ -172,7 +175,8 @@ def test_bad_input_exits_2_with_one_line_naming_the_file(case, finetune_init_dir
                                                           num_hidden_layers=1, num_attention_heads=2,
                                                           intermediate_size=16)), tmp_path / "bare")
         extra, expected = ["--text-column", "sentence"], "bare: no vocabulary"
-    argv = ["finetune", "--task", task, "--model", init, "--train", train, "--output", str(tmp_path / "out"), *extra]
+    argv = ["finetune", "--from-scratch",
+            "--task", task, "--model", init, "--train", train, "--output", str(tmp_path / "out"), *extra]
     if dev:
         argv += ["--validation", dev]
     capsys.readouterr()

@@ -15,7 +15,7 @@ from tests.finetune_data import regression_rows
 from tests.finetune_data import sentiment_rows
 from tests.finetune_data import write_csv
 
-OPTIONS = {"text_column": "sentence", "max_seq_length": 16}
+OPTIONS = {"text_column": "sentence", "max_seq_length": 16, "from_scratch": True}
 FAST = dict(global_batch_size=8, verbose=0)
 
 
@@ -115,7 +115,8 @@ def test_mean_std_best_from_real_runs_and_the_best_model_is_kept(finetune_init_d
 
 def test_the_command_line_runs_seeds_and_retries(finetune_init_dir, files, tmp_path):
     output = tmp_path / "cli"
-    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
+    code = main(["finetune", "--from-scratch",
+                 "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
                  "--validation", files[1], "--output", str(output), "--text-column", "sentence",
                  "--max-seq-length", "16", "--batch-size", "8", "--learning-rate", "1e-12", "--epochs", "1",
                  "--seeds", "2", "--restart-degenerate", "1", "--seed", "5", "--quiet"])
@@ -128,7 +129,8 @@ def test_the_command_line_runs_seeds_and_retries(finetune_init_dir, files, tmp_p
     assert summary["counted_seeds"] == [6, 7] and [run["seed"] for run in summary["runs"]] == [5, 6, 7]
     assert summary["degenerate"] == [run["seed"] for run in summary["runs"] if run["degenerate"] is not None]
     assert (output / "pretrained" / "finetune.json").exists()
-    assert main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
+    assert main(["finetune", "--from-scratch",
+                 "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
                  "--output", str(tmp_path / "none"), "--seeds", "2", "--quiet"]) == 2
 
 
@@ -141,7 +143,8 @@ def test_recipe_values_land_in_the_summary_and_explicit_flags_override_them(fine
     from albert_keras.training.recipes import RECIPES
 
     output = tmp_path / "run"
-    code = main(["finetune", "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
+    code = main(["finetune", "--from-scratch",
+                 "--task", "classification", "--model", finetune_init_dir, "--train", files[0],
                  "--validation", files[1], "--output", str(output), "--text-column", "sentence",
                  "--max-seq-length", "16", "--recipe", "rte", "--num-train-steps", "4", "--batch-size", "8",
                  "--reinit-pooler", "--quiet"])
@@ -205,7 +208,7 @@ def _flipping_fit(watch, steps_before=60, steps_after=40):
 def test_a_collapse_of_masked_lm_accuracy_is_reported_once_with_its_step(capsys):
     from albert_keras.training.callbacks import DivergenceWatch
 
-    watch = DivergenceWatch(every_steps=10)  # windows of 3 intervals
+    watch = DivergenceWatch(every_steps=10, loss_spike=None)  # the accuracy rule alone; windows of 3 intervals
     _flipping_fit(watch)
     # Interval means, recovered from Keras' running mean: high before the flip at step 60, low after.
     assert [step for step, _ in watch.history] == [10, 20, 30, 40, 50, 60, 70, 80]
@@ -218,12 +221,18 @@ def test_a_collapse_of_masked_lm_accuracy_is_reported_once_with_its_step(capsys)
     steady = DivergenceWatch(every_steps=10)
     _flipping_fit(steady, steps_before=100, steps_after=0)
     assert steady.event is None and len(steady.history) == 10
+    # With the loss rule too (the default), the flip is caught one interval after it: the loss of
+    # steps 60-70 is above twice the median of the intervals before.
+    both = DivergenceWatch(every_steps=10, verbose=False)
+    _flipping_fit(both)
+    assert both.event["step"] == 70 and both.event["reason"] == "loss spike"
+    assert both.event["value"] > 2 * both.event["median"]
 
 
 def test_on_divergence_stop_ends_training_at_the_collapse():
     from albert_keras.training.callbacks import DivergenceWatch
 
-    watch = DivergenceWatch(every_steps=10, on_divergence="stop", verbose=False)
+    watch = DivergenceWatch(every_steps=10, on_divergence="stop", verbose=False, loss_spike=None)
     model = _flipping_fit(watch)
     assert watch.event["step"] == 80 and int(model.optimizer.iterations.numpy()) == 80
     with pytest.raises(AlbertInputError, match="--on-divergence"):
