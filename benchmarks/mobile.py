@@ -173,7 +173,7 @@ def main():
         teacher_dir = os.path.join(work_dir, "teacher", "pretrained")
         if not os.path.isdir(teacher_dir):
             finetune("classification", init_dir, files["train"], files["validation"], os.path.join(work_dir, "teacher"),
-                     options={"text_column": "sentence", "max_seq_length": SEQUENCE_LENGTH},
+                     options={"text_column": "sentence", "max_seq_length": SEQUENCE_LENGTH, "from_scratch": True},
                      epochs=args.teacher_epochs, global_batch_size=16, learning_rate=3e-4, verbose=0)
             timings["teacher_training_s"] = time.perf_counter() - clock
         models, students = {"teacher": teacher_dir}, {}
