@@ -93,7 +93,7 @@ def main(argv=None):
     served = {k: v.numpy()[0] for k, v in served.items()}
     print(f"served: {served['answer_text'].decode()!r} at {served['answer_start']}:{served['answer_end']} "
           f"(score {served['score']:.2f}, no answer {served['no_answer_score']:.2f})")
-    return {"scores": scores, "predictions": predictions, "served": served, "context": context}
+    return {"scores": scores, "predictions": predictions, "served": served, "context": context, "model_dir": model_dir}
 
 
 if __name__ == "__main__":

@@ -131,6 +131,9 @@ def without_layer_norm_fusion():
         _LAYER_NORM_FUSION["enabled"] = previous
 
 
+# Registered so that a model holding one (a block fused by `fuse_transformer_block` outside an
+# `AlbertEncoder`, whose own config rebuilds its layers) reloads from a `.keras` file.
+@keras.saving.register_keras_serializable(package="albert_keras")
 class FusedBiasDense(keras.layers.Dense):
     """A `keras.layers.Dense` whose TensorFlow graph is a 2-D `MatMul` + `BiasAdd` + activation.
 
@@ -155,6 +158,7 @@ class FusedBiasDense(keras.layers.Dense):
         return tf.reshape(outputs, tf.concat([shape[:-1], [self.units]], axis=0))
 
 
+@keras.saving.register_keras_serializable(package="albert_keras")
 class FusedLayerNormalization(keras.layers.LayerNormalization):
     """A `keras.layers.LayerNormalization` that runs as oneDNN's fused LayerNorm at inference.
 

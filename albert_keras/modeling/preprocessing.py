@@ -195,7 +195,8 @@ def _encode_targets(y, labels):
 
 class PreprocessorSlot:
     """A model's `preprocessor` attribute, held outside Keras' layer tracking (as keras-hub removes
-    its preprocessor from `layers`), so weights files are the same with and without one.
+    its preprocessor from `layers`), so weights files are the same with and without one; the
+    model's config (and so a `.keras` file) carries it.
 
     Example:
     ```python
@@ -217,6 +218,23 @@ class PreprocessorSlot:
             object.__setattr__(self, "_preprocessor", value)  # see above: past Keras' tracker
             return
         super().__setattr__(name, value)
+
+    # Untracked, the preprocessor is not in the layer graph, so the config carries it: a `.keras`
+    # file then reloads a model that still takes raw text.
+    def get_config(self):
+        config = super().get_config()
+        if self.preprocessor is not None:
+            config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        preprocessor = config.pop("preprocessor", None)
+        model = super().from_config(config)
+        if preprocessor is not None:
+            model.preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        return model
 
 
 class TextTaskMixin(PreprocessorSlot):

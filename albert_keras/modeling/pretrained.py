@@ -420,7 +420,7 @@ def load_model_class(cls, directory, dtype=None, **arguments):
 
 
 def load_pretrained(directory, dtype=None):
-    """Rebuild the model saved in a pretrained directory (its class, arguments and weights).
+    """Rebuild the model saved in a pretrained directory (its class, arguments, weights and tokenizer).
 
     Args:
         directory: a directory written by `save_pretrained` (or by `albert-keras convert`).
@@ -438,7 +438,9 @@ def load_pretrained(directory, dtype=None):
         raise AlbertInputError(
             f"{os.path.join(directory, MODEL_FILE)}: unknown model class {description['class']!r}"
         )
-    return load_model_class(classes[description["class"]], directory, dtype=dtype)
+    # The class's own `from_pretrained`, so that a model which takes raw text gets the directory's
+    # tokenizer here too (as `AlbertClassifier.from_pretrained(directory)` gives it).
+    return classes[description["class"]].from_pretrained(directory, dtype=dtype)
 
 
 class PretrainedMixin:

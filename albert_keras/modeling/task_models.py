@@ -63,7 +63,7 @@ class TextTaskModel(preprocessing.TextTaskMixin):
 
     `from_pretrained(dir, sequence_length=...)` attaches the directory's tokenizer
     (its vocabulary + tokenizer.json); `save_pretrained` writes it back; `get_config` (`.keras`)
-    serializes it.
+    serializes it (`PreprocessorSlot`).
     """
 
     @classmethod
@@ -88,21 +88,6 @@ class TextTaskModel(preprocessing.TextTaskMixin):
             directory, mode=cls.preprocessor_mode, sequence_length=sequence_length,
             max_positions=model.encoder.config.max_position_embeddings,
         )
-        return model
-
-    def get_config(self):
-        config = super().get_config()
-        if self.preprocessor is not None:
-            config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        preprocessor = config.pop("preprocessor", None)
-        model = super().from_config(config)
-        if preprocessor is not None:
-            model.preprocessor = keras.saving.deserialize_keras_object(preprocessor)
         return model
 
 

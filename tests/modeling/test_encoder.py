@@ -104,13 +104,7 @@ def test_dropout_rates_follow_the_config():
     assert not np.allclose(encoder(batch, training=True)["sequence_output"], encoder(batch)["sequence_output"])
 
 
-def test_get_config_round_trip(config):
-    encoder = AlbertEncoder(config, output_encoder_outputs=True)
-    clone = AlbertEncoder.from_config(encoder.get_config())
-    assert clone.config == config and clone.output_encoder_outputs
-    clone.set_weights(encoder.get_weights())
-    batch = encoder_batch()
-    np.testing.assert_allclose(clone(batch)["pooled_output"], encoder(batch)["pooled_output"])
+# The config, `.keras` and pretrained-directory round trips: tests/modeling/test_round_trips.py.
 
 
 def test_activation_names_map_to_the_official_functions():
