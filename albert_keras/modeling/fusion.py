@@ -271,6 +271,50 @@ def fuse_layer_norm(layer, fuse="auto"):
         _swap(layer, keras.layers.LayerNormalization, FusedLayerNormalization, fuse)
 
 
+def _model_layers(model):
+    """The layers of `model` and of the models inside it: the ones weight files address by class name."""
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _model_layers(layer)
+
+
+def load_weights_any_fuse(model, path):
+    """`model.load_weights(path)` for a `.weights.h5` file written with either `fuse` setting.
+
+    Keras addresses the top-level layers of a functional model in weight files by class name
+    (`layer_normalization` vs `fused_layer_normalization`), so a file written by an encoder with
+    `fuse=False` would not load into one with fusions, nor the reverse, although the variables are
+    the same. When the file's naming differs from the model's, the model's top-level LayerNorms
+    take the other class while loading, then their own again.
+
+    Example:
+    ```python
+    encoder = AlbertEncoder(config)  # fuse="auto"
+    load_weights_any_fuse(encoder, "unfused/encoder.weights.h5")
+    ```
+    """
+    import h5py
+
+    with h5py.File(path, "r") as weights:
+        names = []
+        weights.visit(names.append)
+    file_fused = any(name.rsplit("/", 1)[-1].startswith("fused_layer_normalization") for name in names)
+    flipped = []
+    for layer in _model_layers(model):
+        if type(layer) is FusedLayerNormalization and not file_fused:
+            flipped.append((layer, keras.layers.LayerNormalization, FusedLayerNormalization))
+        elif type(layer) is keras.layers.LayerNormalization and file_fused:
+            flipped.append((layer, FusedLayerNormalization, keras.layers.LayerNormalization))
+    for layer, other, _ in flipped:
+        compat.replace_layer_class(layer, other)
+    try:
+        model.load_weights(path)
+    finally:
+        for layer, _, own in flipped:
+            compat.replace_layer_class(layer, own)
+
+
 def fuse_transformer_block(block, fuse="auto"):
     """Let oneDNN fuse a built keras-hub `TransformerEncoder` block's matmuls and LayerNorms.
 

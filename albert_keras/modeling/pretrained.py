@@ -347,8 +347,10 @@ def load_encoder_weights(encoder, directory):
 
 
 def _load_weights(model, path):
+    from albert_keras.modeling.fusion import load_weights_any_fuse
+
     try:
-        model.load_weights(path)
+        load_weights_any_fuse(model, path)
     except (ValueError, OSError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise AlbertInputError(f"{path}: weights do not fit the model ({message})") from None

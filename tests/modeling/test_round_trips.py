@@ -108,14 +108,18 @@ def test_encoder(tmp_path, arguments):
                    pretrained_arguments=arguments)
 
 
-@pytest.mark.xfail(strict=True, raises=Exception, reason=(
-    "Keras names the weights of a functional model's top-level layers by class name in .weights.h5 "
-    "(layers/layer_normalization vs layers/fused_layer_normalization), so encoder.weights.h5 written with "
-    "fuse=False does not load into the default fuse='auto' encoder (embeddings_layer_norm), contrary to "
-    "'the weights are the same either way'"))
-def test_encoder_saved_unfused_loads_fused(tmp_path):
-    directory = AlbertEncoder(tiny_config(), fuse=False).save_pretrained(tmp_path / "unfused")
-    AlbertEncoder.from_pretrained(directory)
+@pytest.mark.parametrize("saved_fuse, loaded_fuse", [(False, "auto"), ("auto", False)])
+def test_encoder_weights_load_across_fuse_settings(tmp_path, saved_fuse, loaded_fuse):
+    """Keras names top-level layers in weight files by class (fused or not); either file loads into either."""
+    keras.utils.set_random_seed(0)
+    saved = AlbertEncoder(tiny_config(), fuse=saved_fuse)
+    batch = encoder_batch(pad_from=6)
+    want = keras.ops.convert_to_numpy(saved(batch)["sequence_output"])
+    directory = saved.save_pretrained(tmp_path / "saved")
+    loaded = AlbertEncoder.from_pretrained(directory, fuse=loaded_fuse)
+    assert type(loaded.embeddings_layer_norm).__name__ == (
+        "LayerNormalization" if loaded_fuse is False else "FusedLayerNormalization")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(batch)["sequence_output"]), want, atol=1e-5)
 
 
 def test_pretrainer(tmp_path):
