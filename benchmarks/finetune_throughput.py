@@ -112,7 +112,7 @@ def _huggingface(spm, config, seq, batch, texts, labels, steps):
     )
     model = transformers.AlbertForSequenceClassification(hf_config)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from serving_text import hugging_face_tokenizer  # transformers 5 ignores a bare spiece.model path
+    from serving_text import hugging_face_tokenizer  # built the way the installed transformers (4.x or 5.x) takes it
 
     tokenizer = hugging_face_tokenizer(spm)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
