@@ -1,6 +1,6 @@
 """Fine-tuning throughput on raw strings: our `AlbertClassifier.fit` (preprocessor mapped over
 tf.data, official AdamW) next to keras-hub's `AlbertTextClassifier.fit` (its preprocessor, Adam)
-and, when torch and transformers import, Hugging Face's `AlbertForSequenceClassification`
+and, when torch and transformers (4.x or 5.x) import, Hugging Face's `AlbertForSequenceClassification`
 (tokenized outside the timed step, AdamW), in one run.
 
 ALBERT-base (`albert-base-v2` shapes, random weights: nothing is downloaded), batch 32 x 128 by
