@@ -1,6 +1,6 @@
 """Fine-tuning throughput on raw strings: our `AlbertClassifier.fit` (preprocessor mapped over
 tf.data, official AdamW) next to keras-hub's `AlbertTextClassifier.fit` (its preprocessor, Adam)
-and, when torch and transformers import, Hugging Face's `AlbertForSequenceClassification`
+and, when torch and transformers (4.x or 5.x) import, Hugging Face's `AlbertForSequenceClassification`
 (tokenized outside the timed step, AdamW), in one run.
 
 ALBERT-base (`albert-base-v2` shapes, random weights: nothing is downloaded), batch 32 x 128 by
@@ -112,7 +112,7 @@ def _huggingface(spm, config, seq, batch, texts, labels, steps):
     )
     model = transformers.AlbertForSequenceClassification(hf_config)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from serving_text import hugging_face_tokenizer  # transformers 5 ignores a bare spiece.model path
+    from serving_text import hugging_face_tokenizer  # built the way the installed transformers (4.x or 5.x) takes it
 
     tokenizer = hugging_face_tokenizer(spm)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)

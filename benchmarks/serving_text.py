@@ -24,7 +24,8 @@ Implementations (each returns `pooled_output` for raw strings; its work includes
 - `TFLite float32` / `TFLite dynamic-int8`: `albert_keras.export.tflite.convert_model` with the
   tokenizer inside (the conversion `albert-keras export --format tflite --with-tokenizer` runs,
   without its verification pass), run by ai_edge_litert with `--threads` XNNPACK threads.
-- `Hugging Face (torch)`: `transformers.AlbertTokenizer` built from the same `spiece.model` plus
+- `Hugging Face (torch)`: `transformers.AlbertTokenizer` built from the same `spiece.model` (the
+  tokenizers-backed one under transformers 5, the sentencepiece-backed one under 4.x) plus
   `transformers.AlbertModel` loaded from `albert_keras.convert.huggingface.to_huggingface` of the
   same directory (same weights), float32, `torch.set_num_threads(--threads)`, in its own process
   (`--hf-python`, default this Python; no TensorFlow loaded there) driven call by call. Reported
@@ -111,11 +112,22 @@ def build_pretrained(work, preset, seed=0):
 
 
 def hugging_face_tokenizer(spm_model, lowercase=True):
-    """`transformers.AlbertTokenizer` with the pieces, scores and NFKC table of `spm_model`.
+    """Hugging Face's ALBERT tokenizer for `spm_model`, built the way the installed transformers takes it.
 
-    transformers 5 builds ALBERT's tokenizer from a vocabulary list; its own `spiece.model` reader
-    needs sentencepiece's protobuf module, which refuses to load under TensorFlow's protobuf
-    runtime, so the pieces come from sentencepiece and the table from the model's wire format.
+    - transformers 5 builds `AlbertTokenizer` (tokenizers-backed) from a vocabulary list and
+      ignores a bare `vocab_file`; its own `spiece.model` reader needs sentencepiece's protobuf
+      module, which refuses to load under TensorFlow's protobuf runtime, so the pieces come from
+      sentencepiece and the NFKC table from the model's wire format.
+    - transformers 4 has no `vocab=` argument: its sentencepiece-backed `AlbertTokenizer` reads
+      `vocab_file` (its `AlbertTokenizerFast` converts through the same refused protobuf module).
+
+    Either way the result is checked to hold every piece of `spm_model`, so a transformers that
+    takes neither form fails here in one line instead of tokenizing everything to `<unk>`.
+
+    Example:
+    ```python
+    hugging_face_tokenizer("spiece.model")(["a sentence."])["input_ids"]
+    ```
     """
     import sentencepiece
     import transformers
@@ -125,10 +137,20 @@ def hugging_face_tokenizer(spm_model, lowercase=True):
     with open(spm_model, "rb") as f:
         proto = f.read()
     processor = sentencepiece.SentencePieceProcessor(model_proto=proto)
-    vocab = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
-    charsmap = albert_spm.precompiled_charsmap(proto)
-    return transformers.AlbertTokenizer(vocab=vocab, do_lower_case=lowercase, keep_accents=not lowercase,
-                                        _spm_precompiled_charsmap=charsmap)
+    version = transformers.__version__
+    if int(version.split(".")[0]) >= 5:
+        vocab = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
+        charsmap = albert_spm.precompiled_charsmap(proto)
+        tokenizer = transformers.AlbertTokenizer(vocab=vocab, do_lower_case=lowercase, keep_accents=not lowercase,
+                                                 _spm_precompiled_charsmap=charsmap)
+    else:
+        tokenizer = transformers.AlbertTokenizer(vocab_file=spm_model, do_lower_case=lowercase,
+                                                 keep_accents=not lowercase)
+    if len(tokenizer) != processor.get_piece_size():
+        raise RuntimeError(f"transformers {version}: AlbertTokenizer holds {len(tokenizer)} tokens, {spm_model} "
+                           f"{processor.get_piece_size()}; this benchmark needs transformers 4.x (vocab_file=) "
+                           "or 5.x (vocab=)")
+    return tokenizer
 
 
 def hugging_face_child():
@@ -162,7 +184,8 @@ def hugging_face_child():
         with torch.inference_mode():
             return model(**encoded).pooler_output.numpy()
 
-    reply({"status": "ok", "versions": f"torch {torch.__version__}, transformers {transformers.__version__}",
+    reply({"status": "ok", "versions": f"torch {torch.__version__}, transformers {transformers.__version__} "
+                                       f"({type(tokenizer).__module__.split('.')[-1]}.{type(tokenizer).__name__})",
            "input_ids": tokenizer(sentences, truncation=True, max_length=SEQUENCE_LENGTH)["input_ids"]})
     for line in sys.stdin:
         command = json.loads(line)

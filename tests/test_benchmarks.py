@@ -1,6 +1,7 @@
 """benchmarks/pretrain_throughput.py: the FLOP formula against the real model's weights, the
 device peaks, and a tiny end-to-end run that prints the table and writes the JSON;
-benchmarks/encoder_profile.py: a tiny profiled run whose categories cover the op time."""
+benchmarks/encoder_profile.py: a tiny profiled run whose categories cover the op time;
+benchmarks/generation.py: a tiny run whose every row generated exactly the fixed number of tokens."""
 
 import json
 import os
@@ -111,3 +112,23 @@ def test_intent_slots_serving_tiny_run(tmp_path):
     assert all(row["utterances_per_s"] > 0 and row["preset"] == "tiny" for row in rows.values())
     assert rows[("TFLite float32", 32)]["intent_agreement"] == 1.0
     assert report["utterances"] == 40 and 3 <= report["mean_words"] <= 12
+
+
+def test_generation_benchmark_counts_the_fixed_number_of_generated_tokens(tmp_path):
+    output = tmp_path / "generation.json"
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "generation.py"), "--preset", "tiny", "--batches", "2",
+         "--new-tokens", "3", "--runs", "1", "--precisions", "float32", "--output", str(output)],
+        capture_output=True, text=True, timeout=600, env=env, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    header = "| precision | sampler | batch | cache | s/call | generated tokens/s | cache speed-up | same tokens |"
+    assert header in result.stdout
+    rows = json.loads(output.read_text())["rows"]
+    assert {(row["sampler"], row["cache"]) for row in rows} == {
+        ("greedy", True), ("greedy", False), ("beam 4", True), ("beam 4", False)}
+    for row in rows:
+        # [SEP] is out of reach, so every row of the batch generates all 3 tokens, cached or not.
+        assert row["generated_tokens"] == 2 * 3 and row["same_tokens_as_cache"]
+        assert row["tokens_per_s"] == pytest.approx(row["generated_tokens"] / row["seconds_per_call"])
