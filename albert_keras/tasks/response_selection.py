@@ -477,9 +477,13 @@ class ResponseSelectionTask(FinetuneTask):
     def add_arguments(cls, parser):
         parser.add_argument("--architecture", choices=ARCHITECTURES, default=None,
                             help="response-selection: cross-encoder over pairs (default) or bi-encoder (index/search)")
+        from albert_keras.tasks.translation import DEFAULT_TURN_SEPARATOR
+
+        # One flag for two tasks (added once, here: the first by name), so its help speaks for both.
         parser.add_argument("--turn-separator", default=None,
-                            help=f"response-selection: text between context turns (default {DEFAULT_SEPARATOR!r}; "
-                                 f"{SEP_TOKEN!r}: the separator token)")
+                            help=f"text between dialogue turns: response-selection's contexts (default "
+                                 f"{DEFAULT_SEPARATOR!r}; {SEP_TOKEN!r}: the separator token) and translation's "
+                                 f"JSONL sources (default {DEFAULT_TURN_SEPARATOR!r})")
 
     def read(self, path, options, metadata=None):
         labelled = options.get("labelled", True)
