@@ -126,3 +126,29 @@ def run_python(code, timeout=300):
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
+
+
+def serve_raw_texts_in_fresh_process(export_dir, signature, texts, tmp_path):
+    """Outputs of `signature` for `texts` (str or bytes, invalid UTF-8 kept) in a fresh process with
+    only tensorflow and tensorflow_text; an empty batch must give empty outputs there too."""
+    import textwrap
+
+    import numpy as np
+
+    inputs = tmp_path / "texts.npy"  # bytes, so invalid UTF-8 travels as it is
+    np.save(inputs, np.array(texts, dtype=object), allow_pickle=True)
+    out = tmp_path / "out.npz"
+    run_python(textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        import tensorflow_text  # registers the SentencePiece and normalization ops
+        assert "albert_keras" not in sys.modules
+        serve = tf.saved_model.load({str(export_dir)!r}).signatures[{signature!r}]
+        result = serve(text=tf.constant(list(np.load({str(inputs)!r}, allow_pickle=True))))
+        empty = serve(text=tf.constant([], tf.string))
+        assert all(v.shape[0] == 0 for v in empty.values()), empty
+        np.savez({str(out)!r}, **{{k: v.numpy() for k, v in result.items()}})
+    """))
+    got = np.load(out, allow_pickle=True)
+    return {key: got[key] for key in got.files}

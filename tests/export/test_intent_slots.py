@@ -5,14 +5,13 @@ tensorflow_text, and whose warmup replays."""
 
 import json
 import os
-import textwrap
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from albert_keras.tasks import intent_slots as isl
-from tests.export.conftest import run_python
+from tests.export.conftest import serve_raw_texts_in_fresh_process
 
 T = 16
 INTENTS = ["play_music", "get_weather", "book_table"]
@@ -116,23 +115,8 @@ def test_export_serves_in_a_fresh_process(model, spm_model_path, tmp_path):
     replayed = dict(replay_warmup_file(version))
     assert set(replayed) == {"serving_default", "tokenize", "serve_ids"}
     assert replayed["serve_ids"]["intent_probabilities"].shape[1] == len(INTENTS)
-    inputs = tmp_path / "texts.npy"  # bytes, so the invalid UTF-8 travels as it is
-    np.save(inputs, np.array(RAW, dtype=object), allow_pickle=True)
-    out = tmp_path / "out.npz"
-    run_python(textwrap.dedent(f"""
-        import sys
-        import numpy as np
-        import tensorflow as tf
-        import tensorflow_text  # registers the SentencePiece and normalization ops
-        assert "albert_keras" not in sys.modules
-        serve = tf.saved_model.load({version!r}).signatures["serving_default"]
-        result = serve(text=tf.constant(list(np.load({str(inputs)!r}, allow_pickle=True))))
-        empty = serve(text=tf.constant([], tf.string))
-        assert all(v.shape[0] == 0 for v in empty.values()), empty
-        np.savez({str(out)!r}, **{{k: v.numpy() for k, v in result.items()}})
-    """))
-    got = np.load(out, allow_pickle=True)
-    assert sorted(got.files) == sorted(expected)
+    got = serve_raw_texts_in_fresh_process(version, "serving_default", RAW, tmp_path)
+    assert sorted(got) == sorted(expected)
     for key, want in expected.items():
         if got[key].dtype.kind == "f":
             np.testing.assert_allclose(got[key], want, atol=1e-5, err_msg=key)

@@ -1,7 +1,6 @@
 """The `tag` serving graph: per-word tags equal the Python tagging path, entities equal seqeval's
 chunking with character spans in the original text; the signature reloads in a fresh process."""
 
-import textwrap
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ import tensorflow as tf
 
 from albert_keras.tasks import tagging
 from albert_keras.tasks.entity_metrics import entities
-from tests.export.conftest import run_python
+from tests.export.conftest import serve_raw_texts_in_fresh_process
 
 T = 16
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -85,23 +84,8 @@ def test_tag_signature_in_a_fresh_process(tagger, spm_model_path, tmp_path):
 
     export_dir = export_saved_model(tagger, str(tmp_path / "tagger" / "1"), spm_model=spm_model_path, sequence_length=T)
     expected = {k: v.numpy() for k, v in server(tagger, spm_model_path)(tf.constant(RAW)).items()}
-    inputs = tmp_path / "texts.npy"  # bytes, so the invalid UTF-8 travels as it is
-    np.save(inputs, np.array(RAW, dtype=object), allow_pickle=True)
-    out = tmp_path / "out.npz"
-    run_python(textwrap.dedent(f"""
-        import sys
-        import numpy as np
-        import tensorflow as tf
-        import tensorflow_text  # registers the SentencePiece and normalization ops
-        assert "albert_keras" not in sys.modules
-        tag = tf.saved_model.load({export_dir!r}).signatures["tag"]
-        result = tag(text=tf.constant(list(np.load({str(inputs)!r}, allow_pickle=True))))
-        empty = tag(text=tf.constant([], tf.string))
-        assert all(v.shape[0] == 0 for v in empty.values()), empty
-        np.savez({str(out)!r}, **{{k: v.numpy() for k, v in result.items()}})
-    """))
-    got = np.load(out, allow_pickle=True)
-    assert sorted(got.files) == sorted(expected)
+    got = serve_raw_texts_in_fresh_process(export_dir, "tag", RAW, tmp_path)
+    assert sorted(got) == sorted(expected)
     for key, want in expected.items():
         np.testing.assert_array_equal(got[key], want, err_msg=key)
 
