@@ -411,7 +411,9 @@ def _finetune_both(config, pretrained_dir, spm_model, task_train, task_dev, outp
         if os.path.isdir(run_dir):
             shutil.rmtree(run_dir)
         summary = finetune(
-            "classification", init_dir, task_train, task_dev, run_dir, options={"max_seq_length": max_seq_length},
+            "classification", init_dir, task_train, task_dev, run_dir,
+            # The random-weights run is the comparison, from untrained weights on purpose (--from-scratch).
+            options={"max_seq_length": max_seq_length, "from_scratch": name == "random"},
             epochs=epochs, learning_rate=learning_rate, global_batch_size=global_batch_size, verbose=keras_verbose,
         )
         best = summary["best"]["metrics"] if summary.get("best") else summary["validation"]

@@ -134,7 +134,7 @@ def test_pair_teacher_distils_with_tab_separated_transfer_pairs(finetune_init_di
     dev = write_csv(tmp_path / "dev.csv", ["q", "a", "label"], pair_rows(64, seed=6))
     # Seed 3: the tiny random model learns the pair rule for some seeds only (test_finetune_commands).
     summary = finetune("classification", finetune_init_dir, train, dev, tmp_path / "teacher",
-                       options={"text_column": "q", "pair_column": "a", "max_seq_length": 16}, epochs=6,
+                       options={"text_column": "q", "pair_column": "a", "max_seq_length": 16, "from_scratch": True}, epochs=6,
                        global_batch_size=16, learning_rate=3e-3, seed=3, verbose=0)
     assert summary["best"]["metrics"]["accuracy"] >= 0.85
     few = write_csv(tmp_path / "few.csv", ["q", "a", "label"], pair_rows(8, seed=8))

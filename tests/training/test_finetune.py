@@ -133,7 +133,7 @@ def test_multi_worker_mirrored_strategy_with_two_workers(finetune_init_dir, sent
 
 def test_the_former_settings_keyword_still_works_with_a_deprecation_warning(finetune_init_dir, sentiment_files,
                                                                             tmp_path):
-    options = {"text_column": "sentence", "max_seq_length": 16}
+    options = {"text_column": "sentence", "max_seq_length": 16, "from_scratch": True}
     with pytest.warns(DeprecationWarning, match=r"finetune\(settings=\.\.\.\) is deprecated: pass output_dir="):
         summary = finetune("classification", finetune_init_dir, sentiment_files[0], settings=tmp_path / "old",
                            options=options, num_train_steps=2, **FAST)
