@@ -40,8 +40,7 @@ def quickstart_run(tmp_path_factory):
         return result, json.load(f), output
 
 
-@pytest.mark.slow
-def test_every_stage_reports_its_output(quickstart_run):
+def _check_every_stage_reports_its_output(quickstart_run):
     result, summary, output = quickstart_run
     table = result.stdout.strip().splitlines()[-len(STAGES):]
     for line, stage in zip(table, STAGES):
@@ -81,8 +80,7 @@ def test_every_stage_reports_its_output(quickstart_run):
     assert os.path.getsize(summary["tflite"]["path"]) > 0
 
 
-@pytest.mark.slow
-def test_console_output_is_clean(quickstart_run):
+def _check_console_output_is_clean(quickstart_run):
     result, _, _ = quickstart_run
     for stream in (result.stdout, result.stderr):
         assert "\x1b[" not in stream and "\r" not in stream  # not a terminal: no escape codes
@@ -100,8 +98,7 @@ def test_console_output_is_clean(quickstart_run):
         assert "deprecated" not in err.getvalue(), command
 
 
-@pytest.mark.slow
-def test_saved_model_answers_with_only_tensorflow_and_text(quickstart_run):
+def _check_saved_model_answers_with_only_tensorflow_and_text(quickstart_run):
     _, summary, _ = quickstart_run
     check = (
         "import sys, tensorflow as tf, tensorflow_text\n"
@@ -115,8 +112,7 @@ def test_saved_model_answers_with_only_tensorflow_and_text(quickstart_run):
     assert loaded.stdout.strip().startswith("topic")
 
 
-@pytest.mark.slow
-def test_tflite_model_runs_raw_text(quickstart_run):
+def _check_tflite_model_runs_raw_text(quickstart_run):
     from albert_keras.export.tflite import interpreter
 
     _, summary, _ = quickstart_run
@@ -124,6 +120,16 @@ def test_tflite_model_runs_raw_text(quickstart_run):
     outputs = runner(text=np.array([b"A tuple cannot be changed."], dtype=object))
     probabilities = np.asarray(outputs["probabilities"])
     assert probabilities.shape == (1, 3) and abs(float(probabilities.sum()) - 1.0) < 1e-3
+
+
+# One test, not four: under pytest-xdist a module fixture runs once per worker that takes one of its
+# tests, and this one is a whole quickstart run (about a minute of a core).
+@pytest.mark.slow
+def test_quickstart_run(quickstart_run):
+    _check_every_stage_reports_its_output(quickstart_run)
+    _check_console_output_is_clean(quickstart_run)
+    _check_saved_model_answers_with_only_tensorflow_and_text(quickstart_run)
+    _check_tflite_model_runs_raw_text(quickstart_run)
 
 
 def test_heldout_baselines_count_weighted_masks_and_the_majority_order(tmp_path):

@@ -25,6 +25,7 @@ import numpy as np
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks.base import FinetuneTask
+from albert_keras.tasks.base import inference_function
 from albert_keras.tasks.base import TaskData
 from albert_keras.tasks.squad_data import BAD_ANSWER  # noqa: F401  (re-exported)
 from albert_keras.tasks.squad_data import SquadExample  # noqa: F401  (re-exported)
@@ -376,15 +377,11 @@ class QuestionAnsweringTask(FinetuneTask):
 
     def answers(self, model, data, options):
         """`decode`'s `{qid: record}` for `data` (runs the model over every window)."""
-        import tensorflow as tf
-
         features = self._features(model, data, options, training=False)
         x, _ = feature_arrays(features)
         batch = int(options.get("batch_size") or 32)
 
-        @tf.function(reduce_retracing=True)
-        def forward(inputs):
-            return model(inputs, training=False)
+        forward = inference_function(model)  # one trace across the evaluations of a run
 
         starts, ends = [], []
         for begin in range(0, len(features), batch):

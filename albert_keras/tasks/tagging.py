@@ -18,6 +18,7 @@ import numpy as np
 
 from albert_keras.errors import AlbertInputError
 from albert_keras.tasks.base import FinetuneTask
+from albert_keras.tasks.base import inference_function
 from albert_keras.tasks.base import TaskData
 from albert_keras.tasks.entity_metrics import TaggedSentence  # noqa: F401  (re-exported)
 from albert_keras.tasks.entity_metrics import entities
@@ -364,15 +365,11 @@ class TokenClassificationTask(FinetuneTask):
 
     def tags(self, model, data, options):
         """Predicted tags, one list per sentence, one tag per word."""
-        import tensorflow as tf
-
         features = self._features(model, data, options)
         x, _, _ = feature_arrays(features)
         batch = int(options.get("batch_size") or 32)
 
-        @tf.function(reduce_retracing=True)
-        def forward(inputs):
-            return model(inputs, training=False)
+        forward = inference_function(model)  # one trace across the evaluations of a run
 
         logits = np.concatenate([forward({k: v[i:i + batch] for k, v in x.items()}).numpy()
                                  for i in range(0, len(features), batch)])
